@@ -1,0 +1,50 @@
+# onnxpipe — make targets. `make demo` and `make test` each do all the set-up they need.
+GO      ?= go
+BIN     := bin/onnxpipe
+# Tests and the demo use the library `make ort` installs (scripts/fetch-ort.sh).
+export ONNXPIPE_ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/$(if $(filter Darwin,$(shell uname -s)),libonnxruntime.dylib,libonnxruntime.so)
+
+.PHONY: all build ort test test-short bench demo lint fmt generate fuzz clean
+
+all: build
+
+## build: compile the onnxpipe binary into bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/onnxpipe
+
+## ort: install onnxruntime 1.30.0's shared library into third_party/onnxruntime (idempotent)
+ort:
+	@bash scripts/fetch-ort.sh
+
+## test: the full test suite (installs onnxruntime first)
+test: ort
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+## bench: the benchmarks behind the speed and memory targets (see docs/benchmarks.md)
+bench: ort
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+## demo: the main job on the built-in MNIST example
+demo: ort build
+	./$(BIN) run configs/demo.yaml
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+## generate: regenerate the ONNX protobuf code and docs/stages.md
+generate:
+	$(GO) generate ./...
+
+## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./onnxio/ -run '^$$' -fuzz FuzzLoadBytes -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin out
