@@ -1,0 +1,99 @@
+// Package dataset describes and reads the data sets that calibration, verification and
+// distillation feed to models: npy/npz arrays, ONNX TensorProto files, image folders,
+// MNIST idx files and random data.
+package dataset
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Formats lists the dataset formats a Spec may name.
+var Formats = []string{"npy", "npz", "pb", "images", "idx", "random"}
+
+// Spec is one entry of a config's `datasets:` mapping.
+type Spec struct {
+	// Format of the files: npy | npz | pb (ONNX TensorProto files) | images (a folder of
+	// PNG/JPEG files) | idx (MNIST's idx files) | random (explicit only: ranges calibrated
+	// on random data mean little).
+	Format string `yaml:"format" json:"format"`
+	// Inputs maps each model input name to its file or folder (npy: the first axis is the
+	// sample axis; pb: a folder of input_K.pb files or test_data_set_N folders).
+	Inputs map[string]string `yaml:"inputs" json:"inputs"`
+	// Labels is an optional file of integer class ids (one per sample); it enables the
+	// accuracy metrics and the hard-label loss of distill.
+	Labels string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Limit is the most samples to use (0: all).
+	Limit int `yaml:"limit,omitempty" json:"limit,omitempty"`
+	// Batch is the samples per inference run; 0 means 1 when the model's batch axis is
+	// fixed, else 16.
+	Batch int `yaml:"batch,omitempty" json:"batch,omitempty"`
+	// Shuffle is 0 for file order, else the seed of a shuffled order.
+	Shuffle int64 `yaml:"shuffle,omitempty" json:"shuffle,omitempty"`
+	// Image preprocessing, for format images.
+	Image *ImageSpec `yaml:"image,omitempty" json:"image,omitempty"`
+	// Samples is the number of samples to generate, for format random (default 16).
+	Samples int `yaml:"samples,omitempty" json:"samples,omitempty"`
+	// Seed of the random generator, for format random.
+	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+}
+
+// ImageSpec is the preprocessing of the images format.
+type ImageSpec struct {
+	// Size is the [height, width] the model takes; images are center-cropped to it.
+	Size []int `yaml:"size" json:"size"`
+	// Resize scales the shorter side to this many pixels before the crop (0: no resize).
+	Resize int `yaml:"resize,omitempty" json:"resize,omitempty"`
+	// Mean is subtracted from each channel after scaling: (x/scale - mean) / std.
+	Mean []float64 `yaml:"mean,omitempty" json:"mean,omitempty"`
+	// Std divides each channel after the mean is subtracted.
+	Std []float64 `yaml:"std,omitempty" json:"std,omitempty"`
+	// Layout is NCHW (default) or NHWC.
+	Layout string `yaml:"layout,omitempty" json:"layout,omitempty"`
+	// Channels is RGB (default), BGR or GRAY.
+	Channels string `yaml:"channels,omitempty" json:"channels,omitempty"`
+	// Scale divides pixel values first (default 255).
+	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
+}
+
+// Validate checks a spec without reading any file.
+func (s *Spec) Validate() error {
+	if s.Format == "" {
+		return fmt.Errorf("format is missing; one of %s", strings.Join(Formats, ", "))
+	}
+	if !slices.Contains(Formats, s.Format) {
+		return fmt.Errorf("unknown format %q; one of %s", s.Format, strings.Join(Formats, ", "))
+	}
+	if s.Format != "random" && len(s.Inputs) == 0 {
+		return fmt.Errorf("inputs is missing: map each model input name to its %s file", s.Format)
+	}
+	if s.Limit < 0 || s.Batch < 0 || s.Samples < 0 {
+		return fmt.Errorf("limit, batch and samples cannot be negative")
+	}
+	if s.Format == "images" {
+		if s.Image == nil || len(s.Image.Size) != 2 {
+			return fmt.Errorf("format images needs image.size: [height, width]")
+		}
+		if l := s.Image.Layout; l != "" && l != "NCHW" && l != "NHWC" {
+			return fmt.Errorf("image.layout %q: NCHW or NHWC", l)
+		}
+		if c := s.Image.Channels; c != "" && c != "RGB" && c != "BGR" && c != "GRAY" {
+			return fmt.Errorf("image.channels %q: RGB, BGR or GRAY", c)
+		}
+	} else if s.Image != nil {
+		return fmt.Errorf("image applies to format images only")
+	}
+	return nil
+}
+
+// ResolvePaths rewrites every file path the spec names (inputs and labels) with resolve,
+// which makes relative paths absolute against the config's folder.
+func (s *Spec) ResolvePaths(resolve func(string) string) {
+	for k, v := range s.Inputs {
+		s.Inputs[k] = resolve(v)
+	}
+	if s.Labels != "" {
+		s.Labels = resolve(s.Labels)
+	}
+}

@@ -1,0 +1,95 @@
+// Package cli implements onnxpipe's commands. Each command parses its flags and calls the
+// packages that do the work; exit codes follow docs/config.md: 0 success, 1 a job failed,
+// 2 bad usage or a rejected config, 130 interrupted.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exit(code int, err error) error { return &exitError{code, err} }
+
+// silent marks an error whose message was already printed.
+var errSilent = errors.New("")
+
+type globals struct {
+	logLevel string
+	quiet    bool
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+func (g *globals) logger() *slog.Logger {
+	lvl := slog.LevelInfo
+	switch strings.ToLower(g.logLevel) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn", "warning":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	}
+	if g.quiet {
+		lvl = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Main runs the command line args and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "onnxpipe",
+		Short: "Quantize, distill and convert ONNX models, and prove they still work",
+		Long: `onnxpipe runs a chain of stages described in a YAML file over one model or a batch:
+prepare and calibrate the graph, quantize it to int8 QDQ, distill a smaller student,
+convert to float16, then verify the result against the original on onnxruntime and write
+the artifact with a report and a manifest.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print errors and the summary only")
+	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), versionCmd(g))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return exit(ExitUsage, err) })
+
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	code := ExitUsage // cobra's own errors: unknown command or flag, wrong arguments
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(stderr, "onnxpipe: "+msg)
+	}
+	return code
+}

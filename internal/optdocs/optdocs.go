@@ -1,0 +1,138 @@
+// Package optdocs documents stage options from one source: the options structs that the
+// decoder fills. Names, types and defaults come from the structs by reflection; the text
+// comes from the fields' doc comments, extracted from the source by `go generate` into
+// docs.json (embedded). A test fails when docs.json is stale or a field has no comment.
+package optdocs
+
+//go:generate go run ./gen
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+//go:embed docs.json
+var docsJSON []byte
+
+var docs = func() map[string]string {
+	m := map[string]string{}
+	if err := json.Unmarshal(docsJSON, &m); err != nil {
+		panic("optdocs: corrupt docs.json: " + err.Error())
+	}
+	return m
+}()
+
+// Key is the docs.json key of a struct field: "<package path>.<Type>.<Field>".
+func Key(t reflect.Type, field string) string {
+	return t.PkgPath() + "." + t.Name() + "." + field
+}
+
+// Option is one documented option.
+type Option struct {
+	Path    string `json:"path"` // dot path of YAML keys (e.g. "optimizer.lr")
+	Type    string `json:"type"`
+	Default string `json:"default"`
+	Doc     string `json:"doc"`
+}
+
+// Describe lists the options of an options struct (a pointer filled with defaults, as a
+// stage's NewOptions returns it), nested structs flattened into dot paths.
+func Describe(opts any) []Option {
+	var out []Option
+	describe(reflect.ValueOf(opts), "", &out)
+	return out
+}
+
+func describe(v reflect.Value, prefix string, out *[]Option) {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v = reflect.New(v.Type().Elem())
+		}
+		v = v.Elem()
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fv := v.Field(i)
+		o := Option{Path: prefix + name, Type: typeName(f.Type), Doc: docs[Key(t, f.Name)]}
+		inner := f.Type
+		if inner.Kind() == reflect.Pointer {
+			inner = inner.Elem()
+		}
+		if inner.Kind() == reflect.Struct && !implementsUnmarshaler(f.Type) {
+			o.Type = "mapping"
+			*out = append(*out, o)
+			describe(fv, prefix+name+".", out)
+			continue
+		}
+		o.Default = defaultString(fv)
+		*out = append(*out, o)
+	}
+}
+
+func implementsUnmarshaler(t reflect.Type) bool {
+	_, ok := reflect.New(t).Interface().(interface{ UnmarshalYAML(any) error })
+	return ok
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	case reflect.Slice:
+		return "list of " + typeName(t.Elem())
+	case reflect.Map:
+		return "mapping of " + typeName(t.Key()) + " to " + typeName(t.Elem())
+	case reflect.Struct:
+		return "mapping"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Interface:
+		return "any"
+	}
+	return t.Kind().String()
+}
+
+func defaultString(v reflect.Value) string {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if v.String() == "" {
+			return `""`
+		}
+		return v.String()
+	case reflect.Slice, reflect.Map:
+		if v.Len() == 0 {
+			if v.Kind() == reflect.Map {
+				return "{}"
+			}
+			return "[]"
+		}
+	}
+	b, err := json.Marshal(v.Interface())
+	if err != nil {
+		return fmt.Sprint(v.Interface())
+	}
+	return string(b)
+}

@@ -1,0 +1,498 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+)
+
+// ValueInfo describes one input or output of a model as onnxruntime sees it.
+type ValueInfo struct {
+	Name string
+	// Type is the element type.
+	Type onnxio.DataType
+	// Shape has -1 for each dynamic dimension; it is empty for a scalar and for a value
+	// whose rank the model does not declare.
+	Shape []int64
+	// DimNames holds the model's symbolic name for each dimension ("batch"), or "" where
+	// the dimension is fixed or unnamed; it has the length of Shape.
+	DimNames []string
+}
+
+// String formats v as "name: type[d0,d1]" with dynamic dimensions by name or "?".
+func (v ValueInfo) String() string {
+	dims := make([]string, len(v.Shape))
+	for i, d := range v.Shape {
+		switch {
+		case d >= 0:
+			dims[i] = fmt.Sprint(d)
+		case i < len(v.DimNames) && v.DimNames[i] != "":
+			dims[i] = v.DimNames[i]
+		default:
+			dims[i] = "?"
+		}
+	}
+	return fmt.Sprintf("%s: %s[%s]", v.Name, v.Type, strings.Join(dims, ","))
+}
+
+func (v ValueInfo) clone() ValueInfo {
+	v.Shape = append([]int64{}, v.Shape...)
+	v.DimNames = append([]string{}, v.DimNames...)
+	return v
+}
+
+// Session is a model loaded into onnxruntime. Run may be called from several goroutines
+// at once; Close waits for running calls to finish.
+type Session struct {
+	mu       sync.RWMutex // Run holds it for reading, Close for writing
+	sess     *ortgo.DynamicAdvancedSession
+	inputs   []ValueInfo
+	rankOK   []bool // whether inputs[i]'s rank is declared (a scalar) or only unknown
+	inIndex  map[string]int
+	fetches  []fetch
+	outIndex map[string]int    // output name -> index in fetches
+	skipped  map[string]string // outputs Run cannot return -> why
+	ortOut   map[string]int    // onnxruntime output name -> position in the session's outputs
+	nOrtOut  int
+	dummy    bool // the session has one extra unused bool input, fed last
+}
+
+// supported reports whether Run can pass and return tensors of element type dt.
+func supported(dt onnxio.DataType) bool {
+	switch dt {
+	case onnxio.TypeFloat, onnxio.TypeDouble, onnxio.TypeInt8, onnxio.TypeUint8, onnxio.TypeInt16,
+		onnxio.TypeUint16, onnxio.TypeInt32, onnxio.TypeUint32, onnxio.TypeInt64, onnxio.TypeUint64,
+		onnxio.TypeBool, onnxio.TypeFloat16, onnxio.TypeBFloat16, onnxio.TypeString:
+		return true
+	}
+	return false
+}
+
+// NewSession loads a model from its bytes (the content of an .onnx file whose tensors are
+// all inside it) and discovers its inputs and outputs. It calls Init("") first when Init
+// has not run. A GPU provider that cannot be used gives an *UnavailableError (possibly
+// wrapped). The caller must Close the session.
+func NewSession(model []byte, opts Options) (*Session, error) {
+	if err := ensureInit(); err != nil {
+		return nil, err
+	}
+	provider, err := opts.check()
+	if err != nil {
+		return nil, err
+	}
+	if len(model) == 0 {
+		return nil, errors.New("load model: the model is empty: pass the bytes of an .onnx file")
+	}
+	// Options first: a GPU provider that cannot load fails here, before any model loads.
+	so, err := opts.sessionOptions(provider, "")
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	mi, scanErr := scanModel(model)
+	if scanErr == nil && mi.hasGraph && mi.nOutputs == 0 {
+		return nil, errors.New("load model: the graph has no outputs: declare at least one graph output")
+	}
+	// onnxruntime's view of the inputs and outputs, from a temporary CPU session.
+	ins, outs, err := ortgo.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %s: pass the bytes of a valid .onnx file", oneLine(strings.TrimPrefix(err.Error(), "Error creating temporary session: ")))
+	}
+	if scanErr != nil {
+		return nil, fmt.Errorf("load model: onnxruntime loaded the model but its protobuf does not parse here (%v): re-save the model with the onnx package", scanErr)
+	}
+	declared := mi.values
+
+	s := &Session{inIndex: map[string]int{}, outIndex: map[string]int{}, skipped: map[string]string{}, ortOut: map[string]int{}}
+	var inNames []string
+	for _, io := range ins {
+		if io.OrtValueType != ortgo.ONNXTypeTensor {
+			return nil, fmt.Errorf("input %q is a %s, but the bridge passes only tensors: give the model tensor inputs", io.Name, strings.ToLower(strings.TrimPrefix(io.OrtValueType.String(), "ONNX_TYPE_")))
+		}
+		info, rankOK := valueInfo(io, declared[io.Name])
+		if !supported(info.Type) {
+			return nil, fmt.Errorf("input %q has element type %s, which the bridge cannot pass: convert the input to a supported type (float, double, float16, bfloat16, integers, bool, string)", io.Name, info.Type)
+		}
+		s.inIndex[info.Name] = len(s.inputs)
+		s.inputs = append(s.inputs, info)
+		s.rankOK = append(s.rankOK, rankOK)
+		inNames = append(inNames, info.Name)
+	}
+
+	var infos []ValueInfo
+	rewrite := len(ins) == 0
+	for _, io := range outs {
+		if io.OrtValueType != ortgo.ONNXTypeTensor {
+			s.skipped[io.Name] = fmt.Sprintf("it is a %s, and the bridge returns only tensors", strings.ToLower(strings.TrimPrefix(io.OrtValueType.String(), "ONNX_TYPE_")))
+			continue
+		}
+		info, _ := valueInfo(io, declared[io.Name])
+		if !supported(info.Type) {
+			s.skipped[io.Name] = fmt.Sprintf("its element type %s is one onnxruntime_go cannot return", info.Type)
+			continue
+		}
+		if cast, flatten := needsHelp(info); cast || flatten {
+			rewrite = true
+		}
+		infos = append(infos, info)
+	}
+	if len(infos) == 0 {
+		return nil, errors.New("load model: the model has no tensor output of a supported type: give it a float, integer, bool or string output")
+	}
+
+	runModel := model
+	var r *rewriter
+	if rewrite {
+		r = newRewriter(mi)
+		if len(ins) == 0 {
+			inNames = append(inNames, r.dummyInput())
+			s.dummy = true
+		}
+	}
+	var ortOutNames []string
+	for _, info := range infos {
+		f := fetch{info: info, value: info.Name}
+		if r != nil {
+			if f, err = r.add(info); err != nil {
+				return nil, err
+			}
+		}
+		s.outIndex[info.Name] = len(s.fetches)
+		s.fetches = append(s.fetches, f)
+		for _, name := range []string{f.value, f.shape} {
+			if name != "" {
+				s.ortOut[name] = len(ortOutNames)
+				ortOutNames = append(ortOutNames, name)
+			}
+		}
+	}
+	s.nOrtOut = len(ortOutNames)
+	if r != nil {
+		if runModel, err = r.apply(model); err != nil {
+			return nil, fmt.Errorf("load model: re-encode the model: %v", err)
+		}
+		if opts.OptimizedModelPath != "" {
+			// The optimized graph should be the model's own, without the fetch nodes: a
+			// separate session on the original bytes writes it.
+			if err := writeOptimized(model, &opts, provider, ins, outs); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	if r == nil && opts.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+			return nil, fmt.Errorf("set optimized model path: %s", oneLine(err.Error()))
+		}
+	}
+	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(runModel, inNames, ortOutNames, so)
+	if err != nil {
+		return nil, sessionError(provider, err)
+	}
+	s.sess = sess
+	return s, nil
+}
+
+// writeOptimized creates and drops a session on model only to have onnxruntime write the
+// optimized graph to opts.OptimizedModelPath.
+func writeOptimized(model []byte, opts *Options, p Provider, ins, outs []ortgo.InputOutputInfo) error {
+	so, err := opts.sessionOptions(p, opts.OptimizedModelPath)
+	if err != nil {
+		return err
+	}
+	defer so.Destroy()
+	names := func(infos []ortgo.InputOutputInfo) []string {
+		var n []string
+		for _, i := range infos {
+			n = append(n, i.Name)
+		}
+		return n
+	}
+	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, names(ins), names(outs), so)
+	if err != nil {
+		return sessionError(p, err)
+	}
+	return sess.Destroy()
+}
+
+// sessionError explains a failure to create a session. The model already loaded on the
+// CPU to discover its inputs, so with a GPU provider the provider is what failed.
+func sessionError(p Provider, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "Error creating C session: ")
+	if p != CPU {
+		return unavailable(p, errors.New(msg))
+	}
+	return fmt.Errorf("create onnxruntime session: %s", oneLine(msg))
+}
+
+// valueInfo merges onnxruntime's view of a value with the model's declaration (for
+// dimension names). rankOK is false when the model declares no shape and onnxruntime
+// inferred none, so the rank is unknown.
+func valueInfo(io ortgo.InputOutputInfo, decl *onnxpb.ValueInfoProto) (info ValueInfo, rankOK bool) {
+	info = ValueInfo{Name: io.Name, Type: onnxio.DataType(io.DataType), Shape: []int64{}, DimNames: []string{}}
+	for _, d := range io.Dimensions {
+		if d < 0 {
+			d = -1
+		}
+		info.Shape = append(info.Shape, d)
+		info.DimNames = append(info.DimNames, "")
+	}
+	shape := decl.GetType().GetTensorType().GetShape()
+	if dims := shape.GetDim(); len(dims) == len(info.Shape) {
+		for i, d := range dims {
+			if info.Shape[i] < 0 {
+				info.DimNames[i] = d.GetDimParam()
+			}
+		}
+	}
+	rankOK = len(info.Shape) > 0 || shape != nil
+	return info, rankOK
+}
+
+// Inputs returns the model's inputs in the model's order (copies).
+func (s *Session) Inputs() []ValueInfo {
+	out := make([]ValueInfo, len(s.inputs))
+	for i, v := range s.inputs {
+		out[i] = v.clone()
+	}
+	return out
+}
+
+// Outputs returns the model's outputs that Run can return, in the model's order
+// (copies). Outputs that are not tensors or whose element type the bridge cannot return
+// (float8, int4, complex) are left out.
+func (s *Session) Outputs() []ValueInfo {
+	out := make([]ValueInfo, len(s.fetches))
+	for i, f := range s.fetches {
+		out[i] = f.info.clone()
+	}
+	return out
+}
+
+// Close releases the session. It waits for running calls to Run; later calls to Run
+// return an error. Closing twice is harmless.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	return err
+}
+
+// Run runs the model on inputs (every model input, by name) and returns the named
+// outputs, or all of Outputs when none are named. Inputs are checked before anything
+// runs: unknown and missing names, element types, ranks and fixed dimensions are errors
+// naming the input. The returned tensors are new Go memory the caller owns; inputs are
+// only read. onnxruntime computes every output on each call and Run returns those
+// asked for.
+func (s *Session) Run(inputs map[string]*onnxio.Tensor, outputs ...string) (map[string]*onnxio.Tensor, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.sess == nil {
+		return nil, errors.New("run: the session is closed: create a new one with NewSession")
+	}
+	if err := s.checkNames(inputs); err != nil {
+		return nil, err
+	}
+	want, err := s.wanted(outputs)
+	if err != nil {
+		return nil, err
+	}
+
+	n := len(s.inputs)
+	if s.dummy {
+		n++
+	}
+	in := make([]ortgo.Value, 0, n)
+	defer func() {
+		for _, v := range in {
+			release(v)
+		}
+	}()
+	for i, info := range s.inputs {
+		t := inputs[info.Name]
+		if err := s.checkInput(i, t); err != nil {
+			return nil, err
+		}
+		v, err := toValue(t)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %v", info.Name, err)
+		}
+		in = append(in, track(v))
+	}
+	if s.dummy {
+		v, err := ortgo.NewTensor(ortgo.NewShape(1), []bool{false})
+		if err != nil {
+			return nil, fmt.Errorf("create the placeholder input: %v", err)
+		}
+		in = append(in, track(v))
+	}
+
+	out := make([]ortgo.Value, s.nOrtOut)
+	defer func() {
+		for _, v := range out {
+			release(v)
+		}
+	}()
+	err = s.sess.Run(in, out)
+	for _, v := range out { // onnxruntime_go allocated these, even when it failed part way
+		if v != nil {
+			track(v)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run: %s: check the inputs' shapes and values against the model", oneLine(strings.TrimPrefix(err.Error(), "Error running network: ")))
+	}
+
+	result := make(map[string]*onnxio.Tensor, len(want))
+	for _, i := range want {
+		f := s.fetches[i]
+		t, err := fromValue(out[s.ortOut[f.value]])
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %v", f.info.Name, err)
+		}
+		if f.shape != "" {
+			st, err := fromValue(out[s.ortOut[f.shape]])
+			if err != nil {
+				return nil, fmt.Errorf("output %q: shape: %v", f.info.Name, err)
+			}
+			shape, _ := st.Data.([]int64)
+			if n, err := onnxio.NumElements(shape); err != nil || int(n) != t.Len() {
+				return nil, fmt.Errorf("output %q: onnxruntime reported shape %v for %d elements", f.info.Name, shape, t.Len())
+			}
+			t.Shape = append([]int64(nil), shape...)
+		}
+		if f.cast != 0 {
+			t = narrow(t, f.cast)
+		}
+		result[f.info.Name] = t
+	}
+	return result, nil
+}
+
+// liveValues counts the onnxruntime values that Run holds; it is back to zero whenever
+// no Run is in progress (the tests check this).
+var liveValues atomic.Int64
+
+func track(v ortgo.Value) ortgo.Value {
+	liveValues.Add(1)
+	return v
+}
+
+func release(v ortgo.Value) {
+	if v != nil {
+		v.Destroy()
+		liveValues.Add(-1)
+	}
+}
+
+// checkNames reports unknown and missing input names.
+func (s *Session) checkNames(inputs map[string]*onnxio.Tensor) error {
+	var unknown, missing []string
+	for name := range inputs {
+		if _, ok := s.inIndex[name]; !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	for _, info := range s.inputs {
+		if _, ok := inputs[info.Name]; !ok {
+			missing = append(missing, info.Name)
+		}
+	}
+	if len(unknown) == 0 && len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	msg := []string{}
+	if len(unknown) > 0 {
+		msg = append(msg, fmt.Sprintf("unknown input %s", quoteList(unknown)))
+	}
+	if len(missing) > 0 {
+		msg = append(msg, fmt.Sprintf("missing input %s", quoteList(missing)))
+	}
+	names := make([]string, len(s.inputs))
+	for i, info := range s.inputs {
+		names[i] = info.Name
+	}
+	return fmt.Errorf("run: %s: the model's inputs are %s", strings.Join(msg, ", "), quoteList(names))
+}
+
+// wanted resolves the names of the outputs to return to indices into s.fetches.
+func (s *Session) wanted(names []string) ([]int, error) {
+	if len(names) == 0 {
+		all := make([]int, len(s.fetches))
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
+	}
+	var idx []int
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		i, ok := s.outIndex[name]
+		if !ok {
+			if why, ok := s.skipped[name]; ok {
+				return nil, fmt.Errorf("run: output %q cannot be returned: %s", name, why)
+			}
+			all := make([]string, len(s.fetches))
+			for i, f := range s.fetches {
+				all[i] = f.info.Name
+			}
+			return nil, fmt.Errorf("run: unknown output %q: the model's outputs are %s", name, quoteList(all))
+		}
+		idx = append(idx, i)
+	}
+	return idx, nil
+}
+
+// checkInput checks tensor t against input i's declaration.
+func (s *Session) checkInput(i int, t *onnxio.Tensor) error {
+	info := s.inputs[i]
+	if t == nil {
+		return fmt.Errorf("input %q is nil: pass a tensor", info.Name)
+	}
+	if t.Type != info.Type {
+		return fmt.Errorf("input %q: element type is %s, the model wants %s", info.Name, t.Type, info.Type)
+	}
+	if err := checkData(t); err != nil {
+		return fmt.Errorf("input %q: %v", info.Name, err)
+	}
+	if !s.rankOK[i] {
+		return nil
+	}
+	if len(t.Shape) != len(info.Shape) {
+		return fmt.Errorf("input %q: rank is %d (shape %v), the model wants rank %d (%s)", info.Name, len(t.Shape), t.Shape, len(info.Shape), info)
+	}
+	for d, want := range info.Shape {
+		if want >= 0 && t.Shape[d] != want {
+			return fmt.Errorf("input %q: dimension %d is %d (shape %v), the model fixes it at %d (%s)", info.Name, d, t.Shape[d], t.Shape, want, info)
+		}
+	}
+	return nil
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	if len(q) == 0 {
+		return "(none)"
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,169 @@
+package yamlx
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ExpandEnv substitutes environment variables in every scalar value of the
+// tree rooted at node (mapping keys are left alone, and so are !!binary
+// scalars; aliases are not followed, the anchored value is expanded where it
+// is written). lookup finds a variable; nil means os.LookupEnv.
+//
+// Syntax, as in a POSIX shell but braces only:
+//
+//	${VAR}          the value of VAR; a diagnostic when VAR is not set
+//	${VAR:-default} the value of VAR, or default when VAR is unset or empty;
+//	                default may be empty and holds anything but "}", taken
+//	                literally
+//	$$              a literal "$"
+//
+// Any other "$" is kept as is. Variable names are [A-Za-z_][A-Za-z0-9_]*.
+// A scalar with an error (unset variable, malformed "${") is left unchanged;
+// each error is a diagnostic at the scalar's position, and all are reported.
+//
+// A scalar written plain (unquoted, untagged) is re-resolved by yaml.v3's
+// rules after substitution, so "threads: ${N}" with N=4 becomes an integer
+// and "${EMPTY}" a null; quoted, block and explicitly tagged scalars keep
+// their tag. Substituted text is never parsed as YAML structure.
+//
+// YAML itself reads "{" and "}" as flow indicators inside [...] and {...},
+// so a reference there must be quoted: [ "${A}", "${B}" ]. In block style,
+// "key: ${VAR}" needs no quotes.
+func ExpandEnv(node *yaml.Node, lookup func(string) (string, bool)) []Diagnostic {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var diags []Diagnostic
+	expandNode(node, "", lookup, &diags)
+	return diags
+}
+
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), diags *[]Diagnostic) {
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.SequenceNode {
+				p = joinPath(path, fmt.Sprint(i))
+			}
+			expandNode(c, p, lookup, diags)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup, diags)
+		}
+	case yaml.ScalarNode:
+		expandScalar(n, path, lookup, diags)
+	}
+}
+
+func expandScalar(n *yaml.Node, path string, lookup func(string) (string, bool), diags *[]Diagnostic) {
+	if !strings.Contains(n.Value, "$") || n.ShortTag() == "!!binary" {
+		return
+	}
+	value, errs := expandString(n.Value, lookup)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			*diags = append(*diags, diagAt(n, path, "%s", e))
+		}
+		return
+	}
+	if value == n.Value {
+		return
+	}
+	n.Value = value
+	const quoted = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+	if n.Style&(quoted|yaml.TaggedStyle) == 0 {
+		// Written plain and untagged: resolve the new text as yaml.v3's
+		// parser would have.
+		n.Tag = ""
+		n.Tag = n.ShortTag()
+	}
+}
+
+// expandString substitutes ${VAR}, ${VAR:-default} and $$ in s.
+func expandString(s string, lookup func(string) (string, bool)) (string, []string) {
+	var b strings.Builder
+	var errs []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i += 2
+			continue
+		case '{':
+		default:
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			errs = append(errs, fmt.Sprintf(`malformed variable reference %q: missing closing "}"`, truncate(s[i:], 40)))
+			break
+		}
+		ref := s[i : i+2+end+1]
+		body := s[i+2 : i+2+end]
+		i += 2 + end + 1
+		name, def, hasDef := strings.Cut(body, ":-")
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Sprintf("malformed variable reference %q: empty variable name", ref))
+			continue
+		case !validVarName(name):
+			msg := fmt.Sprintf("malformed variable reference %q: invalid variable name %q", ref, name)
+			if v, d, ok := strings.Cut(name, ":"); ok && validVarName(v) {
+				msg += fmt.Sprintf(" (use ${%s:-%s} to give a default)", v, d)
+			}
+			errs = append(errs, msg)
+			continue
+		}
+		val, ok := lookup(name)
+		switch {
+		case hasDef && (!ok || val == ""):
+			b.WriteString(def)
+		case ok:
+			b.WriteString(val)
+		default:
+			errs = append(errs, fmt.Sprintf("environment variable %q is not set (use ${%s:-default} to give a default)", name, name))
+		}
+	}
+	return b.String(), errs
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-3]) + "..."
+}

@@ -1,0 +1,246 @@
+package pipeline
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/pipeline/internal/yamlx"
+	"github.com/onnxpipe/onnxpipe/report"
+)
+
+// Job is one model's run through the plan. The fields above the line are fixed when jobs
+// are expanded; the others are the job's state while it runs.
+type Job struct {
+	// Index is the job's position in the job list sorted by model path (0-based); shards
+	// are taken by it.
+	Index     int
+	Name      string // the {name} placeholder: the model's base name without .onnx
+	ModelPath string
+	// Output is the final artifact ("" when the config has no output).
+	Output string
+	// ReportPrefix is the report path without .report.{json,md,html}.
+	ReportPrefix string
+	Datasets     map[string]*dataset.Spec
+	Runtime      Runtime
+	// Entries are the plan's entries with this job's placeholders substituted.
+	Entries []*Entry
+
+	// Input is the model as loaded; stages must not modify it.
+	Input *onnxio.Model
+	// Model is the current model, replaced by stages that change it.
+	Model *onnxio.Model
+	// Artifacts maps a name to a file a stage wrote (calibration cache, step saves).
+	Artifacts map[string]string
+	// Records are the stage records so far, in order.
+	Records []*report.Stage
+	// Log is the job's logger.
+	Log      *slog.Logger
+	progress func(stage string, done, total int)
+}
+
+// Dataset returns the spec of the named dataset for this job.
+func (j *Job) Dataset(name string) (*dataset.Spec, error) {
+	s, ok := j.Datasets[name]
+	if !ok || s == nil {
+		return nil, fmt.Errorf("dataset %q is not defined for model %s", name, j.ModelPath)
+	}
+	return s, nil
+}
+
+// Jobs expands the config into its jobs, sorted by model path: globs are matched,
+// per-model overrides applied, placeholders substituted. Two jobs that would write the
+// same file, an output equal to its input, or a glob matching nothing are errors
+// (yamlx.Diagnostics).
+func (c *Config) Jobs() ([]*Job, error) {
+	d := &decoder{file: c.Path}
+	type src struct {
+		path string
+		ref  *ModelRef
+	}
+	var srcs []src
+	add := func(pattern string, ref *ModelRef, where string) {
+		if !strings.ContainsAny(pattern, "*?[") {
+			srcs = append(srcs, src{pattern, ref})
+			return
+		}
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			d.errorAt(0, 0, where, fmt.Sprintf("bad glob %q: %v", pattern, err))
+			return
+		}
+		var files []string
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && !st.IsDir() {
+				files = append(files, m)
+			}
+		}
+		if len(files) == 0 {
+			line, col := 0, 0
+			if ref != nil && ref.node != nil {
+				line, col = ref.node.Line, ref.node.Column
+			}
+			d.errorAt(line, col, where, fmt.Sprintf("%s matches no files", pattern))
+		}
+		for _, m := range files {
+			srcs = append(srcs, src{m, ref})
+		}
+	}
+	if c.File.Model != "" {
+		add(c.File.Model, nil, "model")
+	}
+	for i := range c.File.Models {
+		add(c.File.Models[i].Model, &c.File.Models[i], fmt.Sprintf("models.%d", i))
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].path < srcs[j].path })
+
+	var jobs []*Job
+	seen := map[string]bool{}
+	writers := map[string]string{} // file -> model that writes it
+	claim := func(file, model string) {
+		if file == "" {
+			return
+		}
+		if other, ok := writers[file]; ok && other != model {
+			d.errorAt(0, 0, "output", fmt.Sprintf("models %s and %s would both write %s; use {name} or {dir} in the path", other, model, file))
+		}
+		writers[file] = model
+	}
+	for _, s := range srcs {
+		abs, _ := filepath.Abs(s.path)
+		if seen[abs] {
+			continue // listed twice (e.g. by a glob and by name): the first entry wins
+		}
+		seen[abs] = true
+		j := &Job{ModelPath: s.path, Name: strings.TrimSuffix(filepath.Base(s.path), ".onnx"),
+			Runtime: c.File.Runtime, Datasets: map[string]*dataset.Spec{}}
+		vars := strings.NewReplacer("{name}", j.Name, "{dir}", filepath.Base(filepath.Dir(abs)))
+		out, rep := c.File.Output, c.File.Report
+		for k, v := range c.File.Datasets {
+			j.Datasets[k] = v
+		}
+		if s.ref != nil {
+			if s.ref.Output != "" {
+				out = s.ref.Output
+			}
+			if s.ref.Report != "" {
+				rep = s.ref.Report
+			}
+			for k, v := range s.ref.Datasets {
+				j.Datasets[k] = v
+			}
+		}
+		j.Output = vars.Replace(out)
+		switch {
+		case rep != "":
+			j.ReportPrefix = vars.Replace(rep)
+		case j.Output != "":
+			j.ReportPrefix = strings.TrimSuffix(j.Output, ".onnx")
+		default:
+			j.ReportPrefix = filepath.Join(c.Dir, "out", j.Name)
+		}
+		if j.Output != "" {
+			if oabs, _ := filepath.Abs(j.Output); oabs == abs {
+				d.errorAt(0, 0, "output", fmt.Sprintf("output %s is the input model itself; write the result elsewhere", j.Output))
+			}
+		}
+		claim(j.Output, s.path)
+		claim(j.ReportPrefix+".report.json", s.path)
+		for _, e := range c.Plan.Entries {
+			ne := *e
+			ne.Options = substitute(e.Options, vars)
+			j.Entries = append(j.Entries, &ne)
+		}
+		jobs = append(jobs, j)
+	}
+	if d.failed() {
+		return nil, d.diags.Sort()
+	}
+	for i, j := range jobs {
+		j.Index = i
+	}
+	return jobs, nil
+}
+
+// substitute returns a deep copy of opts with {name} and {dir} replaced in the fields
+// tagged `onnxpipe:"path"`.
+func substitute(opts any, vars *strings.Replacer) any {
+	cp := deepCopy(reflect.ValueOf(opts)).Interface()
+	walkTagged(reflect.ValueOf(cp), func(tag string, v reflect.Value, _ string) {
+		if tag == "path" {
+			v.SetString(vars.Replace(v.String()))
+		}
+	})
+	return cp
+}
+
+// deepCopy copies structs, pointers, slices and maps so that per-job options share no
+// memory with the plan's.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		cp := reflect.New(v.Type().Elem())
+		cp.Elem().Set(deepCopy(v.Elem()))
+		return cp
+	case reflect.Struct:
+		cp := reflect.New(v.Type()).Elem()
+		cp.Set(v) // copies unexported fields too
+		for i := 0; i < v.NumField(); i++ {
+			if cp.Field(i).CanSet() {
+				cp.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return cp
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		cp := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := 0; i < v.Len(); i++ {
+			cp.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return cp
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		cp := reflect.MakeMapWithSize(v.Type(), v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			cp.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return cp
+	}
+	return v
+}
+
+// ParseShard reads "i/n" (1-based i).
+func ParseShard(s string) (i, n int, err error) {
+	if _, err := fmt.Sscanf(s, "%d/%d", &i, &n); err != nil || n < 1 || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("--shard %q: use i/n with 1 <= i <= n, e.g. --shard 2/4", s)
+	}
+	return i, n, nil
+}
+
+// Shard returns the jobs of shard i of n (1-based): those whose index is congruent to
+// i-1 modulo n.
+func Shard(jobs []*Job, i, n int) []*Job {
+	var out []*Job
+	for _, j := range jobs {
+		if j.Index%n == i-1 {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+var _ = yamlx.Diagnostic{}

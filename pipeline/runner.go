@@ -1,0 +1,423 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/report"
+)
+
+// Job statuses.
+const (
+	StatusOK          = "ok"
+	StatusFailed      = "failed"
+	StatusRejected    = "rejected"
+	StatusSkipped     = "skipped"
+	StatusInterrupted = "interrupted"
+)
+
+// RunOptions are the command-line controls of a run.
+type RunOptions struct {
+	// Parallel overrides the config's `parallel` when > 0.
+	Parallel int
+	// Force redoes jobs whose manifest says they are done.
+	Force bool
+	// KeepFailed writes a rejected job's model to <output without .onnx>.rejected.onnx.
+	KeepFailed bool
+	// JUnit, when set, is the path of a JUnit XML file of the jobs.
+	JUnit string
+	// Log receives progress lines (default: discard).
+	Log *slog.Logger
+	// Progress, when non-nil, is told of each job's and stage's progress (the CLI draws
+	// bars with it on a terminal).
+	Progress ProgressFunc
+	// Version is the tool version recorded in reports and manifests.
+	Version string
+}
+
+// ProgressFunc receives progress events: a job's stage did done out of total units of
+// work; a stage of "" with done == total marks the job finished.
+type ProgressFunc func(job *Job, stage string, done, total int)
+
+// Outcome is what happened to one job.
+type Outcome struct {
+	Job    *Job
+	Status string
+	Err    error
+	Report *report.Job
+}
+
+// RunResult is the outcome of a run.
+type RunResult struct {
+	Outcomes []*Outcome
+	// SummaryPath is where summary.json was written.
+	SummaryPath string
+}
+
+// Failed counts jobs that failed or were rejected.
+func (r *RunResult) Failed() int {
+	n := 0
+	for _, o := range r.Outcomes {
+		if o.Status == StatusFailed || o.Status == StatusRejected {
+			n++
+		}
+	}
+	return n
+}
+
+// Interrupted reports whether the run was cut short by cancellation.
+func (r *RunResult) Interrupted() bool {
+	for _, o := range r.Outcomes {
+		if o.Status == StatusInterrupted {
+			return true
+		}
+	}
+	return false
+}
+
+// Run executes jobs with bounded parallelism. A failing job never stops the others;
+// cancelling ctx stops starting new jobs and interrupts running ones (artifacts are
+// written atomically, so none is left half-written). It writes summary.json beside the
+// outputs, and JUnit XML when asked.
+func Run(ctx context.Context, cfg *Config, jobs []*Job, opts RunOptions) (*RunResult, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	workers := cfg.File.Parallel
+	if opts.Parallel > 0 {
+		workers = opts.Parallel
+	}
+	workers = max(1, min(workers, len(jobs)))
+	res := &RunResult{Outcomes: make([]*Outcome, len(jobs))}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				res.Outcomes[i] = runJob(ctx, cfg, jobs[i], opts)
+			}
+		}()
+	}
+	for i := range jobs {
+		if ctx.Err() != nil {
+			res.Outcomes[i] = &Outcome{Job: jobs[i], Status: StatusInterrupted, Err: ctx.Err()}
+			continue
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if len(jobs) > 0 {
+		path, err := writeSummary(cfg, res, opts)
+		if err != nil {
+			return res, err
+		}
+		res.SummaryPath = path
+		if opts.JUnit != "" {
+			if err := writeJUnit(opts.JUnit, cfg, res); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// runJob runs one job and writes its artifacts. It never panics: a stage that panics
+// fails its job with the stack in the log.
+func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Outcome) {
+	start := time.Now()
+	j.Log = opts.Log.With("job", j.Name)
+	j.Artifacts = map[string]string{}
+	if opts.Progress != nil {
+		j.progress = func(stage string, done, total int) { opts.Progress(j, stage, done, total) }
+	}
+	rep := &report.Job{
+		SchemaVersion: report.SchemaVersion,
+		Tool:          toolInfo(opts.Version),
+		Name:          j.Name,
+		Model:         report.File{Path: j.ModelPath},
+		Started:       start.UTC().Truncate(time.Second),
+		ConfigSHA256:  jobConfigHash(j),
+		Environment:   environment(),
+	}
+	out = &Outcome{Job: j, Report: rep}
+	finish := func(status string, err error) {
+		out.Status, out.Err = status, err
+		rep.Status = status
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		rep.Seconds = time.Since(start).Seconds()
+		if werr := writeReport(j, rep); werr != nil && out.Err == nil {
+			out.Status, out.Err = StatusFailed, werr
+			rep.Status = StatusFailed
+		}
+		if j.progress != nil {
+			j.progress("", 1, 1)
+		}
+		j.Log.Info("job finished", "status", out.Status, "seconds", fmt.Sprintf("%.2f", rep.Seconds))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			j.Log.Error("panic", "value", r, "stack", string(debug.Stack()))
+			finish(StatusFailed, fmt.Errorf("internal error (please report it): %v", r))
+		}
+	}()
+
+	inHash, inBytes, err := fileSHA256(j.ModelPath)
+	if err != nil {
+		finish(StatusFailed, fmt.Errorf("cannot read model: %w", err))
+		return out
+	}
+	rep.Model.SHA256, rep.Model.Bytes = inHash, inBytes
+	if err := ort.Init(j.Runtime.Library); err != nil {
+		finish(StatusFailed, err)
+		return out
+	}
+	rep.Tool.ONNXRuntime = ort.Version()
+	if !opts.Force && j.Output != "" && manifestMatches(j, inHash, rep) {
+		out.Status = StatusSkipped
+		rep.Status = StatusSkipped
+		j.Log.Info("skipped: the manifest matches the input and the config (use --force to redo)")
+		if j.progress != nil {
+			j.progress("", 1, 1)
+		}
+		return out
+	}
+	m, err := onnxio.Load(j.ModelPath)
+	if err != nil {
+		finish(StatusFailed, err)
+		return out
+	}
+	summ := onnxio.Summarize(m)
+	rep.Model.Nodes, rep.Model.Params, rep.Model.Quantization = summ.Nodes, summ.Params.Count, summ.Quantization
+	j.Input, j.Model = m, m.Clone()
+
+	results := map[*Stage]any{}
+	status := StatusOK
+	var jobErr error
+	for _, e := range j.Entries {
+		rec := &report.Stage{Stage: e.Stage.Name, Index: e.Index, Implicit: e.Implicit, Status: "not run",
+			Options: json.RawMessage(MarshalOptions(e.Options))}
+		rep.Stages = append(rep.Stages, rec)
+		j.Records = append(j.Records, rec)
+		if status != StatusOK {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			status, jobErr = StatusInterrupted, err
+			continue
+		}
+		st := time.Now()
+		j.Log.Info("stage", "stage", e.Stage.Name, "index", e.Index+1)
+		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Job: j,
+			ResultOf: results, Log: j.Log.With("stage", e.Stage.Name), record: rec}
+		result, err := e.Stage.Run(pass)
+		rec.Seconds = time.Since(st).Seconds()
+		var rej *Rejected
+		switch {
+		case err == nil:
+			rec.Status = StatusOK
+			results[e.Stage] = result
+			if dp, ok := result.(report.DataProvider); ok {
+				rec.Data = dp.ReportData()
+			}
+		case errors.As(err, &rej):
+			rec.Status, rec.Error = StatusRejected, err.Error()
+			status, jobErr = StatusRejected, fmt.Errorf("%s: %w", e.Stage.Name, err)
+		case ctx.Err() != nil:
+			rec.Status, rec.Error = StatusInterrupted, err.Error()
+			status, jobErr = StatusInterrupted, ctx.Err()
+		default:
+			rec.Status, rec.Error = StatusFailed, err.Error()
+			status, jobErr = StatusFailed, fmt.Errorf("%s: %w", e.Stage.Name, err)
+		}
+	}
+	if status == StatusOK && j.Output != "" {
+		if err := saveArtifact(j, j.Output); err != nil {
+			finish(StatusFailed, err)
+			return out
+		}
+		h, n, err := fileSHA256(j.Output)
+		if err != nil {
+			finish(StatusFailed, err)
+			return out
+		}
+		o := onnxio.Summarize(j.Model)
+		rep.Output = &report.File{Path: j.Output, Bytes: n, SHA256: h, Nodes: o.Nodes, Params: o.Params.Count, Quantization: o.Quantization}
+		finish(StatusOK, nil)
+		if err := writeManifest(j, rep); err != nil {
+			out.Status, out.Err = StatusFailed, err
+		}
+		return out
+	}
+	if status == StatusRejected && opts.KeepFailed && j.Output != "" {
+		kept := strings.TrimSuffix(j.Output, ".onnx") + ".rejected.onnx"
+		if err := saveArtifact(j, kept); err != nil {
+			j.Log.Warn("cannot keep the rejected model", "error", err)
+		} else {
+			j.Artifacts["rejected"] = kept
+		}
+	}
+	finish(status, jobErr)
+	return out
+}
+
+// saveArtifact checks the job's model (structure, then an onnxruntime session) and saves
+// it atomically to path.
+func saveArtifact(j *Job, path string) error {
+	if err := onnxio.Check(j.Model); err != nil {
+		return fmt.Errorf("the result is not a valid model: %w", err)
+	}
+	if err := OpensInRuntime(j.Model, j.Runtime); err != nil {
+		return fmt.Errorf("onnxruntime cannot open the result: %w", err)
+	}
+	if err := j.Model.Save(path, onnxio.SaveOptions{}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// OpensInRuntime opens m in an onnxruntime CPU session and closes it.
+func OpensInRuntime(m *onnxio.Model, rt Runtime) error {
+	data, err := m.Bytes()
+	if err != nil {
+		return err
+	}
+	s, err := ort.NewSession(data, ort.Options{Threads: rt.Threads, Optimization: rt.Optimization})
+	if err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+func writeReport(j *Job, rep *report.Job) error {
+	if err := os.MkdirAll(filepath.Dir(j.ReportPrefix), 0o755); err != nil {
+		return fmt.Errorf("cannot create the report folder: %w", err)
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	html, err := rep.HTML()
+	if err != nil {
+		return err
+	}
+	for ext, data := range map[string][]byte{".report.json": js, ".report.md": rep.Markdown(), ".report.html": html} {
+		if err := onnxio.WriteFileAtomic(j.ReportPrefix+ext, data); err != nil {
+			return err
+		}
+	}
+	j.Artifacts["report"] = j.ReportPrefix + ".report.json"
+	return nil
+}
+
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// jobConfigHash hashes everything of the config that shapes this job's result.
+func jobConfigHash(j *Job) string {
+	type entry struct {
+		Stage   string          `json:"stage"`
+		Options json.RawMessage `json:"options"`
+	}
+	v := struct {
+		Output   string  `json:"output"`
+		Report   string  `json:"report"`
+		Datasets any     `json:"datasets"`
+		Runtime  Runtime `json:"runtime"`
+		Entries  []entry `json:"entries"`
+	}{Output: j.Output, Report: j.ReportPrefix, Datasets: j.Datasets, Runtime: j.Runtime}
+	for _, e := range j.Entries {
+		v.Entries = append(v.Entries, entry{e.Stage.Name, MarshalOptions(e.Options)})
+	}
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// ToolName is the name reports and manifests give the tool.
+const ToolName = "onnxpipe"
+
+func toolInfo(version string) report.Tool {
+	if version == "" {
+		version = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+	}
+	return report.Tool{Name: ToolName, Version: version, Go: runtime.Version()}
+}
+
+func environment() report.Env {
+	e := report.Env{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	e.CPU, e.Features = cpuInfo()
+	return e
+}
+
+// cpuInfo reads the CPU model and the features that matter for int8 and float16 kernels
+// from /proc/cpuinfo (Linux; empty elsewhere).
+func cpuInfo() (string, []string) {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "", nil
+	}
+	var model string
+	var flags []string
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "model name":
+			if model == "" {
+				model = strings.TrimSpace(v)
+			}
+		case "flags", "Features":
+			if flags == nil {
+				have := map[string]bool{}
+				for _, f := range strings.Fields(v) {
+					have[f] = true
+				}
+				for _, f := range []string{"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16", "asimddp", "i8mm"} {
+					if have[f] {
+						flags = append(flags, f)
+					}
+				}
+				if flags == nil {
+					flags = []string{}
+				}
+			}
+		}
+	}
+	return model, flags
+}

@@ -1,0 +1,206 @@
+package quantize
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+)
+
+// UpgradeOpset raises the default-domain opset import of m to version to (at least 7 and
+// at most 21), rewriting the nodes of the main graph whose signature changed on the way:
+//
+//	Slice, TopK (10): starts/ends/axes/steps and k move from attributes to inputs
+//	Clip, Pad (11): min/max and pads/value move to inputs
+//	Resize (11): a roi input is added; version 10's coordinate mapping is kept explicitly
+//	Dropout (12): the ratio attribute is dropped (inference)
+//	Squeeze, Unsqueeze, ReduceSum, Split (13): axes and split move to inputs
+//	Softmax, LogSoftmax, Hardmax (13): the axis becomes explicit where the 2-D coercion
+//	  of older versions is the same as the new per-axis semantics, else an error
+//	BatchNormalization: legacy spatial/consumed_inputs attributes are dropped
+//
+// Ops in subgraphs and an opset below 7 are refused with an error naming them.
+func UpgradeOpset(m *onnxio.Model, to int64) error {
+	from := m.Opset("")
+	if from >= to {
+		return nil
+	}
+	if from < 7 {
+		return fmt.Errorf("opset %d is too old to upgrade (7 or newer needed); re-export the model with a newer exporter", from)
+	}
+	if to > 21 {
+		return fmt.Errorf("opset upgrade is implemented up to 21, not %d", to)
+	}
+	g := m.Graph()
+	u := &upgrader{g: g, ix: onnxio.NewIndex(g), namer: onnxio.NewNamer(g)}
+	for _, n := range g.GetNode() {
+		if len(onnxio.Subgraphs(n)) > 0 && n.GetDomain() == "" {
+			return fmt.Errorf("node %s: upgrading the opset of models with If/Loop/Scan subgraphs is not supported; re-export with opset %d", onnxio.NodeLabel(n), to)
+		}
+		if n.GetDomain() != "" {
+			continue
+		}
+		if err := u.node(n, from, to); err != nil {
+			return fmt.Errorf("opset upgrade %d -> %d: node %s: %w", from, to, onnxio.NodeLabel(n), err)
+		}
+	}
+	m.SetOpset("", to)
+	if m.Proto.GetIrVersion() < 7 {
+		m.Proto.IrVersion = proto.Int64(7)
+	}
+	return nil
+}
+
+type upgrader struct {
+	g     *onnxpb.GraphProto
+	ix    *onnxio.Index
+	namer *onnxio.Namer
+}
+
+// crosses reports whether the upgrade passes version v (from < v <= to).
+func crosses(from, to, v int64) bool { return from < v && v <= to }
+
+// intsInput moves an INTS attribute to an int64 initializer input at position pos
+// (inputs before it padded with ""); a missing attribute leaves the input empty.
+func (u *upgrader) intsInput(n *onnxpb.NodeProto, attr string, pos int) {
+	a := onnxio.Attr(n, attr)
+	name := ""
+	if a != nil {
+		name = u.const64(n, attr, a.GetInts())
+		removeAttr(n, attr)
+	}
+	setInput(n, pos, name)
+}
+
+func (u *upgrader) const64(n *onnxpb.NodeProto, what string, v []int64) string {
+	name := u.namer.Name(n.GetOutput()[0] + "_" + what)
+	t, _ := onnxio.EncodeTensor(name, onnxio.NewTensor([]int64{int64(len(v))}, v))
+	u.g.Initializer = append(u.g.Initializer, t)
+	return name
+}
+
+func (u *upgrader) scalar(n *onnxpb.NodeProto, what string, t *onnxio.Tensor) string {
+	name := u.namer.Name(n.GetOutput()[0] + "_" + what)
+	tp, _ := onnxio.EncodeTensor(name, t)
+	u.g.Initializer = append(u.g.Initializer, tp)
+	return name
+}
+
+func setInput(n *onnxpb.NodeProto, pos int, name string) {
+	for len(n.Input) <= pos {
+		n.Input = append(n.Input, "")
+	}
+	n.Input[pos] = name
+	for len(n.Input) > 0 && n.Input[len(n.Input)-1] == "" { // trailing empties are omitted
+		n.Input = n.Input[:len(n.Input)-1]
+	}
+}
+
+func removeAttr(n *onnxpb.NodeProto, name string) {
+	out := n.Attribute[:0]
+	for _, a := range n.Attribute {
+		if a.GetName() != name {
+			out = append(out, a)
+		}
+	}
+	n.Attribute = out
+}
+
+func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
+	switch op := n.GetOpType(); op {
+	case "Slice":
+		if crosses(from, to, 10) {
+			for i, a := range []string{"starts", "ends", "axes"} {
+				u.intsInput(n, a, i+1)
+			}
+		}
+	case "TopK":
+		if crosses(from, to, 10) {
+			k := onnxio.Attr(n, "k")
+			if k == nil {
+				return fmt.Errorf("TopK without k")
+			}
+			setInput(n, 1, u.const64(n, "k", []int64{k.GetI()}))
+			removeAttr(n, "k")
+		}
+	case "Clip":
+		if crosses(from, to, 11) {
+			var lo, hi = float32(-3.4028235e38), float32(3.4028235e38)
+			if a := onnxio.Attr(n, "min"); a != nil {
+				lo = a.GetF()
+			}
+			if a := onnxio.Attr(n, "max"); a != nil {
+				hi = a.GetF()
+			}
+			removeAttr(n, "min")
+			removeAttr(n, "max")
+			setInput(n, 1, u.scalar(n, "min", &onnxio.Tensor{Type: onnxio.TypeFloat, Shape: []int64{}, Data: []float32{lo}}))
+			setInput(n, 2, u.scalar(n, "max", &onnxio.Tensor{Type: onnxio.TypeFloat, Shape: []int64{}, Data: []float32{hi}}))
+		}
+	case "Pad":
+		if crosses(from, to, 11) {
+			value := float32(0)
+			if a := onnxio.Attr(n, "value"); a != nil {
+				value = a.GetF()
+			}
+			u.intsInput(n, "pads", 1)
+			removeAttr(n, "value")
+			setInput(n, 2, u.scalar(n, "value", &onnxio.Tensor{Type: onnxio.TypeFloat, Shape: []int64{}, Data: []float32{value}}))
+		}
+	case "Resize":
+		if crosses(from, to, 11) {
+			if len(n.Input) < 2 {
+				return fmt.Errorf("Resize without scales")
+			}
+			n.Input = []string{n.Input[0], "", n.Input[1]}
+			onnxio.SetAttr(n, onnxio.AttrString("coordinate_transformation_mode", "asymmetric"))
+			if a := onnxio.Attr(n, "mode"); a == nil || string(a.GetS()) == "nearest" {
+				onnxio.SetAttr(n, onnxio.AttrString("nearest_mode", "floor"))
+			}
+		}
+	case "Upsample":
+		return fmt.Errorf("Upsample is deprecated since opset 10; re-export the model with Resize")
+	case "Dropout":
+		if crosses(from, to, 12) {
+			removeAttr(n, "ratio")
+		}
+	case "Squeeze", "Unsqueeze", "ReduceSum":
+		if crosses(from, to, 13) {
+			u.intsInput(n, "axes", 1)
+		}
+	case "Split":
+		if crosses(from, to, 13) {
+			u.intsInput(n, "split", 1)
+		}
+	case "Softmax", "LogSoftmax", "Hardmax":
+		if crosses(from, to, 13) {
+			axis := int64(1)
+			if a := onnxio.Attr(n, "axis"); a != nil {
+				axis = a.GetI()
+			}
+			dims, _, ok := u.ix.Shape(n.GetInput()[0])
+			rank := int64(len(dims))
+			switch {
+			case ok && (axis == rank-1 || axis == -1):
+				onnxio.SetAttr(n, onnxio.AttrInt("axis", axis))
+			case !ok && axis == -1:
+				onnxio.SetAttr(n, onnxio.AttrInt("axis", -1))
+			default:
+				return fmt.Errorf("%s before opset 13 flattens its input to 2-D at axis %d; upgrading it needs the input's rank to be known and the axis to be the last one", op, axis)
+			}
+		}
+	case "BatchNormalization":
+		if a := onnxio.Attr(n, "spatial"); a != nil && a.GetI() == 0 {
+			return fmt.Errorf("BatchNormalization with spatial=0 has no opset 9+ equivalent")
+		}
+		removeAttr(n, "spatial")
+		removeAttr(n, "consumed_inputs")
+		removeAttr(n, "is_test")
+	case "Add", "Sub", "Mul", "Div":
+		removeAttr(n, "broadcast") // opset 7 made broadcasting numpy-style
+		removeAttr(n, "axis")
+	}
+	return nil
+}

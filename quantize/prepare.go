@@ -1,0 +1,422 @@
+package quantize
+
+import (
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+)
+
+// PrepareOptions selects the clean-up steps of Prepare.
+type PrepareOptions struct {
+	// FoldBatchNorm folds BatchNormalization into a preceding Conv, ConvTranspose or Gemm.
+	FoldBatchNorm bool
+	// FoldConstants evaluates nodes whose inputs are all constants (with onnxruntime,
+	// through Eval) and replaces them by initializers; Identity nodes on constants are
+	// bypassed.
+	FoldConstants bool
+	// ConstantsToInitializers turns tensor-valued Constant nodes into initializers.
+	ConstantsToInitializers bool
+	// MinOpset raises the default-domain opset to at least this version, rewriting the
+	// ops whose signature changed (0: leave it).
+	MinOpset int64
+	// Eval computes the outputs of a self-contained model that has no inputs; FoldConstants
+	// needs it (the pipeline passes an onnxruntime session).
+	Eval func(m *onnxio.Model) (map[string]*onnxio.Tensor, error)
+}
+
+// PrepareReport says what Prepare did.
+type PrepareReport struct {
+	ConstantsToInitializers int      `json:"constants_to_initializers"`
+	BatchNormsFolded        int      `json:"batchnorms_folded"`
+	ConstantsFolded         int      `json:"constants_folded"`
+	IdentitiesRemoved       int      `json:"identities_removed"`
+	OpsetFrom               int64    `json:"opset_from"`
+	OpsetTo                 int64    `json:"opset_to"`
+	NodesRemoved            int      `json:"dead_nodes_removed"`
+	Notes                   []string `json:"notes,omitempty"`
+}
+
+// Prepare cleans m up in place for calibration and quantization. The graph stays valid
+// after each step (onnxio.Check holds).
+func Prepare(m *onnxio.Model, opts PrepareOptions) (*PrepareReport, error) {
+	g := m.Graph()
+	rep := &PrepareReport{OpsetFrom: m.Opset(""), OpsetTo: m.Opset("")}
+	if err := onnxio.TopoSort(g); err != nil {
+		return nil, err
+	}
+	if opts.MinOpset > 0 && m.Opset("") < opts.MinOpset {
+		if err := UpgradeOpset(m, opts.MinOpset); err != nil {
+			return nil, err
+		}
+		rep.OpsetTo = m.Opset("")
+	}
+	if opts.ConstantsToInitializers {
+		rep.ConstantsToInitializers = constantsToInitializers(g)
+	}
+	if opts.FoldConstants {
+		rep.IdentitiesRemoved = bypassConstantIdentities(g)
+		n, err := foldConstants(m, opts.Eval)
+		if err != nil {
+			return nil, err
+		}
+		rep.ConstantsFolded = n
+	}
+	if opts.FoldBatchNorm {
+		n, notes, err := foldBatchNorms(g)
+		if err != nil {
+			return nil, err
+		}
+		rep.BatchNormsFolded, rep.Notes = n, append(rep.Notes, notes...)
+	}
+	rep.NodesRemoved = onnxio.RemoveDeadNodes(g)
+	onnxio.RemoveUnusedInitializers(g)
+	return rep, onnxio.Check(m)
+}
+
+// constantsToInitializers replaces tensor-valued Constant nodes of the main graph by
+// initializers of the same name.
+func constantsToInitializers(g *onnxpb.GraphProto) int {
+	remove := map[*onnxpb.NodeProto]bool{}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() != "Constant" || n.GetDomain() != "" || len(n.GetOutput()) != 1 {
+			continue
+		}
+		t, ok := onnxio.ConstantNodeTensor(n)
+		if !ok {
+			continue
+		}
+		t = proto.Clone(t).(*onnxpb.TensorProto)
+		t.Name = proto.String(n.GetOutput()[0])
+		g.Initializer = append(g.Initializer, t)
+		remove[n] = true
+	}
+	onnxio.RemoveNodes(g, remove)
+	return len(remove)
+}
+
+// bypassConstantIdentities makes the readers of Identity(constant) read the constant
+// itself (PyTorch writes shared weights that way), unless the Identity's output is a
+// graph output.
+func bypassConstantIdentities(g *onnxpb.GraphProto) int {
+	ix := onnxio.NewIndex(g)
+	count := 0
+	for _, n := range g.GetNode() {
+		if n.GetOpType() != "Identity" || n.GetDomain() != "" || len(n.GetInput()) != 1 {
+			continue
+		}
+		in, out := n.GetInput()[0], n.GetOutput()[0]
+		if _, ok := ix.Initializers[in]; !ok || ix.IsGraphOutput(out) {
+			continue
+		}
+		if _, isInput := ix.Inputs[in]; isInput {
+			continue
+		}
+		onnxio.ReplaceUses(g, out, in)
+		count++
+	}
+	return count
+}
+
+// nonDeterministic ops are never folded.
+var nonDeterministic = map[string]bool{"RandomNormal": true, "RandomNormalLike": true, "RandomUniform": true,
+	"RandomUniformLike": true, "Multinomial": true, "Bernoulli": true, "Dropout": true}
+
+// foldConstants evaluates the nodes whose inputs are all constants. A result much bigger
+// than its inputs (Expand, Tile, ConstantOfShape of a large shape) is left as a node: it
+// would bloat the file.
+func foldConstants(m *onnxio.Model, eval func(*onnxio.Model) (map[string]*onnxio.Tensor, error)) (int, error) {
+	g := m.Graph()
+	ix := onnxio.NewIndex(g)
+	constant := map[string]bool{}
+	for name := range ix.Initializers {
+		if _, isInput := ix.Inputs[name]; !isInput {
+			constant[name] = true
+		}
+	}
+	var fold []*onnxpb.NodeProto
+	for _, n := range g.GetNode() {
+		if n.GetDomain() != "" || nonDeterministic[n.GetOpType()] || len(onnxio.Subgraphs(n)) > 0 || len(n.GetInput()) == 0 {
+			continue
+		}
+		all := true
+		for _, in := range n.GetInput() {
+			if in != "" && !constant[in] {
+				all = false
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		fold = append(fold, n)
+		for _, o := range n.GetOutput() {
+			constant[o] = true
+		}
+	}
+	if len(fold) == 0 {
+		return 0, nil
+	}
+	if eval == nil {
+		return 0, fmt.Errorf("constant folding needs an evaluator (onnxruntime)")
+	}
+	// A model made of the foldable nodes, their constant inputs as initializers, and
+	// every folded value that the rest of the graph reads as an output.
+	folded := map[*onnxpb.NodeProto]bool{}
+	for _, n := range fold {
+		folded[n] = true
+	}
+	needed := map[string]bool{}
+	for _, n := range g.GetNode() {
+		if folded[n] {
+			continue
+		}
+		for _, in := range onnxio.NodeInputs(n) {
+			needed[in] = true
+		}
+	}
+	for _, vi := range g.GetOutput() {
+		needed[vi.GetName()] = true
+	}
+	sub := &onnxpb.GraphProto{Name: proto.String("fold")}
+	used := map[string]bool{}
+	for _, n := range fold {
+		sub.Node = append(sub.Node, n)
+		for _, in := range n.GetInput() {
+			if t, ok := ix.Initializers[in]; ok && !used[in] {
+				used[in] = true
+				sub.Initializer = append(sub.Initializer, t)
+			}
+		}
+	}
+	var outs []string
+	for _, n := range fold {
+		for _, o := range n.GetOutput() {
+			if o != "" && needed[o] {
+				outs = append(outs, o)
+				sub.Output = append(sub.Output, &onnxpb.ValueInfoProto{Name: proto.String(o)})
+			}
+		}
+	}
+	if len(outs) == 0 {
+		return 0, nil
+	}
+	subModel := &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: m.Proto.IrVersion, OpsetImport: m.Proto.OpsetImport, Graph: sub}}
+	vals, err := eval(subModel)
+	if err != nil {
+		return 0, fmt.Errorf("constant folding: %w", err)
+	}
+	var inBytes int64
+	for _, t := range sub.Initializer {
+		inBytes += int64(len(t.GetRawData()))
+	}
+	count := 0
+	for _, o := range outs {
+		v, ok := vals[o]
+		if !ok {
+			return 0, fmt.Errorf("constant folding: no value for %q", o)
+		}
+		tp, err := onnxio.EncodeTensor(o, v)
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(tp.GetRawData())) > 2*inBytes+(1<<16) {
+			continue // would bloat the file: keep computing it at run time
+		}
+		g.Initializer = append(g.Initializer, tp)
+		// The producer of o is now dead unless it has other, unfolded outputs.
+		for _, n := range fold {
+			for i, out := range n.Output {
+				if out == o {
+					n.Output[i] = ""
+				}
+			}
+		}
+		count++
+	}
+	onnxio.RemoveDeadNodes(g)
+	return count, nil
+}
+
+// foldBatchNorms folds BatchNormalization (inference form) into a preceding Conv,
+// ConvTranspose (group 1) or Gemm whose output only the BatchNormalization reads:
+//
+//	s = gamma / sqrt(var + eps);  W' = W * s (per output channel);  b' = (b - mean) * s + beta
+func foldBatchNorms(g *onnxpb.GraphProto) (int, []string, error) {
+	ix := onnxio.NewIndex(g)
+	remove := map[*onnxpb.NodeProto]bool{}
+	var notes []string
+	for _, bn := range g.GetNode() {
+		if bn.GetOpType() != "BatchNormalization" || bn.GetDomain() != "" || len(bn.GetInput()) != 5 {
+			continue
+		}
+		if len(bn.GetOutput()) > 1 && slicesAnyNonEmpty(bn.GetOutput()[1:]) {
+			continue // training mode outputs in use
+		}
+		x := bn.GetInput()[0]
+		prod := ix.Producer[x]
+		if prod == nil || len(ix.Consumers[x]) != 1 || ix.IsGraphOutput(x) {
+			continue
+		}
+		op := prod.GetOpType()
+		if op != "Conv" && op != "ConvTranspose" && op != "Gemm" {
+			continue
+		}
+		params := make([][]float32, 4)
+		ok := true
+		for i := range params {
+			t, isConst := ix.ConstantTensor(bn.GetInput()[i+1])
+			if !isConst {
+				ok = false
+				break
+			}
+			v, err := onnxio.TensorFloat32s(t)
+			if err != nil || DataType(t) != onnxio.TypeFloat {
+				ok = false
+				break
+			}
+			params[i] = v
+		}
+		if !ok {
+			continue
+		}
+		eps := float32(1e-5)
+		if a := onnxio.Attr(bn, "epsilon"); a != nil {
+			eps = a.GetF()
+		}
+		gamma, beta, mean, variance := params[0], params[1], params[2], params[3]
+		c := len(gamma)
+		wName := prod.GetInput()[1]
+		wt, isConst := ix.ConstantTensor(wName)
+		if !isConst || DataType(wt) != onnxio.TypeFloat {
+			continue
+		}
+		w, err := onnxio.DecodeTensor(wt)
+		if err != nil {
+			return 0, nil, err
+		}
+		axis, okAxis := bnChannelAxis(prod, w.Shape, c)
+		if !okAxis {
+			notes = append(notes, fmt.Sprintf("BatchNormalization %s not folded into %s: channel layout not supported", onnxio.NodeLabel(bn), onnxio.NodeLabel(prod)))
+			continue
+		}
+		if len(ix.Consumers[wName]) > 1 {
+			// Shared weight: fold into a private copy.
+			wName = onnxio.NewNamer(g).Name(wName + "_bnfolded")
+		}
+		s := make([]float32, c)
+		for i := range s {
+			s[i] = gamma[i] / float32(math.Sqrt(float64(variance[i]+eps)))
+		}
+		wd := w.Data.([]float32)
+		nw := make([]float32, len(wd))
+		scaleAlong(nw, wd, w.Shape, axis, s)
+		wtp, err := onnxio.EncodeTensor(wName, onnxio.NewTensor(w.Shape, nw))
+		if err != nil {
+			return 0, nil, err
+		}
+		replaceInitializer(g, wtp)
+		b := make([]float32, c)
+		if len(prod.GetInput()) > 2 && prod.GetInput()[2] != "" {
+			bt, isConst := ix.ConstantTensor(prod.GetInput()[2])
+			if !isConst {
+				continue
+			}
+			bv, err := onnxio.TensorFloat32s(bt)
+			if err != nil || len(bv) != c {
+				continue
+			}
+			copy(b, bv)
+			if op == "Gemm" {
+				// Y = alpha*A*B + beta*C: fold beta into the bias, then set beta to 1.
+				if a := onnxio.Attr(prod, "beta"); a != nil {
+					for i := range b {
+						b[i] *= a.GetF()
+					}
+				}
+			}
+		}
+		for i := range b {
+			b[i] = (b[i]-mean[i])*s[i] + beta[i]
+		}
+		bName := onnxio.NewNamer(g).Name(prod.GetOutput()[0] + "_bias")
+		btp, _ := onnxio.EncodeTensor(bName, onnxio.NewTensor([]int64{int64(c)}, b))
+		g.Initializer = append(g.Initializer, btp)
+		prod.Input[1] = wName
+		if len(prod.Input) > 2 {
+			prod.Input[2] = bName
+		} else {
+			prod.Input = append(prod.Input, bName)
+		}
+		if op == "Gemm" {
+			onnxio.SetAttr(prod, onnxio.AttrFloat("beta", 1))
+		}
+		// The conv now produces the BatchNormalization's output.
+		prod.Output[0] = bn.GetOutput()[0]
+		remove[bn] = true
+	}
+	onnxio.RemoveNodes(g, remove)
+	return len(remove), notes, nil
+}
+
+func slicesAnyNonEmpty(s []string) bool {
+	for _, v := range s {
+		if v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// DataType is the element type of a tensor.
+func DataType(t *onnxpb.TensorProto) onnxio.DataType { return onnxio.DataType(t.GetDataType()) }
+
+// bnChannelAxis is the weight axis of the producer's output channels.
+func bnChannelAxis(prod *onnxpb.NodeProto, shape []int64, c int) (int, bool) {
+	switch prod.GetOpType() {
+	case "Conv":
+		return 0, len(shape) >= 1 && shape[0] == int64(c)
+	case "ConvTranspose":
+		if a := onnxio.Attr(prod, "group"); a != nil && a.GetI() != 1 {
+			return 0, false
+		}
+		return 1, len(shape) >= 2 && shape[1] == int64(c)
+	case "Gemm":
+		if a := onnxio.Attr(prod, "alpha"); a != nil && a.GetF() != 1 {
+			return 0, false
+		}
+		axis := 1
+		if a := onnxio.Attr(prod, "transB"); a != nil && a.GetI() == 1 {
+			axis = 0
+		}
+		return axis, len(shape) == 2 && shape[axis] == int64(c)
+	}
+	return 0, false
+}
+
+// scaleAlong writes dst = src * s[index along axis].
+func scaleAlong(dst, src []float32, shape []int64, axis int, s []float32) {
+	inner := int64(1)
+	for _, d := range shape[axis+1:] {
+		inner *= d
+	}
+	n := shape[axis]
+	for i := range src {
+		ch := (int64(i) / inner) % n
+		dst[i] = src[i] * s[ch]
+	}
+}
+
+// replaceInitializer puts t in g, replacing an initializer of the same name.
+func replaceInitializer(g *onnxpb.GraphProto, t *onnxpb.TensorProto) {
+	for i, old := range g.Initializer {
+		if old.GetName() == t.GetName() {
+			g.Initializer[i] = t
+			return
+		}
+	}
+	g.Initializer = append(g.Initializer, t)
+}

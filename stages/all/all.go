@@ -1,0 +1,6 @@
+// Package all registers every stage; the binary and tests import it for its side effect.
+package all
+
+import (
+	_ "github.com/onnxpipe/onnxpipe/stages/save"
+)
