@@ -19,11 +19,11 @@ const SummarySchemaVersion = 1
 
 // Summary is summary.json: one row per job of a run.
 type Summary struct {
-	SchemaVersion int          `json:"schema_version"`
-	Config        string       `json:"config"`
-	Created       time.Time    `json:"created"`
-	Tool          report.Tool  `json:"tool"`
-	Jobs          []SummaryRow `json:"jobs"`
+	SchemaVersion int            `json:"schema_version"`
+	Config        string         `json:"config"`
+	Created       time.Time      `json:"created"`
+	Tool          report.Tool    `json:"tool"`
+	Jobs          []SummaryRow   `json:"jobs"`
 	Counts        map[string]int `json:"counts"`
 }
 

@@ -73,7 +73,9 @@ func runtimeCheck(m *onnxio.Model, lib string) *onnxio.RuntimeCheck {
 }
 
 func printSummary(w io.Writer, s *onnxio.Summary) {
-	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%-12s "+format+"\n", append([]any{k}, args...)...) }
+	row := func(k, format string, args ...any) {
+		fmt.Fprintf(w, "%-12s "+format+"\n", append([]any{k}, args...)...)
+	}
 	row("model", "%s (%s)", s.Path, report.HumanBytes(s.FileBytes))
 	prod := s.Producer
 	if s.ProducerVersion != "" {

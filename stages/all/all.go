@@ -2,5 +2,6 @@
 package all
 
 import (
+	_ "github.com/onnxpipe/onnxpipe/stages/prepare"
 	_ "github.com/onnxpipe/onnxpipe/stages/save"
 )

@@ -343,7 +343,12 @@ func (c *checker) collect(m *yaml.Node, path string, seen map[string]bool, visit
 		r := resolveAlias(k)
 		if r.Kind == yaml.ScalarNode {
 			if prev := first[r.Value]; prev != nil {
-				c.report(k, joinPath(path, r.Value), "duplicate key %q (first defined at %s)", r.Value, position(prev))
+				if prev.Kind == k.Kind && prev.Value == k.Value {
+					c.report(k, joinPath(path, r.Value), "duplicate key %q (first defined at %s)", r.Value, position(prev))
+				} else {
+					// yaml.v3 only catches this one when decoding a struct.
+					c.report(k, joinPath(path, r.Value), "duplicate key %q, written through an alias (first defined at %s)", r.Value, position(prev))
+				}
 				continue
 			}
 			first[r.Value] = k

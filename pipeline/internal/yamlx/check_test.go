@@ -210,6 +210,11 @@ owner: {first: a}
 			},
 		},
 		{
+			name: "duplicate keys through an alias",
+			src:  "extra:\n  k: &k path\ndatasets:\n  a: {*k : x, path: y}\n",
+			want: []string{`4:15 datasets.a.path: duplicate key "path", written through an alias (first defined at line 4, column 7)`},
+		},
+		{
 			name: "duplicate keys inside any",
 			src:  "extra:\n  a: 1\n  b: [{c: 1, c: 2}]\n  a: 3\n",
 			want: []string{
