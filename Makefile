@@ -40,6 +40,7 @@ fmt:
 ## generate: regenerate the ONNX protobuf code and docs/stages.md
 generate:
 	$(GO) generate ./...
+	$(GO) run ./cmd/onnxpipe stages --markdown > docs/stages.md
 
 ## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
 FUZZTIME ?= 30s

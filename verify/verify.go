@@ -1,0 +1,354 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+)
+
+// Options controls Run.
+type Options struct {
+	// Providers the candidate runs on (default cpu). The reference always runs on cpu.
+	Providers []ort.Provider
+	// Require lists providers that must be available, else Run fails.
+	Require []ort.Provider
+	// Outputs are the outputs thresholds apply to (default: all).
+	Outputs    []string
+	Thresholds Thresholds
+	Latency    LatencyOptions
+	// Threads and Optimization configure every session.
+	Threads      int
+	Optimization string
+	// ProviderOptions are passed to the GPU providers.
+	ProviderOptions map[string]string
+}
+
+// LatencyOptions controls the latency measurement.
+type LatencyOptions struct {
+	Warmup int   `yaml:"warmup" json:"warmup"`
+	Runs   int   `yaml:"runs" json:"runs"`
+	Batch  []int `yaml:"batch" json:"batch"`
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Providers []*ProviderReport `json:"providers"`
+	// Size of the two models' serialized bytes.
+	ReferenceBytes int64   `json:"reference_bytes"`
+	CandidateBytes int64   `json:"candidate_bytes"`
+	SizeRatio      float64 `json:"size_ratio"`
+	// Failures lists every threshold missed; empty when the candidate passed.
+	Failures []string `json:"failures,omitempty"`
+	Passed   bool     `json:"passed"`
+}
+
+// ProviderReport is the candidate on one provider.
+type ProviderReport struct {
+	Provider  ort.Provider `json:"provider"`
+	Available bool         `json:"available"`
+	Reason    string       `json:"reason,omitempty"` // why it is unavailable
+	// Outputs compares the candidate on this provider with the reference on cpu.
+	Outputs []Metrics `json:"outputs,omitempty"`
+	// SelfCPU compares the candidate on this provider with the candidate on cpu (GPU
+	// providers only).
+	SelfCPU []Metrics `json:"self_cpu,omitempty"`
+	Latency []Latency `json:"latency,omitempty"`
+}
+
+// Latency is the time of one inference run at one batch size.
+type Latency struct {
+	Model string  `json:"model"` // reference | candidate
+	Batch int     `json:"batch"`
+	Runs  int     `json:"runs"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+}
+
+// Run compares cand with ref on the dataset ds, on each provider, measures latency, and
+// judges the thresholds. A provider listed in Require that is unavailable is an error; an
+// optional one is reported as unavailable.
+func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts Options) (*Report, error) {
+	if len(opts.Providers) == 0 {
+		opts.Providers = []ort.Provider{ort.CPU}
+	}
+	refBytes, err := ref.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	candBytes, err := cand.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{ReferenceBytes: int64(len(refBytes)), CandidateBytes: int64(len(candBytes))}
+	rep.SizeRatio = float64(rep.CandidateBytes) / float64(max(1, rep.ReferenceBytes))
+	base := ort.Options{Threads: opts.Threads, Optimization: opts.Optimization}
+	refSess, err := ort.NewSession(refBytes, base)
+	if err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	defer refSess.Close()
+	if err := sameOutputs(refSess, cand, candBytes, base); err != nil {
+		return nil, err
+	}
+	// Sessions of the candidate on every available provider; cpu first, which the GPU
+	// providers are compared with too.
+	type run struct {
+		rep  *ProviderReport
+		sess *ort.Session
+		acc  map[string]*Accumulator
+		self map[string]*Accumulator
+	}
+	var runs []*run
+	var cpuRun *run
+	providers := opts.Providers
+	if !slices.Contains(providers, ort.CPU) {
+		providers = append([]ort.Provider{ort.CPU}, providers...)
+	}
+	for _, p := range providers {
+		pr := &ProviderReport{Provider: p}
+		o := base
+		o.Provider, o.ProviderOptions = p, opts.ProviderOptions
+		s, err := ort.NewSession(candBytes, o)
+		var ue *ort.UnavailableError
+		switch {
+		case errors.As(err, &ue):
+			pr.Reason = ue.Reason
+			if slices.Contains(opts.Require, p) {
+				return nil, fmt.Errorf("required provider %w", err)
+			}
+		case err != nil:
+			return nil, fmt.Errorf("candidate on %s: %w", p, err)
+		default:
+			pr.Available = true
+		}
+		r := &run{rep: pr, sess: s, acc: map[string]*Accumulator{}, self: map[string]*Accumulator{}}
+		if s != nil {
+			defer s.Close()
+		}
+		if p == ort.CPU {
+			cpuRun = r
+		}
+		if slices.Contains(opts.Providers, p) {
+			rep.Providers = append(rep.Providers, pr)
+		}
+		runs = append(runs, r)
+	}
+	judged := opts.Outputs
+	if len(judged) == 0 {
+		for _, o := range refSess.Outputs() {
+			judged = append(judged, o.Name)
+		}
+	}
+	labelsOn := "" // the first classifier-shaped output gets the labels
+	for b, err := range ds.Batches() {
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		want, err := refSess.Run(b.Inputs)
+		if err != nil {
+			return nil, fmt.Errorf("reference on samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+		}
+		var cpuOut map[string]*onnxio.Tensor
+		for _, r := range runs {
+			if r.sess == nil {
+				continue
+			}
+			got, err := r.sess.Run(b.Inputs)
+			if err != nil {
+				return nil, fmt.Errorf("candidate on %s, samples %d..%d: %w", r.rep.Provider, b.Index, b.Index+b.N-1, err)
+			}
+			if r == cpuRun {
+				cpuOut = got
+			}
+			for _, name := range judged {
+				rt, ct := want[name], got[name]
+				if rt == nil || ct == nil {
+					continue
+				}
+				rv, err1 := rt.Float32s()
+				cv, err2 := ct.Float32s()
+				if err1 != nil || err2 != nil || len(rv) != len(cv) {
+					return nil, fmt.Errorf("output %q: reference %v and candidate %v cannot be compared", name, rt.Shape, ct.Shape)
+				}
+				classes := 0
+				if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
+					classes = int(rt.Shape[1])
+					if labelsOn == "" {
+						labelsOn = name
+					}
+				}
+				if r.acc[name] == nil {
+					r.acc[name] = NewAccumulator(name, classes)
+				}
+				var labels []int64
+				if name == labelsOn {
+					labels = b.Labels
+				}
+				r.acc[name].Add(rv, cv, b.N, labels)
+				if r != cpuRun && cpuOut != nil && cpuOut[name] != nil {
+					base, _ := cpuOut[name].Float32s()
+					if r.self[name] == nil {
+						r.self[name] = NewAccumulator(name, classes)
+					}
+					r.self[name].Add(base, cv, b.N, nil)
+				}
+			}
+		}
+	}
+	for _, r := range runs {
+		for _, name := range judged {
+			if a := r.acc[name]; a != nil {
+				r.rep.Outputs = append(r.rep.Outputs, a.Metrics())
+			}
+			if a := r.self[name]; a != nil {
+				r.rep.SelfCPU = append(r.rep.SelfCPU, a.Metrics())
+			}
+		}
+		if r.rep.Available && len(opts.Thresholds) > 0 && slices.Contains(opts.Providers, r.rep.Provider) {
+			rep.Failures = append(rep.Failures, Judge(opts.Thresholds, string(r.rep.Provider), r.rep.Outputs)...)
+		}
+	}
+	if opts.Latency.Runs > 0 {
+		for _, r := range runs {
+			if r.sess == nil || !slices.Contains(opts.Providers, r.rep.Provider) {
+				continue
+			}
+			if err := measure(ctx, r.rep, refSess, r.sess, ds, opts.Latency); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep.Passed = len(rep.Failures) == 0
+	return rep, nil
+}
+
+// sameOutputs checks that the candidate has the reference's outputs with the same types.
+func sameOutputs(refSess *ort.Session, cand *onnxio.Model, candBytes []byte, o ort.Options) error {
+	s, err := ort.NewSession(candBytes, o)
+	if err != nil {
+		return fmt.Errorf("candidate: %w", err)
+	}
+	defer s.Close()
+	have := map[string]ort.ValueInfo{}
+	for _, v := range s.Outputs() {
+		have[v.Name] = v
+	}
+	for _, v := range refSess.Outputs() {
+		c, ok := have[v.Name]
+		if !ok {
+			return fmt.Errorf("the candidate has no output %q (it has %v); reference and candidate must have the same outputs", v.Name, names(s.Outputs()))
+		}
+		if c.Type != v.Type && !(c.Type.IsFloat() && v.Type.IsFloat()) {
+			return fmt.Errorf("output %q is %s in the reference but %s in the candidate", v.Name, v.Type, c.Type)
+		}
+	}
+	return nil
+}
+
+func names(vs []ort.ValueInfo) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+// measure times both models at each batch size: warmup runs, then timed runs.
+func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, ds *dataset.Dataset, lo LatencyOptions) error {
+	var first *dataset.Batch
+	for b, err := range ds.Batches() {
+		if err != nil {
+			return err
+		}
+		first = b
+		break
+	}
+	if first == nil {
+		return nil
+	}
+	sizes := lo.Batch
+	if len(sizes) == 0 {
+		sizes = []int{1}
+	}
+	for _, bs := range sizes {
+		feed, ok := resize(first, bs)
+		if !ok {
+			continue // a fixed batch axis: only its own size runs
+		}
+		for _, m := range []struct {
+			name string
+			s    *ort.Session
+		}{{"reference", ref}, {"candidate", cand}} {
+			for range lo.Warmup {
+				if _, err := m.s.Run(feed); err != nil {
+					return fmt.Errorf("latency, %s at batch %d: %w", m.name, bs, err)
+				}
+			}
+			ms := make([]float64, 0, lo.Runs)
+			for range lo.Runs {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				t := time.Now()
+				if _, err := m.s.Run(feed); err != nil {
+					return fmt.Errorf("latency, %s at batch %d: %w", m.name, bs, err)
+				}
+				ms = append(ms, float64(time.Since(t).Microseconds())/1000)
+			}
+			p50, p90, p99 := Percentiles(ms)
+			pr.Latency = append(pr.Latency, Latency{Model: m.name, Batch: bs, Runs: lo.Runs, P50: p50, P90: p90, P99: p99})
+		}
+	}
+	return nil
+}
+
+// resize makes a batch of n samples from b's samples (repeating them as needed).
+func resize(b *dataset.Batch, n int) (map[string]*onnxio.Tensor, bool) {
+	out := map[string]*onnxio.Tensor{}
+	for name, t := range b.Inputs {
+		if len(t.Shape) == 0 || t.Shape[0] != int64(b.N) {
+			return nil, false
+		}
+		nt, ok := repeatRows(t, b.N, n)
+		if !ok {
+			return nil, false
+		}
+		out[name] = nt
+	}
+	return out, true
+}
+
+func repeatRows(t *onnxio.Tensor, have, want int) (*onnxio.Tensor, bool) {
+	shape := append([]int64{int64(want)}, t.Shape[1:]...)
+	switch d := t.Data.(type) {
+	case []float32:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []int64:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []uint8:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []int32:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	}
+	return nil, false
+}
+
+func repeat[T any](d []T, have, want int) []T {
+	row := len(d) / have
+	out := make([]T, 0, row*want)
+	for i := 0; i < want; i++ {
+		r := i % have
+		out = append(out, d[r*row:(r+1)*row]...)
+	}
+	return out
+}
