@@ -1,0 +1,222 @@
+package onnxio
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+)
+
+// CheckError lists the structural problems Check found, each naming the node or value.
+type CheckError struct {
+	Problems []string
+}
+
+func (e *CheckError) Error() string {
+	const show = 10
+	p := e.Problems
+	more := ""
+	if len(p) > show {
+		more = fmt.Sprintf(" (and %d more)", len(p)-show)
+		p = p[:show]
+	}
+	return "invalid model: " + strings.Join(p, "; ") + more
+}
+
+// Check verifies the structure of a model, a Go subset of onnx.checker: an IR version and
+// an import of the default opset; every node input defined before it is used (graph
+// inputs, initializers, outputs of earlier nodes, values of enclosing graphs for
+// subgraphs); graph outputs defined; each value produced once; unique node names; an
+// opset import for every domain used; tensor data sizes that match their shapes. It
+// returns a *CheckError, or nil.
+func Check(m *Model) error {
+	c := &checker{}
+	mp := m.Proto
+	if mp.GetIrVersion() <= 0 {
+		c.add("model: ir_version is missing")
+	}
+	c.domains = map[string]bool{}
+	for _, o := range mp.GetOpsetImport() {
+		d := canonicalDomain(o.GetDomain())
+		if c.domains[d] {
+			c.add(fmt.Sprintf("model: opset domain %q is imported twice", o.GetDomain()))
+		}
+		c.domains[d] = true
+	}
+	if !c.domains[""] {
+		c.add("model: no opset_import for the default ONNX domain")
+	}
+	for _, f := range mp.GetFunctions() {
+		c.functions = append(c.functions, f.GetDomain()+":"+f.GetName())
+	}
+	c.graph(mp.GetGraph(), nil, "graph")
+	if len(c.problems) > 0 {
+		return &CheckError{Problems: c.problems}
+	}
+	return nil
+}
+
+type checker struct {
+	problems  []string
+	domains   map[string]bool
+	functions []string
+}
+
+func (c *checker) add(p string) { c.problems = append(c.problems, p) }
+
+// graph checks g, whose nodes may also read the names in outer.
+func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where string) {
+	if g == nil {
+		c.add(where + ": missing")
+		return
+	}
+	defined := map[string]bool{}
+	for k := range outer {
+		defined[k] = true
+	}
+	own := map[string]bool{}
+	define := func(name, what string) {
+		if name == "" {
+			return
+		}
+		if own[name] {
+			c.add(fmt.Sprintf("%s: value %q is defined twice (%s)", where, name, what))
+		}
+		own[name] = true
+		defined[name] = true
+	}
+	for _, vi := range g.GetInput() {
+		if vi.GetName() == "" {
+			c.add(where + ": a graph input has no name")
+		}
+		define(vi.GetName(), "graph input")
+	}
+	inputs := map[string]bool{}
+	for _, vi := range g.GetInput() {
+		inputs[vi.GetName()] = true
+	}
+	for _, t := range g.GetInitializer() {
+		if t.GetName() == "" {
+			c.add(where + ": an initializer has no name")
+		}
+		if !inputs[t.GetName()] { // IR < 4 lists initializers among the inputs
+			define(t.GetName(), "initializer")
+		}
+		c.tensor(t, fmt.Sprintf("%s: initializer %q", where, t.GetName()))
+	}
+	for _, s := range g.GetSparseInitializer() {
+		define(s.GetValues().GetName(), "sparse initializer")
+	}
+	nodeNames := map[string]bool{}
+	for _, n := range g.GetNode() {
+		label := where + ": node " + NodeLabel(n)
+		if n.GetOpType() == "" {
+			c.add(label + ": no op_type")
+		}
+		if name := n.GetName(); name != "" {
+			if nodeNames[name] {
+				c.add(fmt.Sprintf("%s: node name %q is used twice", where, name))
+			}
+			nodeNames[name] = true
+		}
+		if d := canonicalDomain(n.GetDomain()); !c.domains[d] {
+			c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
+		}
+		for _, in := range n.GetInput() {
+			if in != "" && !defined[in] {
+				c.add(fmt.Sprintf("%s: input %q is not defined before use", label, in))
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			aw := fmt.Sprintf("%s attribute %q", label, a.GetName())
+			if a.T != nil {
+				c.tensor(a.T, aw)
+			}
+			for _, t := range a.GetTensors() {
+				c.tensor(t, aw)
+			}
+			if a.G != nil {
+				c.graph(a.G, defined, aw)
+			}
+			for _, sg := range a.GetGraphs() {
+				c.graph(sg, defined, aw)
+			}
+		}
+		for _, o := range n.GetOutput() {
+			define(o, "output of node "+NodeLabel(n))
+		}
+	}
+	for _, vi := range g.GetOutput() {
+		if !defined[vi.GetName()] {
+			c.add(fmt.Sprintf("%s: output %q is not produced by any node", where, vi.GetName()))
+		}
+	}
+}
+
+// tensor checks that a tensor's data matches its type and shape.
+func (c *checker) tensor(tp *onnxpb.TensorProto, where string) {
+	if err := CheckTensorSize(tp); err != nil {
+		c.add(where + ": " + err.Error())
+	}
+}
+
+// CheckTensorSize verifies, without decoding, that the data of tp has as many elements as
+// its shape needs. Externally stored tensors are checked against their recorded length.
+func CheckTensorSize(tp *onnxpb.TensorProto) error {
+	dt := DataType(tp.GetDataType())
+	if dt == TypeUndefined {
+		return fmt.Errorf("data_type is missing")
+	}
+	if _, known := onnxpb.TensorProto_DataType_name[int32(dt)]; !known {
+		return fmt.Errorf("unknown data_type %d", int32(dt))
+	}
+	n, err := NumElements(tp.GetDims())
+	if err != nil {
+		return err
+	}
+	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		ref, err := ParseExternalRef(tp)
+		if err != nil {
+			return err
+		}
+		if ref.Length >= 0 && ref.Length != dt.ByteSize(n) {
+			return fmt.Errorf("external data length %d, the shape %v of %s needs %d bytes", ref.Length, tp.GetDims(), dt, dt.ByteSize(n))
+		}
+		return nil
+	}
+	if tp.RawData != nil {
+		if dt == TypeString {
+			return fmt.Errorf("string tensor with raw_data")
+		}
+		if int64(len(tp.RawData)) != dt.ByteSize(n) {
+			return fmt.Errorf("raw_data has %d bytes, the shape %v of %s needs %d", len(tp.RawData), tp.GetDims(), dt, dt.ByteSize(n))
+		}
+		return nil
+	}
+	var have, want int64 = 0, n
+	switch dt {
+	case TypeFloat:
+		have = int64(len(tp.GetFloatData()))
+	case TypeComplex64:
+		have, want = int64(len(tp.GetFloatData())), 2*n
+	case TypeDouble:
+		have = int64(len(tp.GetDoubleData()))
+	case TypeComplex128:
+		have, want = int64(len(tp.GetDoubleData())), 2*n
+	case TypeInt64:
+		have = int64(len(tp.GetInt64Data()))
+	case TypeUint32, TypeUint64:
+		have = int64(len(tp.GetUint64Data()))
+	case TypeString:
+		have = int64(len(tp.GetStringData()))
+	default:
+		have = int64(len(tp.GetInt32Data()))
+		if dt.Bits() < 8 {
+			want = dt.ByteSize(n)
+		}
+	}
+	if have != want {
+		return fmt.Errorf("has %d values, the shape %v of %s needs %d", have, tp.GetDims(), dt, want)
+	}
+	return nil
+}

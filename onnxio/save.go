@@ -1,0 +1,272 @@
+package onnxio
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+)
+
+// MaxProtoSize is the largest serialized model protobuf can hold (2 GiB - 1).
+const MaxProtoSize = 1<<31 - 1
+
+// ExternalMode says when Save moves tensor data to an external file.
+type ExternalMode int
+
+const (
+	// ExternalAuto keeps data inside the model unless the model would pass MaxProtoSize.
+	ExternalAuto ExternalMode = iota
+	// ExternalAlways moves every tensor of at least Threshold bytes out.
+	ExternalAlways
+	// ExternalNever keeps all data inside; a model over MaxProtoSize is an error.
+	ExternalNever
+)
+
+// SaveOptions controls Save. The zero value keeps everything in one file when it fits.
+type SaveOptions struct {
+	External ExternalMode
+	// Threshold is the smallest tensor, in bytes, that goes to the external file
+	// (default 1024).
+	Threshold int64
+	// Location is the external data file's name, relative to the model's folder
+	// (default: the model's file name + ".data").
+	Location string
+}
+
+// Bytes serializes the model with all data inline, as onnxruntime sessions take it.
+func (m *Model) Bytes() ([]byte, error) {
+	if n := proto.Size(m.Proto); n > MaxProtoSize {
+		return nil, fmt.Errorf("model is %d bytes, over protobuf's 2 GiB limit; save it with external data and open it from the file", n)
+	}
+	return proto.Marshal(m.Proto)
+}
+
+// Save writes the model to path atomically: the data goes to a temporary file in the same
+// folder that is renamed over path once complete, so readers never see a partial file.
+// External data, when written, is renamed into place before the model. m.Path and m.Dir
+// are not changed.
+func (m *Model) Save(path string, opts SaveOptions) error {
+	if opts.Threshold <= 0 {
+		opts.Threshold = 1024
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create the output folder: %w", err)
+	}
+	external := opts.External == ExternalAlways
+	if opts.External == ExternalAuto && proto.Size(m.Proto) > MaxProtoSize {
+		external = true
+	}
+	if !external {
+		data, err := m.Bytes()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return WriteFileAtomic(path, data)
+	}
+	loc := opts.Location
+	if loc == "" {
+		loc = filepath.Base(path) + ".data"
+	}
+	if !filepath.IsLocal(loc) {
+		return fmt.Errorf("external data location %q must be a path inside the model's folder", loc)
+	}
+	return m.saveExternal(path, loc, opts.Threshold)
+}
+
+// saveExternal writes big tensors to loc and the rest to path. It changes the tensors only
+// for the time of the marshal and restores them before returning. Both files are written
+// to temporary files first; the data file is renamed into place only once the model file
+// is complete, just before the model itself.
+func (m *Model) saveExternal(path, loc string, threshold int64) error {
+	dataPath := filepath.Join(filepath.Dir(path), loc)
+	if err := os.MkdirAll(filepath.Dir(dataPath), 0o755); err != nil {
+		return fmt.Errorf("cannot create the external data folder: %w", err)
+	}
+	df, err := CreateTemp(dataPath)
+	if err != nil {
+		return err
+	}
+	defer df.Abort()
+
+	// saved holds every field of a moved tensor that the move changes.
+	type saved struct {
+		tp       *onnxpb.TensorProto
+		raw      []byte
+		floats   []float32
+		int32s   []int32
+		int64s   []int64
+		doubles  []float64
+		uint64s  []uint64
+		external []*onnxpb.StringStringEntryProto
+		location *onnxpb.TensorProto_DataLocation
+	}
+	var moved []saved
+	defer func() { // restore the in-memory model whatever happens
+		for _, s := range moved {
+			s.tp.RawData, s.tp.FloatData, s.tp.Int32Data, s.tp.Int64Data = s.raw, s.floats, s.int32s, s.int64s
+			s.tp.DoubleData, s.tp.Uint64Data = s.doubles, s.uint64s
+			s.tp.ExternalData, s.tp.DataLocation = s.external, s.location
+		}
+	}()
+	var offset int64
+	var werr error
+	WalkTensors(m.Proto, func(tp *onnxpb.TensorProto, where string) bool {
+		if DataType(tp.GetDataType()) == TypeString || tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+			return true
+		}
+		raw := tp.RawData
+		if raw == nil {
+			if typedBytes(tp) < threshold {
+				return true
+			}
+			if raw, werr = rawBytes(tp); werr != nil {
+				werr = fmt.Errorf("%s: %w", where, werr)
+				return false
+			}
+		}
+		if int64(len(raw)) < threshold {
+			return true
+		}
+		// Align each tensor to 4 KiB, as onnx's own writer does, so the file can be mapped.
+		if pad := (4096 - offset%4096) % 4096; pad > 0 {
+			if _, werr = df.Write(make([]byte, pad)); werr != nil {
+				return false
+			}
+			offset += pad
+		}
+		if _, werr = df.Write(raw); werr != nil {
+			return false
+		}
+		moved = append(moved, saved{tp, tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data, tp.ExternalData, tp.DataLocation})
+		tp.ExternalData = []*onnxpb.StringStringEntryProto{
+			{Key: proto.String("location"), Value: proto.String(filepath.ToSlash(loc))},
+			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(offset, 10))},
+			{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(raw)))},
+		}
+		tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+		offset += int64(len(raw))
+		tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data = nil, nil, nil, nil, nil, nil
+		return true
+	})
+	if werr != nil {
+		return fmt.Errorf("%s: writing external data %s: %w", path, dataPath, werr)
+	}
+	data, err := m.Bytes()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	mf, err := CreateTemp(path)
+	if err != nil {
+		return err
+	}
+	defer mf.Abort()
+	if _, err := mf.Write(data); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := df.Commit(); err != nil {
+		return err
+	}
+	return mf.Commit()
+}
+
+// typedBytes estimates the raw size of the data held in tp's typed fields.
+func typedBytes(tp *onnxpb.TensorProto) int64 {
+	n, err := NumElements(tp.GetDims())
+	if err != nil {
+		return 0
+	}
+	return DataType(tp.GetDataType()).ByteSize(n)
+}
+
+// rawBytes returns tp's data, held in its typed fields, as raw_data bytes.
+func rawBytes(tp *onnxpb.TensorProto) ([]byte, error) {
+	t, err := DecodeTensor(tp)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := EncodeTensor(tp.GetName(), t)
+	if err != nil {
+		return nil, err
+	}
+	return enc.RawData, nil
+}
+
+// TempFile is a file being written next to its final path; Commit renames it into place,
+// Abort removes it. Abort after Commit does nothing, so `defer f.Abort()` is safe.
+type TempFile struct {
+	*os.File
+	final string
+	done  bool
+}
+
+// CreateTemp opens a temporary file in final's folder, named after final so that a crash
+// leaves an obviously stray ".tmp" file beside it.
+func CreateTemp(final string) (*TempFile, error) {
+	dir, base := filepath.Split(final)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cannot write %s: %w", final, err)
+	}
+	return &TempFile{File: f, final: final}, nil
+}
+
+// Commit flushes the file to disk and renames it to its final path.
+func (t *TempFile) Commit() error {
+	if t.done {
+		return errors.New("onnxio: TempFile committed twice")
+	}
+	t.done = true
+	err := t.Sync()
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(t.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(t.Name(), t.final)
+	}
+	if err != nil {
+		os.Remove(t.Name())
+		return fmt.Errorf("cannot write %s: %w", t.final, err)
+	}
+	return nil
+}
+
+// Abort closes and removes the temporary file unless it was committed.
+func (t *TempFile) Abort() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.Close()
+	os.Remove(t.Name())
+}
+
+// WriteFileAtomic writes data to path through a temporary file and a rename.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := CreateTemp(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// IsTempName reports whether a file name is one of CreateTemp's temporary files.
+func IsTempName(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
+}
