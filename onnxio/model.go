@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -100,8 +101,19 @@ func Load(path string) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m.Path = path
+	if len(data) > bigModelBytes {
+		// The file's bytes are garbage now, but the heap would only be collected once it
+		// doubled: for a big model, collect now so that a following Save (which needs a
+		// buffer as big again) does not stack a third copy on top of the other two.
+		data = nil
+		runtime.GC()
+	}
 	return m, nil
 }
+
+// bigModelBytes is the file size above which Load returns the file's buffer to the
+// collector at once.
+const bigModelBytes = 64 << 20
 
 // LoadBytes parses a serialized model. External data paths resolve against dir; they
 // must stay inside it.

@@ -55,13 +55,24 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 	if opts.Threshold <= 0 {
 		opts.Threshold = 1024
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create the output folder: %w", err)
-	}
 	external := opts.External == ExternalAlways
 	if opts.External == ExternalAuto && proto.Size(m.Proto) > MaxProtoSize {
 		external = true
+	}
+	loc := opts.Location
+	if loc == "" {
+		loc = filepath.Base(path) + ".data"
+	}
+	if external {
+		if !filepath.IsLocal(loc) {
+			return fmt.Errorf("external data location %q must be a path inside the model's folder", loc)
+		}
+		if filepath.Clean(loc) == filepath.Base(path) {
+			return fmt.Errorf("external data location %q is the model file itself", loc)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("cannot create the output folder: %w", err)
 	}
 	if !external {
 		data, err := m.Bytes()
@@ -69,13 +80,6 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return WriteFileAtomic(path, data)
-	}
-	loc := opts.Location
-	if loc == "" {
-		loc = filepath.Base(path) + ".data"
-	}
-	if !filepath.IsLocal(loc) {
-		return fmt.Errorf("external data location %q must be a path inside the model's folder", loc)
 	}
 	return m.saveExternal(path, loc, opts.Threshold)
 }
@@ -206,12 +210,15 @@ type TempFile struct {
 	done  bool
 }
 
-// CreateTemp opens a temporary file in final's folder, named after final so that a crash
-// leaves an obviously stray ".tmp" file beside it.
+// CreateTemp opens a temporary file in final's folder (created if missing), named after
+// final so that a crash leaves an obviously stray ".tmp" file beside it.
 func CreateTemp(final string) (*TempFile, error) {
 	dir, base := filepath.Split(final)
 	if dir == "" {
 		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the folder of %s: %w", final, err)
 	}
 	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
 	if err != nil {
@@ -221,12 +228,18 @@ func CreateTemp(final string) (*TempFile, error) {
 }
 
 // Commit flushes the file to disk and renames it to its final path.
-func (t *TempFile) Commit() error {
+func (t *TempFile) Commit() error { return t.commit(true) }
+
+// commit renames the file into place, after an fsync when durable.
+func (t *TempFile) commit(durable bool) error {
 	if t.done {
 		return errors.New("onnxio: TempFile committed twice")
 	}
 	t.done = true
-	err := t.Sync()
+	var err error
+	if durable {
+		err = t.Sync()
+	}
 	if cerr := t.Close(); err == nil {
 		err = cerr
 	}
@@ -253,8 +266,16 @@ func (t *TempFile) Abort() {
 	os.Remove(t.Name())
 }
 
-// WriteFileAtomic writes data to path through a temporary file and a rename.
-func WriteFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a temporary file, an fsync and a rename:
+// readers see the old file or the whole new one, also after a crash of the machine.
+func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data, true) }
+
+// WriteFileReplace is WriteFileAtomic without the fsync: atomic against a crash of the
+// process, not of the machine. For reports and manifests, where a lost file is redone
+// and thousands of fsyncs would dominate a batch of small models.
+func WriteFileReplace(path string, data []byte) error { return writeAtomic(path, data, false) }
+
+func writeAtomic(path string, data []byte, durable bool) error {
 	f, err := CreateTemp(path)
 	if err != nil {
 		return err
@@ -263,7 +284,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return f.Commit()
+	return f.commit(durable)
 }
 
 // IsTempName reports whether a file name is one of CreateTemp's temporary files.

@@ -34,7 +34,8 @@ type Job struct {
 
 	// Input is the model as loaded; stages must not modify it.
 	Input *onnxio.Model
-	// Model is the current model, replaced by stages that change it.
+	// Model is the current model, replaced by stages that change it. It may be the same
+	// value as Input: edit it only through Pass.EditModel.
 	Model *onnxio.Model
 	// Artifacts maps a name to a file a stage wrote (calibration cache, step saves).
 	Artifacts map[string]string

@@ -49,7 +49,7 @@ func writeManifest(j *Job, rep *report.Job) error {
 	if err != nil {
 		return err
 	}
-	return onnxio.WriteFileAtomic(ManifestPath(j.Output), append(data, '\n'))
+	return onnxio.WriteFileReplace(ManifestPath(j.Output), append(data, '\n'))
 }
 
 // manifestMatches reports whether the job is already done: its manifest names the same

@@ -208,7 +208,7 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 	}
 	summ := onnxio.Summarize(m)
 	rep.Model.Nodes, rep.Model.Params, rep.Model.Quantization = summ.Nodes, summ.Params.Count, summ.Quantization
-	j.Input, j.Model = m, m.Clone()
+	j.Input, j.Model = m, m // shared until a stage calls Pass.EditModel
 
 	results := map[*Stage]any{}
 	status := StatusOK
@@ -281,18 +281,19 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 }
 
 // saveArtifact checks the job's model (structure, then an onnxruntime session) and saves
-// it atomically to path.
+// it atomically to path. The bytes onnxruntime opened are the bytes written.
 func saveArtifact(j *Job, path string) error {
 	if err := onnxio.Check(j.Model); err != nil {
 		return fmt.Errorf("the result is not a valid model: %w", err)
 	}
-	if err := OpensInRuntime(j.Model, j.Runtime); err != nil {
-		return fmt.Errorf("onnxruntime cannot open the result: %w", err)
-	}
-	if err := j.Model.Save(path, onnxio.SaveOptions{}); err != nil {
+	data, err := j.Model.Bytes()
+	if err != nil {
 		return err
 	}
-	return nil
+	if err := opens(data, j.Runtime); err != nil {
+		return fmt.Errorf("onnxruntime cannot open the result: %w", err)
+	}
+	return onnxio.WriteFileAtomic(path, data)
 }
 
 // OpensInRuntime opens m in an onnxruntime CPU session and closes it.
@@ -301,6 +302,10 @@ func OpensInRuntime(m *onnxio.Model, rt Runtime) error {
 	if err != nil {
 		return err
 	}
+	return opens(data, rt)
+}
+
+func opens(data []byte, rt Runtime) error {
 	s, err := ort.NewSession(data, ort.Options{Threads: rt.Threads, Optimization: rt.Optimization})
 	if err != nil {
 		return err
@@ -321,7 +326,7 @@ func writeReport(j *Job, rep *report.Job) error {
 		return err
 	}
 	for ext, data := range map[string][]byte{".report.json": js, ".report.md": rep.Markdown(), ".report.html": html} {
-		if err := onnxio.WriteFileAtomic(j.ReportPrefix+ext, data); err != nil {
+		if err := onnxio.WriteFileReplace(j.ReportPrefix+ext, data); err != nil {
 			return err
 		}
 	}

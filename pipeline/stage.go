@@ -111,6 +111,16 @@ func (p *Pass) SetModel(m *onnxio.Model) {
 	p.Job.Model = m
 }
 
+// EditModel returns the job's current model for editing in place. The current model
+// starts out shared with Job.Input (no copy is made for stages that only read it); the
+// first call copies it, so the input model stays as it was loaded.
+func (p *Pass) EditModel() *onnxio.Model {
+	if p.Job.Model == p.Job.Input {
+		p.Job.Model = p.Job.Input.Clone()
+	}
+	return p.Job.Model
+}
+
 // Rejected is the error a stage returns when the model it judges misses a threshold: the
 // job fails, its report is written, its output is not (see --keep-failed).
 type Rejected struct {

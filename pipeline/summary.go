@@ -102,7 +102,7 @@ func writeSummary(cfg *Config, res *RunResult, opts RunOptions) (string, error) 
 		return "", err
 	}
 	path := filepath.Join(summaryDir(jobs), "summary.json")
-	return path, onnxio.WriteFileAtomic(path, append(data, '\n'))
+	return path, onnxio.WriteFileReplace(path, append(data, '\n'))
 }
 
 // PrintSummary writes the summary table: job, status, duration, size in -> out, key metric.
@@ -203,5 +203,5 @@ func writeJUnit(path string, cfg *Config, res *RunResult) error {
 	if err != nil {
 		return err
 	}
-	return onnxio.WriteFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
+	return onnxio.WriteFileReplace(path, append([]byte(xml.Header), append(data, '\n')...))
 }

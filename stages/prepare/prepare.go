@@ -44,7 +44,7 @@ type Options struct {
 
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	m := p.Job.Model
+	m := p.EditModel()
 	rep, err := quantize.Prepare(m, quantize.PrepareOptions{
 		FoldBatchNorm:           o.FoldBatchNorm,
 		FoldConstants:           o.FoldConstants,
@@ -64,7 +64,6 @@ func run(p *pipeline.Pass) (any, error) {
 	for _, n := range rep.Notes {
 		p.Note("%s", n)
 	}
-	p.SetModel(m)
 	return rep, nil
 }
 
