@@ -2,6 +2,7 @@ package onnxio
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
@@ -26,8 +27,9 @@ func (e *CheckError) Error() string {
 // Check verifies the structure of a model, a Go subset of onnx.checker: an IR version and
 // an import of the default opset; every node input defined before it is used (graph
 // inputs, initializers, outputs of earlier nodes, values of enclosing graphs for
-// subgraphs); graph outputs defined; each value produced once; unique node names; an
-// opset import for every domain used; tensor data sizes that match their shapes. It
+// subgraphs); graph outputs defined; each value produced once, and no node output of a
+// subgraph reusing a name of an enclosing graph; unique node names and attribute names;
+// an opset import for every domain used; tensor data sizes that match their shapes. It
 // returns a *CheckError, or nil.
 func Check(m *Model) error {
 	c := &checker{}
@@ -107,6 +109,16 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 	for _, s := range g.GetSparseInitializer() {
 		define(s.GetValues().GetName(), "sparse initializer")
 	}
+	// Who produces what, to tell a value produced too late from one never produced.
+	producer := map[string]*onnxpb.NodeProto{}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if _, seen := producer[o]; o != "" && !seen {
+				producer[o] = n
+			}
+		}
+	}
+	outOfOrder := false
 	nodeNames := map[string]bool{}
 	for _, n := range g.GetNode() {
 		label := where + ": node " + NodeLabel(n)
@@ -124,10 +136,20 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 		}
 		for _, in := range n.GetInput() {
 			if in != "" && !defined[in] {
-				c.add(fmt.Sprintf("%s: input %q is not defined before use", label, in))
+				if p := producer[in]; p != nil {
+					outOfOrder = true
+					c.add(fmt.Sprintf("%s: input %q is not defined before use (node %s produces it later)", label, in, NodeLabel(p)))
+				} else {
+					c.add(fmt.Sprintf("%s: input %q is not defined before use", label, in))
+				}
 			}
 		}
+		attrNames := map[string]bool{}
 		for _, a := range n.GetAttribute() {
+			if attrNames[a.GetName()] {
+				c.add(fmt.Sprintf("%s: attribute %q appears twice", label, a.GetName()))
+			}
+			attrNames[a.GetName()] = true
 			aw := fmt.Sprintf("%s attribute %q", label, a.GetName())
 			if a.T != nil {
 				c.tensor(a.T, aw)
@@ -143,7 +165,20 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 			}
 		}
 		for _, o := range n.GetOutput() {
+			// As in onnx.checker, a node output may not reuse a name of an enclosing
+			// graph (subgraph inputs and initializers may).
+			if o != "" && outer[o] && !own[o] {
+				c.add(fmt.Sprintf("%s: output %q shadows a value of an enclosing graph", label, o))
+			}
 			define(o, "output of node "+NodeLabel(n))
+		}
+	}
+	if outOfOrder {
+		// Out of order, or in a cycle? Sort a copy of the node list to find out.
+		if err := TopoSort(&onnxpb.GraphProto{Node: slices.Clone(g.GetNode())}); err != nil {
+			c.add(fmt.Sprintf("%s: %v", where, err))
+		} else {
+			c.add(fmt.Sprintf("%s: nodes are not in topological order (TopoSort can fix that)", where))
 		}
 	}
 	for _, vi := range g.GetOutput() {

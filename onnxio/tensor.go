@@ -165,7 +165,8 @@ func (t *Tensor) Len() int {
 }
 
 // Float32s converts every element of t to float32 (integers exactly where they fit,
-// float8/float4 codes decoded). Strings, bools and complex values are errors.
+// float8/float4 codes decoded). Strings, bools and complex values are errors. For a
+// float32 tensor it returns Data itself, not a copy.
 func (t *Tensor) Float32s() ([]float32, error) {
 	switch s := t.Data.(type) {
 	case []float32:
@@ -222,6 +223,9 @@ func DecodeTensor(tp *onnxpb.TensorProto) (*Tensor, error) {
 		return nil, fmt.Errorf("tensor %q: segmented tensors are not supported", name)
 	}
 	dt := DataType(tp.GetDataType())
+	if dt.Bits() == 0 && dt != TypeString {
+		return nil, fmt.Errorf("tensor %q: unsupported element type %s", name, dt)
+	}
 	n, err := NumElements(tp.GetDims())
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %v", name, err)
