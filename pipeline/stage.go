@@ -70,7 +70,7 @@ type Pass struct {
 func (p *Pass) Metric(name string, value float64, unit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: value, Unit: unit})
+	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: report.Float(value), Unit: unit})
 }
 
 // KeyMetric records a number that also stands for the job in the summary table (the
@@ -78,7 +78,14 @@ func (p *Pass) Metric(name string, value float64, unit string) {
 func (p *Pass) KeyMetric(name string, value float64, unit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: value, Unit: unit, Key: true})
+	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: report.Float(value), Unit: unit, Key: true})
+}
+
+// Chart adds a figure to the stage's report.
+func (p *Pass) Chart(c report.Chart) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.record.Charts = append(p.record.Charts, c)
 }
 
 // Note records a line of text for the report and logs it.

@@ -82,8 +82,8 @@ func HumanBytes(n int64) string {
 }
 
 // FormatValue prints a metric value with its unit.
-func FormatValue(v float64, unit string) string {
-	s := fmt.Sprintf("%.6g", v)
+func FormatValue(v Float, unit string) string {
+	s := fmt.Sprintf("%.6g", float64(v))
 	if unit != "" {
 		s += " " + unit
 	}
@@ -92,13 +92,32 @@ func FormatValue(v float64, unit string) string {
 
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"bytes": HumanBytes, "value": FormatValue, "upper": strings.ToUpper, "inc": func(i int) int { return i + 1 },
+	"svg": func(c Chart) template.HTML {
+		svg, err := c.SVG()
+		if err != nil {
+			return template.HTML("<p class=err>chart " + template.HTMLEscapeString(c.Title) + ": " + template.HTMLEscapeString(err.Error()) + "</p>")
+		}
+		return svg
+	},
+	"sizeChart": func(j *Job) template.HTML {
+		if j.Output == nil || j.Model.Bytes == 0 {
+			return ""
+		}
+		c := Chart{Title: "model size", Kind: "bar", YLabel: "MiB", X: []string{"input", "output"},
+			Series: []Series{{Name: "size", Values: []Float{Float(j.Model.Bytes) / (1 << 20), Float(j.Output.Bytes) / (1 << 20)}}}}
+		svg, err := c.SVG()
+		if err != nil {
+			return ""
+		}
+		return svg
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Name}} — onnxpipe report</title>
 <style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1 .ok{color:#17803d} h1 .bad{color:#b42318} table{border-collapse:collapse;margin:1em 0;width:100%}
 td,th{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top} th{background:#f6f6f6}
-code{background:#f3f3f3;padding:0 .25em;border-radius:3px} .warn{color:#9a6700} .err{color:#b42318}
+code{background:#f3f3f3;padding:0 .25em;border-radius:3px} figure{margin:1em 0} svg{max-width:100%;height:auto} .warn{color:#9a6700} .err{color:#b42318}
 .muted{color:#666;font-size:90%}
 </style></head><body>
 <h1>{{.Name}} <span class="{{if eq .Status "ok"}}ok{{else}}bad{{end}}">{{upper .Status}}</span></h1>
@@ -112,6 +131,8 @@ code{background:#f3f3f3;padding:0 .25em;border-radius:3px} .warn{color:#9a6700} 
 {{range .Stages}}<tr><td>{{inc .Index}}</td><td>{{.Stage}}{{if .Implicit}} <span class="muted">(added)</span>{{end}}</td><td>{{.Status}}</td><td>{{printf "%.2f" .Seconds}}</td>
 <td>{{range .Metrics}}{{.Name}} = {{value .Value .Unit}}<br>{{end}}{{range .Warnings}}<span class="warn">warning: {{.}}</span><br>{{end}}{{range .Notes}}<span class="muted">{{.}}</span><br>{{end}}{{if .Error}}<span class="err">{{.Error}}</span>{{end}}</td></tr>
 {{end}}</table>
+{{with sizeChart .}}<h2>Size</h2>{{.}}{{end}}
+{{range .Stages}}{{if .Charts}}<h2>{{inc .Index}}. {{.Stage}}</h2>{{range .Charts}}<figure>{{svg .}}</figure>{{end}}{{end}}{{end}}
 <h2>Environment</h2>
 <p class="muted">{{.Tool.Name}} {{.Tool.Version}} ({{.Tool.Go}}), onnxruntime {{.Tool.ONNXRuntime}};
 {{.Environment.OS}}/{{.Environment.Arch}}, {{.Environment.CPUs}} CPUs {{.Environment.CPU}}{{with .Environment.Features}}; CPU features: {{range .}}{{.}} {{end}}{{end}}{{with .Environment.Providers}}; providers: {{range .}}{{.}} {{end}}{{end}}</p>

@@ -69,13 +69,15 @@ type Stage struct {
 	Error    string          `json:"error,omitempty"`
 	// Data is the stage's structured result, when it offers one (see DataProvider).
 	Data any `json:"data,omitempty"`
+	// Charts are figures of the stage's results (drawn in the HTML report).
+	Charts []Chart `json:"charts,omitempty"`
 }
 
 // Metric is a named number.
 type Metric struct {
-	Name  string  `json:"name"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit,omitempty"`
+	Name  string `json:"name"`
+	Value Float  `json:"value"`
+	Unit  string `json:"unit,omitempty"`
 	// Key marks the metric the summary table shows for the job.
 	Key bool `json:"key,omitempty"`
 }

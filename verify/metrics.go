@@ -6,6 +6,8 @@ package verify
 import (
 	"math"
 	"sort"
+
+	"github.com/onnxpipe/onnxpipe/report"
 )
 
 // Metrics are the comparison figures of one output over a whole dataset.
@@ -130,11 +132,11 @@ func (a *Accumulator) Metrics() Metrics {
 	}
 	switch {
 	case a.sumSq == 0:
-		m.SQNRdB = math.Inf(1)
+		m.SQNRdB = report.Float(math.Inf(1))
 	case a.sumRef2 == 0:
-		m.SQNRdB = math.Inf(-1)
+		m.SQNRdB = report.Float(math.Inf(-1))
 	default:
-		m.SQNRdB = 10 * math.Log10(a.sumRef2/a.sumSq)
+		m.SQNRdB = report.Float(10 * math.Log10(a.sumRef2/a.sumSq))
 	}
 	switch {
 	case a.sumRef2 == 0 && a.sumCand2 == 0:

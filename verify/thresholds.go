@@ -52,7 +52,7 @@ func (t Thresholds) Validate() error {
 func value(m Metrics, key string) (float64, bool) {
 	switch key {
 	case "sqnr_db":
-		return m.SQNRdB, true
+		return float64(m.SQNRdB), true
 	case "cosine":
 		return m.Cosine, true
 	case "max_abs":
