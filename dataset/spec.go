@@ -18,16 +18,21 @@ type Spec struct {
 	// PNG/JPEG files) | idx (MNIST's idx files) | random (explicit only: ranges calibrated
 	// on random data mean little).
 	Format string `yaml:"format" json:"format"`
-	// Inputs maps each model input name to its file or folder (npy: the first axis is the
-	// sample axis; pb: a folder of input_K.pb files or test_data_set_N folders).
+	// Inputs maps each model input name to its file or folder: npy, a .npy file whose
+	// first axis is the samples; npz, file.npz (the array named after the input) or
+	// file.npz:array; pb, a .pb TensorProto whose first axis is the samples, or a folder of
+	// input_K.pb files or test_data_set_N folders (ONNX test data); images, a folder of
+	// PNG/JPEG files (subfolders included); idx, the images file (plain or gzip).
 	Inputs map[string]string `yaml:"inputs" json:"inputs"`
-	// Labels is an optional file of integer class ids (one per sample); it enables the
-	// accuracy metrics and the hard-label loss of distill.
+	// Labels is an optional file of integer class ids (one per sample): .npy,
+	// file.npz[:array] (default array "labels"), .txt (one per line) or an idx labels file;
+	// for format images, "folders" numbers each image's top-level subfolder (ImageNet
+	// style, sorted). It enables the accuracy metrics and the hard-label loss of distill.
 	Labels string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	// Limit is the most samples to use (0: all).
 	Limit int `yaml:"limit,omitempty" json:"limit,omitempty"`
-	// Batch is the samples per inference run; 0 means 1 when the model's batch axis is
-	// fixed, else 16.
+	// Batch is the samples per inference run (default 16); a model whose batch axis is
+	// fixed gets that many samples per run instead.
 	Batch int `yaml:"batch,omitempty" json:"batch,omitempty"`
 	// Shuffle is 0 for file order, else the seed of a shuffled order.
 	Shuffle int64 `yaml:"shuffle,omitempty" json:"shuffle,omitempty"`
@@ -35,7 +40,8 @@ type Spec struct {
 	Image *ImageSpec `yaml:"image,omitempty" json:"image,omitempty"`
 	// Samples is the number of samples to generate, for format random (default 16).
 	Samples int `yaml:"samples,omitempty" json:"samples,omitempty"`
-	// Seed of the random generator, for format random.
+	// Seed of the random generator, for format random: float inputs get standard normal
+	// values, integer inputs uniform values in [0, 10).
 	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
 }
 
@@ -43,7 +49,8 @@ type Spec struct {
 type ImageSpec struct {
 	// Size is the [height, width] the model takes; images are center-cropped to it.
 	Size []int `yaml:"size" json:"size"`
-	// Resize scales the shorter side to this many pixels before the crop (0: no resize).
+	// Resize scales the shorter side to this many pixels before the crop (0: no resize);
+	// an image smaller than size is scaled up to cover it.
 	Resize int `yaml:"resize,omitempty" json:"resize,omitempty"`
 	// Mean is subtracted from each channel after scaling: (x/scale - mean) / std.
 	Mean []float64 `yaml:"mean,omitempty" json:"mean,omitempty"`

@@ -37,6 +37,8 @@ type Job struct {
 	// Model is the current model, replaced by stages that change it. It may be the same
 	// value as Input: edit it only through Pass.EditModel.
 	Model *onnxio.Model
+	// Previous is the model before the latest stage that changed it (nil before any).
+	Previous *onnxio.Model
 	// Artifacts maps a name to a file a stage wrote (calibration cache, step saves).
 	Artifacts map[string]string
 	// Records are the stage records so far, in order.

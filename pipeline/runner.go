@@ -227,6 +227,9 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 		}
 		st := time.Now()
 		j.Log.Info("stage", "stage", e.Stage.Name, "index", e.Index+1)
+		if e.Stage.Mutates {
+			j.Previous = j.Model
+		}
 		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Job: j,
 			ResultOf: results, Log: j.Log.With("stage", e.Stage.Name), record: rec}
 		result, err := e.Stage.Run(pass)

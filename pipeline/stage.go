@@ -118,11 +118,11 @@ func (p *Pass) SetModel(m *onnxio.Model) {
 	p.Job.Model = m
 }
 
-// EditModel returns the job's current model for editing in place. The current model
-// starts out shared with Job.Input (no copy is made for stages that only read it); the
-// first call copies it, so the input model stays as it was loaded.
+// EditModel returns the job's current model for editing in place. The current model may
+// be shared with Job.Input or Job.Previous (no copy is made for stages that only read
+// it); then it is copied first, so those stay as they were.
 func (p *Pass) EditModel() *onnxio.Model {
-	if p.Job.Model == p.Job.Input {
+	if p.Job.Model == p.Job.Input || p.Job.Model == p.Job.Previous {
 		p.Job.Model = p.Job.Input.Clone()
 	}
 	return p.Job.Model

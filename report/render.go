@@ -10,11 +10,14 @@ import (
 
 // JSON renders the report as indented JSON.
 func (j *Job) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the report is read by people: keep ">=" readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(j); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // Markdown renders the report for a terminal or a pull request.

@@ -12,16 +12,16 @@ import (
 
 // Metrics are the comparison figures of one output over a whole dataset.
 type Metrics struct {
-	Output   string  `json:"output"`
-	Samples  int     `json:"samples"`
-	Elements int64   `json:"elements"`
-	MaxAbs   float64 `json:"max_abs"`
-	MeanAbs  float64 `json:"mean_abs"`
-	RMSE     float64 `json:"rmse"`
-	Cosine   float64 `json:"cosine"`
-	SQNRdB   float64 `json:"sqnr_db"`
-	NaN      int64   `json:"nan,omitempty"` // non-finite values in the candidate
-	RefNaN   int64   `json:"ref_nan,omitempty"`
+	Output   string       `json:"output"`
+	Samples  int          `json:"samples"`
+	Elements int64        `json:"elements"`
+	MaxAbs   float64      `json:"max_abs"`
+	MeanAbs  float64      `json:"mean_abs"`
+	RMSE     float64      `json:"rmse"`
+	Cosine   float64      `json:"cosine"`
+	SQNRdB   report.Float `json:"sqnr_db"`       // +Inf when the outputs are identical
+	NaN      int64        `json:"nan,omitempty"` // non-finite values in the candidate
+	RefNaN   int64        `json:"ref_nan,omitempty"`
 	// Classifier-shaped outputs ([N, C], C >= 2) only:
 	Top1Agreement *float64 `json:"top1_agreement,omitempty"`
 	Top5Agreement *float64 `json:"top5_agreement,omitempty"`

@@ -27,13 +27,18 @@ type Options struct {
 	Optimization string
 	// ProviderOptions are passed to the GPU providers.
 	ProviderOptions map[string]string
+	// PerLayerSamples is how many samples the per-layer error uses (0: 64).
+	PerLayerSamples int
 }
 
 // LatencyOptions controls the latency measurement.
 type LatencyOptions struct {
-	Warmup int   `yaml:"warmup" json:"warmup"`
-	Runs   int   `yaml:"runs" json:"runs"`
-	Batch  []int `yaml:"batch" json:"batch"`
+	// Warmup is the number of untimed runs before timing.
+	Warmup int `yaml:"warmup" json:"warmup"`
+	// Runs is the number of timed runs per model and batch size (0: no latency).
+	Runs int `yaml:"runs" json:"runs"`
+	// Batch lists the batch sizes timed (a fixed batch axis times only its own size).
+	Batch []int `yaml:"batch" json:"batch"`
 }
 
 // Report is the outcome of a verification.
@@ -43,6 +48,8 @@ type Report struct {
 	ReferenceBytes int64   `json:"reference_bytes"`
 	CandidateBytes int64   `json:"candidate_bytes"`
 	SizeRatio      float64 `json:"size_ratio"`
+	// PerLayer is the SQNR of each quantized activation along the graph (QDQ candidates).
+	PerLayer []Layer `json:"per_layer,omitempty"`
 	// Failures lists every threshold missed; empty when the candidate passed.
 	Failures []string `json:"failures,omitempty"`
 	Passed   bool     `json:"passed"`
@@ -227,6 +234,13 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 				return nil, err
 			}
 		}
+	}
+	limit := opts.PerLayerSamples
+	if limit == 0 {
+		limit = 64
+	}
+	if rep.PerLayer, err = PerLayer(ctx, ref, cand, ds, limit, base); err != nil {
+		return nil, fmt.Errorf("per-layer error: %w", err)
 	}
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil

@@ -2,6 +2,9 @@
 package all
 
 import (
+	_ "github.com/onnxpipe/onnxpipe/stages/calibrate"
 	_ "github.com/onnxpipe/onnxpipe/stages/prepare"
+	_ "github.com/onnxpipe/onnxpipe/stages/quantize"
 	_ "github.com/onnxpipe/onnxpipe/stages/save"
+	_ "github.com/onnxpipe/onnxpipe/stages/verify"
 )

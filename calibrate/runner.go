@@ -1,0 +1,299 @@
+package calibrate
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
+	"github.com/onnxpipe/onnxpipe/ort"
+)
+
+// CollectOptions controls Collect.
+type CollectOptions struct {
+	Method        Method
+	Percentile    float64
+	Symmetric     bool
+	MovingAverage float64
+	// Tensors limits calibration to these values (empty: every float activation: the
+	// graph's float inputs and every node output of float type).
+	Tensors []string
+	// MaxPassBytes bounds the extra outputs of one inference run; when the first batch
+	// shows they would pass it, the tensors are split into groups, one pass each.
+	MaxPassBytes int64
+	// Threads and Optimization configure the onnxruntime session.
+	Threads      int
+	Optimization string
+	// Progress, when set, is told of the samples done out of the total (all passes).
+	Progress func(done, total int)
+}
+
+// Stats is what Collect measured besides the table.
+type Stats struct {
+	Table *Table
+	// Set holds the collectors (histograms for the histogram methods).
+	Set *Set
+	// Passes is the number of passes over the dataset (1 unless the tensors were split).
+	Passes int
+	// PeakHeapBytes is the largest Go heap seen after folding a batch.
+	PeakHeapBytes uint64
+	Seconds       float64
+	// NonFinite names tensors that had NaN or Inf values.
+	NonFinite []string
+	// NonFloat names values left out because they are not float (shapes, indices).
+	NonFloat []string
+}
+
+// Collect runs m over ds in onnxruntime with every calibrated tensor exposed as an output
+// and folds each batch into streaming statistics at once: nothing is kept across
+// batches but the collectors' state. It returns the table of ranges chosen by the method,
+// stamped with m's graph hash.
+func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o CollectOptions) (*Stats, error) {
+	start := time.Now()
+	if o.MaxPassBytes <= 0 {
+		o.MaxPassBytes = 1 << 30
+	}
+	names, err := candidates(m, o.Tensors)
+	if err != nil {
+		return nil, err
+	}
+	sess, float, nonFloat, err := augmentedSession(m, names, o)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stats{NonFloat: nonFloat}
+	if len(float) == 0 {
+		sess.Close()
+		return nil, fmt.Errorf("the model has no float activations to calibrate")
+	}
+	set := NewSet(float, SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage})
+	total := ds.Len()
+
+	// The first batch shows how big one pass's outputs are: split when too big.
+	groups := [][]string{float}
+	first := true
+	for b, err := range ds.Batches() {
+		if err != nil {
+			sess.Close()
+			return nil, err
+		}
+		out, err := sess.Run(b.Inputs, float...)
+		if err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+		}
+		var bytes int64
+		for _, t := range out {
+			bytes += int64(t.Len()) * 4
+		}
+		if first && bytes > o.MaxPassBytes {
+			groups = split(float, out, o.MaxPassBytes)
+		}
+		first = false
+		break
+	}
+	sess.Close()
+	st.Passes = len(groups)
+	done := 0
+	for _, g := range groups {
+		if err := pass(ctx, m, g, ds, set, o, st, func(n int) {
+			done += n
+			if o.Progress != nil {
+				o.Progress(done, total*len(groups))
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	st.Table = set.Table()
+	st.Set = set
+	st.Table.GraphSHA256 = m.GraphHash()
+	st.Table.Samples = total
+	for _, name := range float {
+		if r := st.Table.Tensors[name]; r != nil && r.NonFinite > 0 {
+			st.NonFinite = append(st.NonFinite, name)
+		}
+	}
+	st.Seconds = time.Since(start).Seconds()
+	return st, nil
+}
+
+// candidates lists the values to calibrate, in graph order.
+func candidates(m *onnxio.Model, only []string) ([]string, error) {
+	g := m.Graph()
+	ix := onnxio.NewIndex(g)
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] && !ix.IsConstant(n) {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, vi := range g.GetInput() {
+		if _, isInit := ix.Initializers[vi.GetName()]; !isInit {
+			add(vi.GetName())
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, out := range n.GetOutput() {
+			add(out)
+		}
+	}
+	if len(only) == 0 {
+		return names, nil
+	}
+	for _, n := range only {
+		if !seen[n] {
+			return nil, fmt.Errorf("tensors: %q is not an activation of the model", n)
+		}
+	}
+	return only, nil
+}
+
+// augmentedSession opens a copy of m whose outputs include names, and sorts them into
+// float values (calibrated) and the rest, by the types onnxruntime infers.
+func augmentedSession(m *onnxio.Model, names []string, o CollectOptions) (*ort.Session, []string, []string, error) {
+	c := &onnxio.Model{Proto: proto.Clone(m.Proto).(*onnxpb.ModelProto)}
+	g := c.Graph()
+	have := map[string]bool{}
+	for _, vi := range g.GetOutput() {
+		have[vi.GetName()] = true
+	}
+	for _, n := range names {
+		if !have[n] {
+			have[n] = true
+			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(n)})
+		}
+	}
+	data, err := c.Bytes()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := ort.NewSession(data, ort.Options{Threads: o.Threads, Optimization: o.Optimization})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("onnxruntime cannot open the calibration model: %w", err)
+	}
+	types := map[string]onnxio.DataType{}
+	for _, v := range s.Outputs() {
+		types[v.Name] = v.Type
+	}
+	for _, v := range s.Inputs() {
+		types[v.Name] = v.Type
+	}
+	var float, other []string
+	for _, n := range names {
+		if t, ok := types[n]; ok && t.IsFloat() {
+			float = append(float, n)
+		} else {
+			other = append(other, n)
+		}
+	}
+	return s, float, other, nil
+}
+
+// split partitions names into groups whose outputs (measured in out) stay under max bytes.
+func split(names []string, out map[string]*onnxio.Tensor, max int64) [][]string {
+	var groups [][]string
+	var cur []string
+	var size int64
+	for _, n := range names {
+		b := int64(4)
+		if t := out[n]; t != nil {
+			b = int64(t.Len()) * 4
+		}
+		if len(cur) > 0 && size+b > max {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, n)
+		size += b
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
+}
+
+// pass runs the dataset once with the tensors of group exposed. Inference and folding
+// overlap: onnxruntime computes batch i+1 while the collectors fold batch i, the folding
+// itself spread over the cores by tensor.
+func pass(ctx context.Context, m *onnxio.Model, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
+	sess, _, _, err := augmentedSession(m, group, o)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	type item struct {
+		out map[string]*onnxio.Tensor
+		n   int
+	}
+	work := make(chan item, 1)
+	var foldErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		workers := max(1, runtime.GOMAXPROCS(0))
+		for it := range work {
+			names := make([]string, 0, len(it.out))
+			for n := range it.out {
+				if slices.Contains(group, n) {
+					names = append(names, n)
+				}
+			}
+			var fw sync.WaitGroup
+			next := make(chan string)
+			for range workers {
+				fw.Add(1)
+				go func() {
+					defer fw.Done()
+					for n := range next {
+						vals, err := it.out[n].Float32s()
+						if err == nil {
+							set.Observe(n, vals)
+						}
+					}
+				}()
+			}
+			for _, n := range names {
+				next <- n
+			}
+			close(next)
+			fw.Wait()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			st.PeakHeapBytes = max(st.PeakHeapBytes, ms.HeapInuse)
+			progress(it.n)
+		}
+	}()
+	for b, err := range ds.Batches() {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			foldErr = err
+			break
+		}
+		if err := dataset.CheckFinite(b); err != nil {
+			foldErr = err
+			break
+		}
+		out, err := sess.Run(b.Inputs, group...)
+		if err != nil {
+			foldErr = fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+			break
+		}
+		work <- item{out, b.N}
+	}
+	close(work)
+	wg.Wait()
+	return foldErr
+}

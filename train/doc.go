@@ -1,0 +1,58 @@
+// Package train runs ONNX graphs in Go with reverse-mode gradients, so that a network
+// given as ONNX can be trained; distillation builds on it.
+//
+// Compile turns an onnxio.Model into a Graph: nodes in topological order, values by
+// name, float initializers read by a differentiable input as trainable parameters
+// (Params; CompileOptions.Frozen keeps some constant), BatchNormalization's running mean
+// and variance as state, and every node that reads only constants (Constant nodes,
+// frozen initializers, shape arithmetic on them) folded at compile time. Shape
+// subgraphs that depend on an input's shape (Shape → Gather → Concat → Reshape, as
+// PyTorch exports them) are int64 nodes evaluated on each run.
+//
+// A training step:
+//
+//	tape, err := g.Forward(map[string]*train.Tensor{"input": x}, true)
+//	loss, grad := train.CrossEntropy(tape.Output("logits"), labels)
+//	opt.ZeroGrad()
+//	err = tape.Backward(map[string]*train.Tensor{"logits": grad})
+//	opt.Step()
+//	tape.Release() // optional: the next Forward reuses the tape's buffers
+//
+// Backward takes seed gradients for any float values (outputs or intermediate values,
+// for feature losses) and adds the parameters' gradients to Param.Grad. Export writes
+// the model back with the trained parameters and running statistics; nothing else in
+// the model changes, so onnxruntime runs it as before.
+//
+// Tensors are float32 (int64 for shapes and indices). Matrix products (Gemm, MatMul,
+// and Conv through im2col) go through gonum's Sgemm, which splits large products over
+// runtime.GOMAXPROCS goroutines; the other kernels split their rows the same way.
+// Results are deterministic for a given seed and GOMAXPROCS.
+//
+// # Ops
+//
+// The default ONNX domain, forward and backward, with the attribute and input forms of
+// each op's opset versions (the tests cover opsets 9 to 18); Ops lists them with their
+// limits:
+//
+//	Gemm, MatMul                      numpy broadcasting and 1-D promotion for MatMul
+//	Add, Sub, Mul, Div, Pow           numpy broadcasting; Add/Sub/Mul/Div also on int64
+//	Relu, LeakyRelu, Sigmoid, Tanh, Erf, Sqrt, Exp, Log, Neg, Abs
+//	Softmax, LogSoftmax               opset 13 single axis; earlier opsets flatten
+//	Conv                              1-D and 2-D: strides, pads, dilations, group, auto_pad
+//	MaxPool, AveragePool              1-D and 2-D: strides, pads, ceil_mode, auto_pad,
+//	                                  count_include_pad, dilations (MaxPool); no Indices
+//	GlobalAveragePool
+//	BatchNormalization                batch statistics when training (running statistics
+//	                                  updated with momentum), running ones otherwise
+//	LayerNormalization                axis, epsilon; scale and bias trainable
+//	Dropout                           ratio; drops only when training, seeded
+//	Flatten, Reshape, Transpose, Concat, Slice, Gather, Unsqueeze, Squeeze, Identity
+//	Shape, Cast, Constant             shape arithmetic (no gradients through int64)
+//	ReduceMean, ReduceSum             axes as attribute or input, keepdims
+//
+// An op outside this list, or an attribute outside these limits, is a Compile error that
+// lists every offending node.
+//
+// A Graph is not safe for concurrent use: one Forward, Backward or optimizer Step at a
+// time. Separate Graphs (a teacher and a student) may run in parallel.
+package train
