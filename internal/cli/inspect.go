@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -104,7 +105,7 @@ func printSummary(w io.Writer, s *onnxio.Summary) {
 		types = append(types, fmt.Sprintf("%s %d (%s)", t, c.Elements, report.HumanBytes(c.Bytes)))
 	}
 	row("params", "%d in %d tensors, %s; %s; %d Constant nodes", s.Params.Count, s.Params.Tensors,
-		report.HumanBytes(s.Params.Bytes), strings.Join(sorted(types), ", "), s.Params.InConstantNodes)
+		report.HumanBytes(s.Params.Bytes), strings.Join(sortedCopy(types), ", "), s.Params.InConstantNodes)
 	if len(s.ExternalData) > 0 {
 		row("external", "%s", strings.Join(s.ExternalData, ", "))
 	}
@@ -132,15 +133,6 @@ func shapeString(shape []any) string {
 		}
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func sorted(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 func versionCmd(g *globals) *cobra.Command {
@@ -173,4 +165,10 @@ func versionCmd(g *globals) *cobra.Command {
 
 func trimProvider(err error, p ort.Provider) string {
 	return strings.TrimPrefix(err.Error(), string(p)+" unavailable: ")
+}
+
+// sortedCopy returns s sorted (in place) for joining.
+func sortedCopy(s []string) []string {
+	sort.Strings(s)
+	return s
 }

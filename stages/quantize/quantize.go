@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
@@ -278,7 +279,7 @@ func report(p *pipeline.Pass, r *Result, before, after *onnxio.Model) {
 		}
 	}
 	if len(parts) > 0 {
-		p.Note("quantized: %s", strings.Join(sortStrings(parts), ", "))
+		p.Note("quantized: %s", strings.Join(sortedCopy(parts), ", "))
 	}
 	for _, s := range r.Skipped {
 		p.Note("left in float: %s", s)
@@ -291,11 +292,8 @@ func report(p *pipeline.Pass, r *Result, before, after *onnxio.Model) {
 	}
 }
 
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+// sortedCopy returns s sorted (in place) for joining.
+func sortedCopy(s []string) []string {
+	sort.Strings(s)
 	return s
 }
