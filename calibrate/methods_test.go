@@ -480,6 +480,10 @@ func TestScaleZeroPoint(t *testing.T) {
 		{"range widened to 0 (negative)", -3, -1, 0, 255, false, 3.0 / 255, 255}, // [-3, 0]
 		{"all zero", 0, 0, 0, 255, false, 1, 0},
 		{"all zero symmetric int8", 0, 0, -127, 127, true, 1, 0},
+		{"all zero symmetric uint8 keeps the middle", 0, 0, 0, 254, true, 1, 127}, // onnxruntime: 0
+		{"all zero uint8 0..255 symmetric", 0, 0, 0, 255, true, 1, 128},
+		{"all zero uint16 symmetric", 0, 0, 0, 65535, true, 1, 32768},
+		{"all zero int16", 0, 0, -32768, 32767, false, 1, 0},
 		{"all zero int8", 0, 0, -128, 127, false, 1, 0},
 		{"below float32 tiny", 0, 1e-40, 0, 255, false, 1, 0},
 		{"symmetric int8", -2, 1, -127, 127, true, 4.0 / 254, 0},
@@ -492,6 +496,12 @@ func TestScaleZeroPoint(t *testing.T) {
 		{"int16", -1, 1, -32768, 32767, false, 2.0 / 65535, 0},  // round(-32768 + 32767.5) = round(-0.5) = 0
 		{"uint16", -1, 1, 0, 65535, false, 2.0 / 65535, 32768},  // round(32767.5) = 32768
 		{"int4 symmetric", -7, 7, -7, 7, true, 1, 0},
+		{"uint16 symmetric", -1, 2, 0, 65535, true, 4.0 / 65535, 32768},      // round(32767.5)
+		{"int16 symmetric full", -1, 2, -32768, 32767, true, 4.0 / 65535, 0}, // round(-0.5) = -0
+		{"int16 symmetric", -1, 2, -32767, 32767, true, 4.0 / 65534, 0},
+		{"uint4 asymmetric", -1, 2, 0, 15, false, 3.0 / 15, 5}, // round(1/(3/15)) = round(5)
+		{"reduce range int8", -1, 1, -64, 64, true, 2.0 / 128, 0},
+		{"reduce range uint8", -1, 3, 0, 127, false, 4.0 / 127, 32}, // round(31.75)
 	}
 	for _, tc := range tests {
 		s, zp := ScaleZeroPoint(tc.min, tc.max, tc.qmin, tc.qmax, tc.sym)

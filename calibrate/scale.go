@@ -6,19 +6,26 @@ import (
 )
 
 // ScaleZeroPoint maps the real range [rmin, rmax] onto the integers [qmin, qmax] as
-// onnxruntime's compute_scale_zp (quant_utils.py) does:
+// onnxruntime's compute_scale_zp (quant_utils.py) does. It is the one implementation in
+// onnxpipe: quantize derives every activation, weight and constant scale with it.
 //
 //	rmin = min(rmin, 0), rmax = max(rmax, 0)            (0 must be exact)
 //	symmetric: a = max(|rmin|, |rmax|), rmin = -a, rmax = a
 //	scale = (rmax - rmin)/(qmax - qmin)                  (the difference in float32, the division in float64)
-//	scale < 2^-126 (float32's smallest normal): scale = 1, zp = 0
-//	symmetric: zp = round((qmin + qmax)/2)               (int8 0, uint8 [0, 255] 128, [0, 254] 127)
+//	symmetric: zp = round((qmin + qmax)/2)               (int8 [-127, 127] and [-128, 127] 0, uint8 [0, 254] 127,
+//	                                                      uint8 [0, 255] 128, uint16 [0, 65535] 32768)
 //	otherwise: zp = round(qmin - rmin/scale)             (in float64, with the unrounded scale)
+//	scale < 2^-126 (float32's smallest normal, e.g. an all-zero range): scale = 1 and
+//	  zp = 0, or the symmetric zp above when symmetric
 //
-// rounding half to even (numpy.round), and scale returned as float32. The one deviation:
-// the asymmetric zero point is clamped to [qmin, qmax] (onnxruntime does not clamp; the
-// clamp changes nothing unless rounding pushes it out). It panics unless qmin ≤ 0 ≤ qmax,
-// qmin < qmax and the range is finite.
+// rounding half to even (numpy.round), and scale returned as float32. Two deviations
+// from onnxruntime, neither of which changes a value in range: the asymmetric zero
+// point is clamped to [qmin, qmax] (onnxruntime does not clamp; the clamp changes
+// nothing unless rounding pushes it out), and an all-zero symmetric range keeps the
+// symmetric zero point where onnxruntime sets 0. The latter matters for unsigned
+// symmetric per-channel weights: onnxruntime's QLinearConv needs one zero point for all
+// channels, and a dead (all-zero) channel would otherwise get 0 beside the others' 127.
+// It panics unless qmin ≤ 0 ≤ qmax, qmin < qmax and the range is finite.
 func ScaleZeroPoint(rmin, rmax float32, qmin, qmax int32, symmetric bool) (scale float32, zp int32) {
 	if qmin > 0 || qmax < 0 || qmin >= qmax {
 		panic(fmt.Sprintf("calibrate: integer range [%d, %d] must contain 0 and more than one value", qmin, qmax))
@@ -31,12 +38,16 @@ func ScaleZeroPoint(rmin, rmax float32, qmin, qmax int32, symmetric bool) (scale
 		a := max32(abs32(lo), abs32(hi))
 		lo, hi = -a, a
 	}
+	mid := int32(math.RoundToEven((float64(qmin) + float64(qmax)) / 2))
 	s := float64(hi-lo) / (float64(qmax) - float64(qmin))
 	if s < 0x1p-126 {
+		if symmetric {
+			return 1, mid
+		}
 		return 1, 0
 	}
 	if symmetric {
-		return float32(s), int32(math.RoundToEven((float64(qmin) + float64(qmax)) / 2))
+		return float32(s), mid
 	}
 	z := math.RoundToEven(float64(qmin) - float64(lo)/s)
 	z = math.Max(float64(qmin), math.Min(float64(qmax), z))

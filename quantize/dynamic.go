@@ -59,6 +59,10 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 	if err != nil {
 		return err
 	}
+	if !finite(w.Data.([]float32)...) {
+		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has NaN or Inf values", onnxio.NodeLabel(n), ins[1]))
+		return nil
+	}
 	transB := false
 	var bias string
 	if n.GetOpType() == "Gemm" {

@@ -91,6 +91,11 @@ func (o *Options) Validate() error {
 				return fmt.Errorf("overrides.%s.type: %v", name, err)
 			}
 		}
+		for _, v := range []*float32{ov.Min, ov.Max} {
+			if v != nil && !finite(*v) {
+				return fmt.Errorf("overrides.%s: min and max must be finite", name)
+			}
+		}
 		if ov.Min != nil && ov.Max != nil && *ov.Min > *ov.Max {
 			return fmt.Errorf("overrides.%s: min > max", name)
 		}

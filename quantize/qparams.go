@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/onnxpipe/onnxpipe/calibrate"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
@@ -12,7 +13,8 @@ type QRange struct{ Min, Max int32 }
 
 // IntRange returns the range quantized values of dt take, following onnxruntime's
 // quantizer: int8 [-128, 127] ([-127, 127] when symmetric), uint8 [0, 255] ([0, 254]
-// when symmetric, zero point 127), int16/uint16 likewise; reduceRange keeps 7 bits
+// when symmetric, zero point 127: onnxruntime's
+// get_qmin_qmax_for_qType), int16/uint16 likewise; reduceRange keeps 7 bits
 // (int8 [-64, 64], uint8 [0, 127]) for CPUs without VNNI whose u8s8 dot products saturate.
 func IntRange(dt onnxio.DataType, symmetric, reduceRange bool) (QRange, error) {
 	switch dt {
@@ -56,34 +58,20 @@ func IntRange(dt onnxio.DataType, symmetric, reduceRange bool) (QRange, error) {
 	return QRange{}, fmt.Errorf("%s is not a quantized type (int8, uint8, int16, uint16, int4, uint4)", dt)
 }
 
-// ScaleZeroPoint maps the real range [rmin, rmax] onto q, as onnxruntime's
-// compute_scale_zp does: the range is first widened to contain 0; symmetric uses
-// ±max(|rmin|, |rmax|) with the zero point in the middle of q;
-//
-//	scale = (rmax - rmin) / (q.Max - q.Min),  zp = round(q.Min - rmin/scale)
-//
-// (rounded half to even, clamped to q). An empty range gives scale 1 and zero point
-// q.Min (or the middle when symmetric), so that 0 is exact.
-func ScaleZeroPoint(rmin, rmax float32, q QRange, symmetric bool) (scale float32, zp int32) {
-	lo := math.Min(float64(rmin), 0)
-	hi := math.Max(float64(rmax), 0)
-	if symmetric {
-		abs := math.Max(-lo, hi)
-		lo, hi = -abs, abs
-	}
-	if hi-lo == 0 || math.IsNaN(hi-lo) {
-		if symmetric {
-			return 1, (q.Min + q.Max) / 2
+// scaleZeroPoint is calibrate.ScaleZeroPoint (onnxruntime's compute_scale_zp) on q. The
+// range must be finite.
+func scaleZeroPoint(rmin, rmax float32, q QRange, symmetric bool) (scale float32, zp int32) {
+	return calibrate.ScaleZeroPoint(rmin, rmax, q.Min, q.Max, symmetric)
+}
+
+// finite reports whether every value of v is finite.
+func finite(v ...float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
 		}
-		return 1, q.Min
 	}
-	s := (hi - lo) / float64(q.Max-q.Min)
-	if symmetric {
-		return float32(s), (q.Min + q.Max) / 2
-	}
-	z := math.RoundToEven(float64(q.Min) - lo/s)
-	z = math.Max(float64(q.Min), math.Min(float64(q.Max), z))
-	return float32(s), int32(z)
+	return true
 }
 
 // Quantize maps x to clamp(round_half_even(x/scale) + zp) as QuantizeLinear computes it.

@@ -94,7 +94,7 @@ func (q *quantizer) weightParams(w *onnxio.Tensor, axis int) ([]float32, []int32
 	qr, _ := IntRange(q.opts.WeightType, sym, q.opts.ReduceRange)
 	if axis < 0 {
 		lo, hi := minMax(data)
-		s, zp := ScaleZeroPoint(lo, hi, qr, sym)
+		s, zp := scaleZeroPoint(lo, hi, qr, sym)
 		return []float32{s}, []int32{zp}
 	}
 	ch := int(w.Shape[axis])
@@ -117,7 +117,7 @@ func (q *quantizer) weightParams(w *onnxio.Tensor, axis int) ([]float32, []int32
 		if lo[c] > hi[c] { // empty channel
 			lo[c], hi[c] = 0, 0
 		}
-		scales[c], zps[c] = ScaleZeroPoint(lo[c], hi[c], qr, sym)
+		scales[c], zps[c] = scaleZeroPoint(lo[c], hi[c], qr, sym)
 	}
 	return scales, zps
 }

@@ -151,14 +151,14 @@ func (q *quantizer) activation(name string) (*qparam, bool) {
 			sym = *ov.Symmetric
 		}
 	}
-	if !ok || math.IsNaN(float64(lo)) || math.IsNaN(float64(hi)) {
+	if !ok || !finite(lo, hi) {
 		return nil, false
 	}
 	qr, err := IntRange(typ, sym, false)
 	if err != nil {
 		return nil, false
 	}
-	s, zp := ScaleZeroPoint(lo, hi, qr, sym)
+	s, zp := scaleZeroPoint(lo, hi, qr, sym)
 	return &qparam{typ: typ, scale: []float32{s}, zp: []int32{zp}}, true
 }
 
@@ -259,6 +259,10 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q is %s, not float", onnxio.NodeLabel(n), in, DataType(t)))
 				return nil
 			}
+			if v, err := onnxio.TensorFloat32s(t); err != nil || !finite(v...) {
+				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has NaN or Inf values", onnxio.NodeLabel(n), in))
+				return nil
+			}
 			continue
 		}
 		if _, ok := q.activation(in); !ok {
@@ -324,9 +328,13 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 			if err != nil {
 				return err
 			}
+			if !finite(v...) {
+				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: constant %q has NaN or Inf values", onnxio.NodeLabel(n), in))
+				return nil
+			}
 			lo, hi := minMax(v)
 			qr, _ := IntRange(q.opts.ActivationType, q.opts.ActivationSymmetric, false)
-			s, zp := ScaleZeroPoint(lo, hi, qr, q.opts.ActivationSymmetric)
+			s, zp := scaleZeroPoint(lo, hi, qr, q.opts.ActivationSymmetric)
 			picks = append(picks, pick{in, &qparam{typ: q.opts.ActivationType, scale: []float32{s}, zp: []int32{zp}}, true})
 			continue
 		}
@@ -349,7 +357,7 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 		out := n.GetOutput()[0]
 		if ru.fixedOutput != nil {
 			qr, _ := IntRange(q.opts.ActivationType, q.opts.ActivationSymmetric, false)
-			s, zp := ScaleZeroPoint(ru.fixedOutput[0], ru.fixedOutput[1], qr, q.opts.ActivationSymmetric)
+			s, zp := scaleZeroPoint(ru.fixedOutput[0], ru.fixedOutput[1], qr, q.opts.ActivationSymmetric)
 			q.want(out, &qparam{typ: q.opts.ActivationType, scale: []float32{s}, zp: []int32{zp}}, nil)
 		} else if p, ok := q.activation(out); ok {
 			q.want(out, p, nil)
