@@ -2,81 +2,22 @@ package quantize
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
 )
 
-// resnet18 builds ResNet-18 as a PyTorch export looks after BatchNormalization folding
-// (Conv with bias + Relu), with seeded random weights scaled like Kaiming init; width
-// multiplies the channel counts (1 = the real ResNet-18, 11.7 M parameters).
+// resnet18 is testutil.ResNet18 at 224x224.
 func resnet18(tb testing.TB, width float64) *onnxio.Model {
 	tb.Helper()
-	b := onnxio.NewBuilder(13)
-	rng := rand.New(rand.NewPCG(7, 7))
-	ch := func(c int) int { return int(math.Round(float64(c) * width)) }
-	weight := func(shape ...int64) string {
-		n, fan := int64(1), int64(1)
-		for i, d := range shape {
-			n *= d
-			if i > 0 {
-				fan *= d
-			}
-		}
-		w := make([]float32, n)
-		std := math.Sqrt(2 / float64(fan))
-		for i := range w {
-			w[i] = float32(rng.NormFloat64() * std)
-		}
-		return b.Initializer(fmt.Sprintf("w%d", len(b.Graph().Initializer)), onnxio.NewTensor(shape, w))
-	}
-	bias := func(n int64) string {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * 0.1)
-		}
-		return b.Initializer(fmt.Sprintf("b%d", len(b.Graph().Initializer)), onnxio.NewTensor([]int64{n}, v))
-	}
-	conv := func(x string, cin, cout, k, stride int, relu bool) string {
-		y := b.Op("Conv", []string{x, weight(int64(cout), int64(cin), int64(k), int64(k)), bias(int64(cout))},
-			onnxio.AttrInts("kernel_shape", int64(k), int64(k)), onnxio.AttrInts("strides", int64(stride), int64(stride)),
-			onnxio.AttrInts("pads", int64(k/2), int64(k/2), int64(k/2), int64(k/2)))
-		if relu {
-			y = b.Op("Relu", []string{y})
-		}
-		return y
-	}
-	x := b.Input("input", onnxio.TypeFloat, []int64{-1, 3, 224, 224}, "batch")
-	y := conv(x, 3, ch(64), 7, 2, true)
-	y = b.Op("MaxPool", []string{y}, onnxio.AttrInts("kernel_shape", 3, 3), onnxio.AttrInts("strides", 2, 2), onnxio.AttrInts("pads", 1, 1, 1, 1))
-	cin := ch(64)
-	for i, c := range []int{64, 128, 256, 512} {
-		for blk := 0; blk < 2; blk++ {
-			stride := 1
-			if i > 0 && blk == 0 {
-				stride = 2
-			}
-			h := conv(y, cin, ch(c), 3, stride, true)
-			h = conv(h, ch(c), ch(c), 3, 1, false)
-			short := y
-			if stride != 1 || cin != ch(c) {
-				short = conv(y, cin, ch(c), 1, stride, false)
-			}
-			y = b.Op("Relu", []string{b.Op("Add", []string{h, short})})
-			cin = ch(c)
-		}
-	}
-	y = b.Op("GlobalAveragePool", []string{y})
-	y = b.Op("Flatten", []string{y})
-	y = b.Op("Gemm", []string{y, weight(1000, int64(cin)), bias(1000)}, onnxio.AttrInt("transB", 1))
-	b.Output(y, onnxio.TypeFloat, []int64{-1, 1000}, "batch")
-	m, err := b.Model()
+	m, err := testutil.ResNet18(width, 224)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,7 +26,7 @@ func resnet18(tb testing.TB, width float64) *onnxio.Model {
 
 // calibrated returns m quantized (static, default options) with a minmax table from a
 // few random images.
-func calibrated(tb testing.TB, m *onnxio.Model, samples int) (*onnxio.Model, *Result, rangeTable) {
+func calibrated(tb testing.TB, m *onnxio.Model, samples int) (*onnxio.Model, *Result, *calibrate.Table) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	var feeds []map[string]*onnxio.Tensor
 	for range samples {
