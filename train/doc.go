@@ -49,6 +49,10 @@
 //	Flatten, Reshape, Transpose, Concat, Slice, Gather, Unsqueeze, Squeeze, Identity
 //	Shape, Cast, Constant             shape arithmetic (no gradients through int64)
 //	ReduceMean, ReduceSum             axes as attribute or input, keepdims
+//	QuantizeLinear, DequantizeLinear  per tensor, per axis, blocked; uint8, int8, uint16,
+//	                                  int16, uint4, int4 (int32 for DequantizeLinear);
+//	                                  straight-through gradients, learnable scales (LSQ)
+//	                                  with CompileOptions.LearnScales; see ops_quant.go
 //
 // An op outside this list, or an attribute outside these limits, is a Compile error that
 // lists every offending node.

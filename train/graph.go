@@ -26,6 +26,10 @@ type CompileOptions struct {
 	InputGrads bool
 	// Seed seeds the random numbers of Dropout.
 	Seed uint64
+	// LearnScales, when set, is asked about each float initializer read as the scale of
+	// a QuantizeLinear or DequantizeLinear; those it returns true for are trainable
+	// (learned step size, LSQ). nil keeps every scale constant.
+	LearnScales func(name string) bool
 }
 
 // Param is a trainable parameter: a float initializer of the model.
@@ -200,6 +204,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 
 	// Nodes and their kernels; attribute errors are collected too.
 	var problems []string
+	types := valueTypes(gp)
 	for _, np := range sorted.GetNode() {
 		n := &node{idx: len(g.nodes), op: np.GetOpType(), proto: np, label: onnxio.NodeLabel(np)}
 		for _, in := range np.GetInput() {
@@ -224,7 +229,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			n.out = append(n.out, addValue(&value{name: o, kind: vkNode}))
 		}
 		spec := registry[n.op]
-		k, err := spec.make(attrs{n: np, opset: opset})
+		k, err := spec.make(attrs{n: np, opset: opset, types: types})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", n.label, err))
 		}
@@ -259,6 +264,9 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			if slices.Contains(spec.state, i) {
 				stateIn[id] = true
 			} else if spec.diff != nil && spec.diff(i) {
+				if slices.Contains(spec.learnable, i) && (opts.LearnScales == nil || !opts.LearnScales(g.vals[id].name)) {
+					continue
+				}
 				diffIn[id] = true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 )
 
@@ -36,6 +37,9 @@ type opSpec struct {
 	outputs int
 	// limits documents attribute limits for Ops.
 	limits string
+	// learnable lists differentiable inputs (QuantizeLinear's scale) whose float
+	// initializers are trainable only when CompileOptions.LearnScales selects them.
+	learnable []int
 }
 
 func inputs(idx ...int) func(int) bool { return func(i int) bool { return slices.Contains(idx, i) } }
@@ -60,6 +64,9 @@ func init() {
 	for name, s := range shapeOps() {
 		registry[name] = s
 	}
+	for name, s := range quantOps() {
+		registry[name] = s
+	}
 }
 
 // OpInfo describes a supported op type.
@@ -82,6 +89,7 @@ func Ops() []OpInfo {
 type attrs struct {
 	n     *onnxpb.NodeProto
 	opset int64
+	types map[string]onnxio.DataType // element types of the graph's values, where known
 }
 
 func (a attrs) get(name string) *onnxpb.AttributeProto {

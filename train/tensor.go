@@ -113,11 +113,11 @@ func FromONNX(o *onnxio.Tensor) (*Tensor, error) {
 	case []int16:
 		return NewInt64Tensor(shape, convertSlice(s, func(v int16) int64 { return int64(v) })), nil
 	case []int8:
-		if o.Type == onnxio.TypeInt8 {
+		if o.Type == onnxio.TypeInt8 || o.Type == onnxio.TypeInt4 {
 			return NewInt64Tensor(shape, convertSlice(s, func(v int8) int64 { return int64(v) })), nil
 		}
 	case []uint8:
-		if o.Type == onnxio.TypeUint8 {
+		if o.Type == onnxio.TypeUint8 || o.Type == onnxio.TypeUint4 {
 			return NewInt64Tensor(shape, convertSlice(s, func(v uint8) int64 { return int64(v) })), nil
 		}
 	case []uint16:
