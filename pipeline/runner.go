@@ -192,6 +192,7 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 		return out
 	}
 	rep.Tool.ONNXRuntime = ort.Version()
+	runtimeEnv(&rep.Environment)
 	if !opts.Force && j.Output != "" && manifestMatches(j, inHash, rep) {
 		out.Status = StatusSkipped
 		rep.Status = StatusSkipped
@@ -390,6 +391,36 @@ func environment() report.Env {
 	e.CPU, e.Features = cpuInfo()
 	return e
 }
+
+// runtimeEnv records the loaded onnxruntime library and its execution providers: those
+// that load, and why each GPU provider that does not is unavailable. A process loads one
+// onnxruntime, so the probe runs once.
+func runtimeEnv(e *report.Env) {
+	p := providerEnv()
+	e.Library, e.Providers, e.Unavailable = p.Library, p.Providers, p.Unavailable
+}
+
+var providerEnv = sync.OnceValue(func() report.Env {
+	var e report.Env
+	e.Library = ort.LibraryPath()
+	if names, err := ort.AvailableProviders(); err == nil {
+		e.Providers = names
+	}
+	for _, p := range []ort.Provider{ort.CUDA, ort.TensorRT} {
+		if err := ort.ProviderAvailable(p); err != nil {
+			if e.Unavailable == nil {
+				e.Unavailable = map[string]string{}
+			}
+			var ue *ort.UnavailableError
+			if errors.As(err, &ue) {
+				e.Unavailable[string(p)] = ue.Reason
+			} else {
+				e.Unavailable[string(p)] = err.Error()
+			}
+		}
+	}
+	return e
+})
 
 // cpuInfo reads the CPU model and the features that matter for int8 and float16 kernels
 // from /proc/cpuinfo (Linux; empty elsewhere).

@@ -88,6 +88,23 @@ func (p *Pass) Chart(c report.Chart) {
 	p.record.Charts = append(p.record.Charts, c)
 }
 
+// Table adds a table to the stage's report.
+func (p *Pass) Table(t report.Table) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.record.Tables = append(p.record.Tables, t)
+}
+
+// Scratch returns a pass like p whose metrics, notes, warnings, charts and tables go to
+// a record of their own, returned with it, instead of p's: a stage that runs another
+// stage's code (verify's auto_exclude quantizing again) keeps that output apart and
+// reports what it chooses. Logging still goes to p's logger.
+func (p *Pass) Scratch() (*Pass, *report.Stage) {
+	rec := &report.Stage{Stage: p.Stage.Name, Index: p.Entry}
+	return &Pass{Ctx: p.Ctx, Stage: p.Stage, Options: p.Options, Entry: p.Entry, Job: p.Job,
+		ResultOf: p.ResultOf, Log: p.Log, record: rec}, rec
+}
+
 // Note records a line of text for the report and logs it.
 func (p *Pass) Note(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)

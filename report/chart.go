@@ -6,24 +6,37 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Chart is a figure a stage adds to its report: bars over categories, or lines over a
-// numeric axis. The JSON report keeps the data; the HTML report draws it (SVG).
+// Chart is a figure a stage adds to its report: bars over categories, lines over a
+// numeric axis, or histograms. The JSON report keeps the data; the HTML report draws it
+// (SVG, gonum/plot).
 type Chart struct {
-	Title  string    `json:"title"`
-	Kind   string    `json:"kind"` // bar | line | hist
-	XLabel string    `json:"x_label,omitempty"`
-	YLabel string    `json:"y_label,omitempty"`
-	X      []string  `json:"x,omitempty"`        // bar categories
-	XNum   []float64 `json:"x_values,omitempty"` // line x values (default 0, 1, 2, ...)
-	Series []Series  `json:"series"`
+	Title  string `json:"title"`
+	Kind   string `json:"kind"` // bar | line | hist
+	XLabel string `json:"x_label,omitempty"`
+	YLabel string `json:"y_label,omitempty"`
+	// X are the bar categories; for a line chart, one label per point, written under
+	// the x axis in place of numbers (say the layer names along the graph).
+	X []string `json:"x,omitempty"`
+	// XNum are the x values of a line or hist chart (default 0, 1, 2, ...).
+	XNum []float64 `json:"x_values,omitempty"`
+	// YScale is linear or log; empty means log for hist (activation counts span orders
+	// of magnitude) and linear otherwise.
+	YScale string `json:"y_scale,omitempty"`
+	// YMax, when set, caps the drawn y range: larger values are drawn at YMax with an
+	// upward triangle (an SQNR of 140 dB beside 40 dB ones hides the differences).
+	YMax   *Float   `json:"y_max,omitempty"`
+	Series []Series `json:"series"`
 }
 
 // Series is one named set of values of a chart.
@@ -37,75 +50,269 @@ var palette = []color.Color{
 	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255},
 }
 
+// chartFont is the face every chart uses: Liberation Sans, metric-compatible with Arial
+// and Helvetica, which the page names as fallbacks.
+var chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+
+// Chart size in points; the page scales the SVG to its column.
+const (
+	chartW = 480
+	chartH = 270
+)
+
+func styleFonts(p *plot.Plot) {
+	p.Title.TextStyle.Font = chartFont
+	p.Title.TextStyle.Font.Size = 12
+	p.Title.Padding = vg.Points(6)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = chartFont
+		a.Label.TextStyle.Font.Size = 10
+		a.Tick.Label.Font = chartFont
+		a.Tick.Label.Font.Size = 9
+	}
+	p.Legend.TextStyle.Font = chartFont
+	p.Legend.TextStyle.Font.Size = 9
+}
+
 // SVG draws the chart.
 func (c *Chart) SVG() (template.HTML, error) {
 	p := plot.New()
+	styleFonts(p)
 	p.Title.Text = c.Title
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = c.YLabel
 	p.Legend.Top = true
+	height := chartH
+	logY := c.YScale == "log" || (c.YScale == "" && c.Kind == "hist")
 	switch c.Kind {
 	case "bar":
-		w := vg.Points(math.Max(4, 120/float64(max(1, len(c.X)*len(c.Series)))))
-		for i, s := range c.Series {
-			vals := make(plotter.Values, len(s.Values))
-			for k, v := range s.Values {
-				vals[k] = finite(float64(v))
-			}
-			bars, err := plotter.NewBarChart(vals, w)
-			if err != nil {
-				return "", err
-			}
-			bars.Color = palette[i%len(palette)]
-			bars.LineStyle.Width = 0
-			bars.Offset = vg.Length(float64(i)-float64(len(c.Series)-1)/2) * w
-			p.Add(bars)
-			if len(c.Series) > 1 {
-				p.Legend.Add(s.Name, bars)
-			}
+		if err := c.bars(p); err != nil {
+			return "", err
 		}
-		p.NominalX(c.X...)
 	case "line", "hist":
-		for i, s := range c.Series {
-			pts := make(plotter.XYs, 0, len(s.Values))
-			for k, v := range s.Values {
-				x := float64(k)
-				if k < len(c.XNum) {
-					x = c.XNum[k]
-				}
-				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
-					continue
-				}
-				pts = append(pts, plotter.XY{X: x, Y: float64(v)})
-			}
-			if len(pts) == 0 {
-				continue
-			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return "", err
-			}
-			l.Color = palette[i%len(palette)]
-			l.Width = vg.Points(1.5)
-			if c.Kind == "hist" {
-				l.StepStyle = plotter.MidStep
-			}
-			p.Add(l)
-			if len(c.Series) > 1 {
-				p.Legend.Add(s.Name, l)
-			}
+		if err := c.lines(p, logY); err != nil {
+			return "", err
 		}
-		p.Add(plotter.NewGrid())
+		if c.Kind == "line" && len(c.X) > 0 {
+			height += c.labelTicks(p)
+		}
+		if legends(c) && !logY {
+			// room at the top for the legend
+			lo, hi := p.Y.Min, p.Y.Max
+			p.Y.Max = hi + 0.18*(hi-lo)
+		}
 	default:
 		return "", fmt.Errorf("unknown chart kind %q", c.Kind)
 	}
-	canvas := vgsvg.New(vg.Points(560), vg.Points(260))
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		if p.Y.Min <= 0 {
+			p.Y.Min = 0.5
+		}
+		p.Y.Max = math.Max(p.Y.Max, 1)
+		if p.Y.Label.Text != "" {
+			p.Y.Label.Text += " (log scale)"
+		}
+	}
+	canvas := vgsvg.New(vg.Points(chartW), vg.Points(float64(height)))
 	p.Draw(draw.New(canvas))
 	var b bytes.Buffer
 	if _, err := canvas.WriteTo(&b); err != nil {
 		return "", err
 	}
-	return template.HTML(b.String()), nil // the SVG is generated by gonum/plot, not user text
+	// gonum/plot names the exact face; let browsers without it use a look-alike.
+	svg := strings.ReplaceAll(b.String(), "font-family:Liberation Sans;", "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")
+	return template.HTML(svg), nil // the SVG is generated by gonum/plot, not user text
+}
+
+// bars draws grouped bars with their values above them.
+func (c *Chart) bars(p *plot.Plot) error {
+	groups := max(1, len(c.X))
+	series := max(1, len(c.Series))
+	// about 360 points of plot area: groups of bars with a gap of one bar between groups
+	w := vg.Points(math.Min(48, 360/float64(groups*(series+1))))
+	top := 0.0
+	for i, s := range c.Series {
+		vals := make(plotter.Values, len(s.Values))
+		for k, v := range s.Values {
+			vals[k] = finite(float64(v))
+			top = math.Max(top, vals[k])
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return err
+		}
+		bars.Color = palette[i%len(palette)]
+		bars.LineStyle.Width = 0
+		bars.Offset = vg.Length(float64(i)-float64(series-1)/2) * w
+		p.Add(bars)
+		if series > 1 {
+			p.Legend.Add(s.Name, bars)
+		}
+		// the value above each bar
+		var xys plotter.XYs
+		var labels []string
+		for k, v := range vals {
+			xys = append(xys, plotter.XY{X: float64(k), Y: v})
+			labels = append(labels, shortNumber(v))
+		}
+		l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return err
+		}
+		for k := range l.TextStyle {
+			l.TextStyle[k].Font = chartFont
+			l.TextStyle[k].Font.Size = 8
+			l.TextStyle[k].XAlign = -0.5
+			l.TextStyle[k].YAlign = 0
+		}
+		l.Offset = vg.Point{X: bars.Offset, Y: vg.Points(2)}
+		p.Add(l)
+	}
+	p.NominalX(c.X...)
+	p.X.Min, p.X.Max = -0.7, float64(groups-1)+0.7 // half a slot of room at either end
+	p.Y.Min = 0
+	// room above the tallest bar for its label and the legend
+	p.Y.Max = math.Max(top*1.25, 1e-9)
+	return nil
+}
+
+// lines draws line (points joined, with markers) and hist (filled steps) series.
+func (c *Chart) lines(p *plot.Plot, logY bool) error {
+	var capped plotter.XYs
+	for i, s := range c.Series {
+		col := palette[i%len(palette)]
+		pts := make(plotter.XYs, 0, len(s.Values))
+		for k, v := range s.Values {
+			x := float64(k)
+			if k < len(c.XNum) {
+				x = c.XNum[k]
+			}
+			y := float64(v)
+			if math.IsNaN(y) || math.IsInf(y, -1) {
+				continue
+			}
+			if c.YMax != nil && y > float64(*c.YMax) {
+				y = float64(*c.YMax)
+				capped = append(capped, plotter.XY{X: x, Y: y})
+			} else if math.IsInf(y, 1) {
+				continue
+			}
+			if logY && y <= 0 {
+				y = 0.5 // an empty bin sits on the axis
+			}
+			pts = append(pts, plotter.XY{X: x, Y: y})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		l.Color = col
+		l.Width = vg.Points(1.5)
+		if c.Kind == "hist" {
+			l.StepStyle = plotter.MidStep
+			l.Width = vg.Points(1)
+			if i == 0 {
+				r, g, b, _ := col.RGBA()
+				l.FillColor = color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 90}
+			}
+		}
+		p.Add(l)
+		var legend plot.Thumbnailer = l
+		if c.Kind == "line" {
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return err
+			}
+			sc.GlyphStyle.Color = col
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			sc.GlyphStyle.Radius = vg.Points(2.5)
+			p.Add(sc)
+		}
+		if len(c.Series) > 1 {
+			p.Legend.Add(s.Name, legend)
+		}
+	}
+	if len(capped) > 0 {
+		sc, err := plotter.NewScatter(capped)
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle.Color = color.RGBA{180, 35, 24, 255}
+		sc.GlyphStyle.Shape = draw.TriangleGlyph{}
+		sc.GlyphStyle.Radius = vg.Points(4)
+		p.Add(sc)
+		p.Legend.Add(fmt.Sprintf("above %s (drawn at the top)", shortNumber(float64(*c.YMax))), sc)
+	}
+	p.Add(plotter.NewGrid())
+	return nil
+}
+
+// labelTicks writes c.X under the points of a line chart and returns the extra height
+// the labels need.
+func (c *Chart) labelTicks(p *plot.Plot) int {
+	var ticks plot.ConstantTicks
+	longest := 0
+	for k, label := range c.X {
+		x := float64(k)
+		if k < len(c.XNum) {
+			x = c.XNum[k]
+		}
+		label = ellipsis(label, 28)
+		longest = max(longest, len([]rune(label)))
+		ticks = append(ticks, plot.Tick{Value: x, Label: label})
+	}
+	p.X.Tick.Marker = ticks
+	if len(c.X) <= 4 && longest <= 16 {
+		return 0
+	}
+	p.X.Tick.Label.Rotation = math.Pi / 2
+	p.X.Tick.Label.XAlign = -1 // right-aligned to the tick, reading upwards
+	p.X.Tick.Label.YAlign = -0.5
+	p.X.Tick.Label.Font.Size = 8
+	return int(float64(longest) * 4.6)
+}
+
+// ellipsis keeps the end of a long label (the distinctive part of a tensor name).
+func ellipsis(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}
+
+// shortNumber prints a value with three significant digits.
+func shortNumber(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 1e5 || math.Abs(v) < 1e-3:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'f', max(0, 2-int(math.Floor(math.Log10(math.Abs(v))))), 64)
+}
+
+// legends reports whether the chart draws a legend.
+func legends(c *Chart) bool {
+	if len(c.Series) > 1 {
+		return true
+	}
+	if c.YMax == nil {
+		return false
+	}
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			if float64(v) > float64(*c.YMax) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func finite(v float64) float64 {

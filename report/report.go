@@ -47,12 +47,18 @@ type File struct {
 
 // Env is the machine the figures were measured on.
 type Env struct {
-	OS        string   `json:"os"`
-	Arch      string   `json:"arch"`
-	CPUs      int      `json:"cpus"`
-	CPU       string   `json:"cpu,omitempty"`
-	Features  []string `json:"cpu_features,omitempty"`
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	CPUs     int      `json:"cpus"`
+	CPU      string   `json:"cpu,omitempty"`
+	Features []string `json:"cpu_features,omitempty"`
+	// Providers are the execution providers this onnxruntime can use, in onnxruntime's
+	// spelling (CPUExecutionProvider is always there).
 	Providers []string `json:"providers,omitempty"`
+	// Unavailable maps each GPU provider (cuda, tensorrt) that cannot be used to why.
+	Unavailable map[string]string `json:"unavailable_providers,omitempty"`
+	// Library is the onnxruntime shared library that was loaded.
+	Library string `json:"onnxruntime_library,omitempty"`
 }
 
 // Stage is the record of one plan entry.
@@ -71,6 +77,19 @@ type Stage struct {
 	Data any `json:"data,omitempty"`
 	// Charts are figures of the stage's results (drawn in the HTML report).
 	Charts []Chart `json:"charts,omitempty"`
+	// Tables are small tables of the stage's results (Markdown and HTML reports).
+	Tables []Table `json:"tables,omitempty"`
+}
+
+// Table is a small table of text cells that a stage adds to its report. A row shorter
+// than Columns has its last cell span the remaining columns (a note such as "cuda:
+// unavailable: ..." in place of figures).
+type Table struct {
+	Title   string     `json:"title"`
+	Columns []string   `json:"columns"`
+	Rows    [][]string `json:"rows"`
+	// Note is a line printed under the table.
+	Note string `json:"note,omitempty"`
 }
 
 // Metric is a named number.

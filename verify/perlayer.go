@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -24,6 +25,20 @@ type Layer struct {
 	Op       string       `json:"op,omitempty"`
 	Depth    int          `json:"depth"` // position of the producer in the reference graph
 	SQNRdB   report.Float `json:"sqnr_db"`
+	// Min and Max are the smallest and largest value seen in either model.
+	Min report.Float `json:"min"`
+	Max report.Float `json:"max"`
+}
+
+// Histogram is the distribution of one activation's values in the reference and in the
+// candidate (dequantized), over the same bins: Lo + i·Width, i = 0..len-1.
+type Histogram struct {
+	Tensor    string       `json:"tensor"`
+	SQNRdB    report.Float `json:"sqnr_db"`
+	Lo        float64      `json:"lo"`
+	Width     float64      `json:"width"`
+	Reference []int64      `json:"reference"`
+	Candidate []int64      `json:"candidate"`
 }
 
 // matches pairs each candidate DequantizeLinear output fed by a QuantizeLinear with the
@@ -80,30 +95,13 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	var refNames, candNames []string
-	for r, c := range pairs {
-		refNames = append(refNames, r)
-		candNames = append(candNames, c)
-	}
-	rb, err := withOutputs(ref, refNames).Bytes()
+	rs, cs, err := layerSessions(ref, cand, pairs, o)
 	if err != nil {
 		return nil, err
-	}
-	cb, err := withOutputs(cand, candNames).Bytes()
-	if err != nil {
-		return nil, err
-	}
-	o.Provider = ort.CPU
-	rs, err := ort.NewSession(rb, o)
-	if err != nil {
-		return nil, fmt.Errorf("per-layer reference: %w", err)
 	}
 	defer rs.Close()
-	cs, err := ort.NewSession(cb, o)
-	if err != nil {
-		return nil, fmt.Errorf("per-layer candidate: %w", err)
-	}
 	defer cs.Close()
+	lo, hi := map[string]float64{}, map[string]float64{}
 	acc := map[string]*Accumulator{}
 	seen := 0
 	for b, err := range ds.Batches() {
@@ -134,8 +132,16 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 			}
 			if acc[r] == nil {
 				acc[r] = NewAccumulator(r, 0)
+				lo[r], hi[r] = math.Inf(1), math.Inf(-1)
 			}
 			acc[r].Add(rv, cv, b.N, nil)
+			for _, vs := range [][]float32{rv, cv} {
+				for _, x := range vs {
+					if f := float64(x); !math.IsNaN(f) && !math.IsInf(f, 0) {
+						lo[r], hi[r] = math.Min(lo[r], f), math.Max(hi[r], f)
+					}
+				}
+			}
 		}
 	}
 	ix := onnxio.NewIndex(ref.Graph())
@@ -145,7 +151,7 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 	}
 	var layers []Layer
 	for r, a := range acc {
-		l := Layer{Tensor: r, SQNRdB: a.Metrics().SQNRdB, Depth: -1}
+		l := Layer{Tensor: r, SQNRdB: a.Metrics().SQNRdB, Depth: -1, Min: report.Float(lo[r]), Max: report.Float(hi[r])}
 		if p := ix.Producer[r]; p != nil {
 			l.Producer, l.Op, l.Depth = p.GetName(), p.GetOpType(), pos[p]
 		}
@@ -158,6 +164,109 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 		return layers[i].Tensor < layers[j].Tensor
 	})
 	return layers, nil
+}
+
+// layerSessions opens CPU sessions of ref and cand that also output the paired tensors
+// (reference name -> candidate name).
+func layerSessions(ref, cand *onnxio.Model, pairs map[string]string, o ort.Options) (*ort.Session, *ort.Session, error) {
+	var refNames, candNames []string
+	for r, c := range pairs {
+		refNames = append(refNames, r)
+		candNames = append(candNames, c)
+	}
+	rb, err := withOutputs(ref, refNames).Bytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, err := withOutputs(cand, candNames).Bytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Provider = ort.CPU
+	rs, err := ort.NewSession(rb, o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("per-layer reference: %w", err)
+	}
+	cs, err := ort.NewSession(cb, o)
+	if err != nil {
+		rs.Close()
+		return nil, nil, fmt.Errorf("per-layer candidate: %w", err)
+	}
+	return rs, cs, nil
+}
+
+// Histograms bins the values of the given layers (from PerLayer, which found their
+// ranges) in the reference and in the candidate, over at most limit samples of ds, with
+// the given number of bins per layer.
+func Histograms(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, layers []Layer, limit, bins int, o ort.Options) ([]Histogram, error) {
+	all := matches(ref, cand)
+	pairs := map[string]string{}
+	var hs []Histogram
+	for _, l := range layers {
+		c, ok := all[l.Tensor]
+		lo, hi := float64(l.Min), float64(l.Max)
+		if !ok || !(hi >= lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+			continue
+		}
+		pairs[l.Tensor] = c
+		w := (hi - lo) / float64(bins)
+		if w == 0 {
+			w = 1
+		}
+		hs = append(hs, Histogram{Tensor: l.Tensor, SQNRdB: l.SQNRdB, Lo: lo, Width: w,
+			Reference: make([]int64, bins), Candidate: make([]int64, bins)})
+	}
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	rs, cs, err := layerSessions(ref, cand, pairs, o)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	defer cs.Close()
+	seen := 0
+	for b, err := range ds.Batches() {
+		if err != nil {
+			return nil, err
+		}
+		if seen >= limit || ctx.Err() != nil {
+			break
+		}
+		seen += b.N
+		ro, err := rs.Run(b.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		co, err := cs.Run(b.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range hs {
+			h := &hs[i]
+			for _, side := range []struct {
+				t      *onnxio.Tensor
+				counts []int64
+			}{{ro[h.Tensor], h.Reference}, {co[pairs[h.Tensor]], h.Candidate}} {
+				if side.t == nil {
+					continue
+				}
+				vs, err := side.t.Float32s()
+				if err != nil {
+					continue
+				}
+				for _, x := range vs {
+					f := float64(x)
+					if math.IsNaN(f) || math.IsInf(f, 0) {
+						continue
+					}
+					k := int((f - h.Lo) / h.Width)
+					side.counts[min(max(k, 0), bins-1)]++
+				}
+			}
+		}
+	}
+	return hs, ctx.Err()
 }
 
 // Worst returns the n layers with the lowest SQNR, worst first.

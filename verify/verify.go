@@ -29,6 +29,9 @@ type Options struct {
 	ProviderOptions map[string]string
 	// PerLayerSamples is how many samples the per-layer error uses (0: 64).
 	PerLayerSamples int
+	// HistogramLayers is how many of the worst layers get value histograms (0: 3; < 0:
+	// none).
+	HistogramLayers int
 }
 
 // LatencyOptions controls the latency measurement.
@@ -50,6 +53,9 @@ type Report struct {
 	SizeRatio      float64 `json:"size_ratio"`
 	// PerLayer is the SQNR of each quantized activation along the graph (QDQ candidates).
 	PerLayer []Layer `json:"per_layer,omitempty"`
+	// Histograms are the value distributions of the worst layers (lowest SQNR) in both
+	// models.
+	Histograms []Histogram `json:"histograms,omitempty"`
 	// Failures lists every threshold missed; empty when the candidate passed.
 	Failures []string `json:"failures,omitempty"`
 	Passed   bool     `json:"passed"`
@@ -241,6 +247,14 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 	}
 	if rep.PerLayer, err = PerLayer(ctx, ref, cand, ds, limit, base); err != nil {
 		return nil, fmt.Errorf("per-layer error: %w", err)
+	}
+	if n := opts.HistogramLayers; n >= 0 && len(rep.PerLayer) > 0 {
+		if n == 0 {
+			n = 3
+		}
+		if rep.Histograms, err = Histograms(ctx, ref, cand, ds, Worst(rep.PerLayer, n), limit, 64, base); err != nil {
+			return nil, fmt.Errorf("activation histograms: %w", err)
+		}
 	}
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil

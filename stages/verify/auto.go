@@ -3,26 +3,76 @@ package verify
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/report"
 	quantstage "github.com/onnxpipe/onnxpipe/stages/quantize"
 	v "github.com/onnxpipe/onnxpipe/verify"
 )
 
+// Try is one attempt of the accuracy-aware mode: try 0 is the quantization the quantize
+// stage made, each later try quantizes the float model again with more nodes in float.
+type Try struct {
+	Try int `json:"try"`
+	// Added are the nodes this try put back to float; Excluded all nodes kept in float
+	// (the quantize stage's exclude_nodes included).
+	Added    []string `json:"added,omitempty"`
+	Excluded []string `json:"excluded"`
+	// NodesQuantized counts the nodes quantized in this try's model.
+	NodesQuantized int      `json:"nodes_quantized"`
+	Passed         bool     `json:"passed"`
+	Failures       []string `json:"failures,omitempty"`
+	// The figures of the first judged output on cpu.
+	Output        string       `json:"output,omitempty"`
+	SQNRdB        report.Float `json:"sqnr_db"`
+	Top1Agreement *float64     `json:"top1_agreement,omitempty"`
+	Accuracy      *float64     `json:"accuracy,omitempty"`
+	// SizeRatio is the candidate's size over the reference's.
+	SizeRatio float64 `json:"size_ratio"`
+}
+
+func tryOf(n int, added, excluded []string, quantized int, rep *v.Report) Try {
+	t := Try{Try: n, Added: added, Excluded: slices.Clone(excluded), NodesQuantized: quantized,
+		Passed: rep.Passed, Failures: rep.Failures, SizeRatio: rep.SizeRatio}
+	if t.Excluded == nil {
+		t.Excluded = []string{}
+	}
+	for _, pr := range rep.Providers {
+		if pr.Provider == ort.CPU && len(pr.Outputs) > 0 {
+			m := pr.Outputs[0]
+			t.Output, t.SQNRdB, t.Top1Agreement, t.Accuracy = m.Output, m.SQNRdB, m.Top1Agreement, m.CandAccuracy
+		}
+	}
+	return t
+}
+
+func countQuantized(r *quantstage.Result) int {
+	n := 0
+	for _, k := range r.Quantized {
+		n += k
+	}
+	return n
+}
+
 // autoExclude is the accuracy-aware mode: while the thresholds fail right after a
 // quantize stage, the worst layers by per-layer SQNR go back to float and the model is
-// quantized again, up to MaxTries times. Every try is noted in the report.
-func autoExclude(p *pipeline.Pass, o *Options, ref *onnxio.Model, ds *dataset.Dataset, opts v.Options, rep *v.Report) (*v.Report, error) {
+// quantized again, up to MaxTries times. Every try, the first quantization included, is
+// in the result (and so in the report).
+func autoExclude(p *pipeline.Pass, o *Options, ref *onnxio.Model, ds *dataset.Dataset, opts v.Options, rep *v.Report) (*Result, error) {
+	res := &Result{Report: rep}
 	prev := p.Entry - 1
 	if prev < 0 || p.Job.Entries[prev].Stage != quantstage.Stage {
 		p.Warn("auto_exclude applies right after a quantize stage; thresholds failed with no retry")
-		return rep, nil
+		return res, nil
 	}
 	qr, ok := p.ResultOf[quantstage.Stage].(*quantstage.Result)
 	if !ok || qr.Options == nil || qr.Before == nil {
-		return rep, nil
+		return res, nil
 	}
 	perTry := o.AutoExclude.PerTry
 	if perTry == 0 {
@@ -30,6 +80,7 @@ func autoExclude(p *pipeline.Pass, o *Options, ref *onnxio.Model, ds *dataset.Da
 	}
 	qo := *qr.Options
 	qo.ExcludeNodes = append([]string(nil), qr.Options.ExcludeNodes...)
+	res.Tries = append(res.Tries, tryOf(0, nil, qo.ExcludeNodes, countQuantized(qr), rep))
 	before := onnxio.NewIndex(qr.Before.Graph())
 	for try := 1; try <= o.AutoExclude.MaxTries && !rep.Passed; try++ {
 		var added []string
@@ -48,7 +99,11 @@ func autoExclude(p *pipeline.Pass, o *Options, ref *onnxio.Model, ds *dataset.Da
 			p.Note("auto_exclude try %d: no quantized layer left to put back to float", try)
 			break
 		}
-		if _, err := quantstage.Apply(p, &qo, qr.Before); err != nil {
+		// The quantize code reports into a scratch record: its figures describe this
+		// try's model, which the try's row in the report sums up.
+		sp, _ := p.Scratch()
+		qres, err := quantstage.Apply(sp, &qo, qr.Before)
+		if err != nil {
 			return nil, fmt.Errorf("auto_exclude try %d: %w", try, err)
 		}
 		next, err := v.Run(p.Ctx, ref, p.Job.Model, ds, opts)
@@ -61,9 +116,43 @@ func autoExclude(p *pipeline.Pass, o *Options, ref *onnxio.Model, ds *dataset.Da
 		}
 		p.Note("auto_exclude try %d: kept in float %v (%d excluded in all): %s (%d thresholds missed)", try, added, len(qo.ExcludeNodes), status, len(next.Failures))
 		p.Metric(fmt.Sprintf("auto_exclude_try%d_failures", try), float64(len(next.Failures)), "")
+		res.Tries = append(res.Tries, tryOf(try, added, qo.ExcludeNodes, countQuantized(qres), next))
 		rep = next
+		res.Report = next
 	}
-	return rep, nil
+	if !rep.Passed {
+		p.Warn("auto_exclude: the thresholds still fail after %d tries", len(res.Tries)-1)
+	}
+	return res, nil
+}
+
+// recordTries adds the table of the accuracy-aware mode's tries to the report.
+func recordTries(p *pipeline.Pass, tries []Try) {
+	if len(tries) == 0 {
+		return
+	}
+	t := report.Table{Title: "auto_exclude tries", Columns: []string{"try", "put back to float", "in float", "quantized nodes",
+		"SQNR (dB)", "top-1", "accuracy", "size ratio", "result"}}
+	opt := func(f *float64) string {
+		if f == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.4f", *f)
+	}
+	for _, tr := range tries {
+		added := strings.Join(tr.Added, ", ")
+		if tr.Try == 0 {
+			added = "(the quantize stage's model)"
+		}
+		result := "passes"
+		if !tr.Passed {
+			result = fmt.Sprintf("%d missed: %s", len(tr.Failures), strings.Join(tr.Failures, "; "))
+		}
+		t.Rows = append(t.Rows, []string{strconv.Itoa(tr.Try), added, strconv.Itoa(len(tr.Excluded)), strconv.Itoa(tr.NodesQuantized),
+			fmt.Sprintf("%.2f", float64(tr.SQNRdB)), opt(tr.Top1Agreement), opt(tr.Accuracy), fmt.Sprintf("%.3fx", tr.SizeRatio), result})
+	}
+	t.Note = "Each try puts the nodes that make the worst activations (lowest per-layer SQNR) back to float and quantizes the float model again; the last try is the model this stage judged."
+	p.Table(t)
 }
 
 // producers names the float node that makes tensor and, when that node is an activation
