@@ -245,6 +245,10 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 			}
 		case errors.As(err, &rej):
 			rec.Status, rec.Error = StatusRejected, err.Error()
+			// what was judged belongs in the report of a rejected job too
+			if dp, ok := result.(report.DataProvider); ok && result != nil {
+				rec.Data = dp.ReportData()
+			}
 			status, jobErr = StatusRejected, fmt.Errorf("%s: %w", e.Stage.Name, err)
 		case ctx.Err() != nil:
 			rec.Status, rec.Error = StatusInterrupted, err.Error()
