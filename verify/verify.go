@@ -44,9 +44,14 @@ type LatencyOptions struct {
 	Batch []int `yaml:"batch" json:"batch"`
 }
 
+// SchemaVersion is the version of Report's JSON layout (`onnxpipe compare --json`,
+// docs/formats.md); it rises when a field is removed or renamed.
+const SchemaVersion = 1
+
 // Report is the outcome of a verification.
 type Report struct {
-	Providers []*ProviderReport `json:"providers"`
+	SchemaVersion int               `json:"schema_version"`
+	Providers     []*ProviderReport `json:"providers"`
 	// Size of the two models' serialized bytes.
 	ReferenceBytes int64   `json:"reference_bytes"`
 	CandidateBytes int64   `json:"candidate_bytes"`
@@ -99,7 +104,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{ReferenceBytes: int64(len(refBytes)), CandidateBytes: int64(len(candBytes))}
+	rep := &Report{SchemaVersion: SchemaVersion, ReferenceBytes: int64(len(refBytes)), CandidateBytes: int64(len(candBytes))}
 	rep.SizeRatio = float64(rep.CandidateBytes) / float64(max(1, rep.ReferenceBytes))
 	base := ort.Options{Threads: opts.Threads, Optimization: opts.Optimization}
 	refSess, err := ort.NewSession(refBytes, base)
