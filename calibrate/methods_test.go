@@ -480,9 +480,8 @@ func TestScaleZeroPoint(t *testing.T) {
 		{"range widened to 0 (negative)", -3, -1, 0, 255, false, 3.0 / 255, 255}, // [-3, 0]
 		{"all zero", 0, 0, 0, 255, false, 1, 0},
 		{"all zero symmetric int8", 0, 0, -127, 127, true, 1, 0},
-		{"all zero symmetric uint8 keeps the middle", 0, 0, 0, 254, true, 1, 127}, // onnxruntime: 0
-		{"all zero uint8 0..255 symmetric", 0, 0, 0, 255, true, 1, 128},
-		{"all zero uint16 symmetric", 0, 0, 0, 65535, true, 1, 32768},
+		{"all zero symmetric uint8", 0, 0, 0, 254, true, 1, 0}, // not the middle: onnxruntime's choice
+		{"all zero uint16 symmetric", 0, 0, 0, 65535, true, 1, 0},
 		{"all zero int16", 0, 0, -32768, 32767, false, 1, 0},
 		{"all zero int8", 0, 0, -128, 127, false, 1, 0},
 		{"below float32 tiny", 0, 1e-40, 0, 255, false, 1, 0},

@@ -15,16 +15,14 @@ import (
 //	symmetric: zp = round((qmin + qmax)/2)               (int8 [-127, 127] and [-128, 127] 0, uint8 [0, 254] 127,
 //	                                                      uint8 [0, 255] 128, uint16 [0, 65535] 32768)
 //	otherwise: zp = round(qmin - rmin/scale)             (in float64, with the unrounded scale)
-//	scale < 2^-126 (float32's smallest normal, e.g. an all-zero range): scale = 1 and
-//	  zp = 0, or the symmetric zp above when symmetric
+//	scale < 2^-126 (float32's smallest normal, e.g. an all-zero range): scale = 1, zp = 0
 //
-// rounding half to even (numpy.round), and scale returned as float32. Two deviations
-// from onnxruntime, neither of which changes a value in range: the asymmetric zero
-// point is clamped to [qmin, qmax] (onnxruntime does not clamp; the clamp changes
-// nothing unless rounding pushes it out), and an all-zero symmetric range keeps the
-// symmetric zero point where onnxruntime sets 0. The latter matters for unsigned
-// symmetric per-channel weights: onnxruntime's QLinearConv needs one zero point for all
-// channels, and a dead (all-zero) channel would otherwise get 0 beside the others' 127.
+// rounding half to even (numpy.round), and scale returned as float32. The one deviation:
+// the asymmetric zero point is clamped to [qmin, qmax] (onnxruntime does not clamp; the
+// clamp changes nothing unless rounding pushes it out). An all-zero channel of symmetric
+// uint8 per-channel weights thus gets zero point 0 beside the others' 127, as with
+// onnxruntime's quantizer; onnxruntime 1.30 runs such a QLinearConv correctly (quantize's
+// tests check it).
 // It panics unless qmin ≤ 0 ≤ qmax, qmin < qmax and the range is finite.
 func ScaleZeroPoint(rmin, rmax float32, qmin, qmax int32, symmetric bool) (scale float32, zp int32) {
 	if qmin > 0 || qmax < 0 || qmin >= qmax {
@@ -38,16 +36,12 @@ func ScaleZeroPoint(rmin, rmax float32, qmin, qmax int32, symmetric bool) (scale
 		a := max32(abs32(lo), abs32(hi))
 		lo, hi = -a, a
 	}
-	mid := int32(math.RoundToEven((float64(qmin) + float64(qmax)) / 2))
 	s := float64(hi-lo) / (float64(qmax) - float64(qmin))
 	if s < 0x1p-126 {
-		if symmetric {
-			return 1, mid
-		}
 		return 1, 0
 	}
 	if symmetric {
-		return float32(s), mid
+		return float32(s), int32(math.RoundToEven((float64(qmin) + float64(qmax)) / 2))
 	}
 	z := math.RoundToEven(float64(qmin) - float64(lo)/s)
 	z = math.Max(float64(qmin), math.Min(float64(qmax), z))

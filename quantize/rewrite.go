@@ -325,7 +325,26 @@ func (q *quantizer) qdqNode(op, in, scale, zp, out string, p *qparam) *onnxpb.No
 	if len(p.scale) > 1 {
 		n.Attribute = append(n.Attribute, onnxio.AttrInt("axis", int64(p.axis)))
 	}
+	if contribQDQ(p.typ, q.m.Opset("")) {
+		// ONNX's QuantizeLinear/DequantizeLinear take 16- and 4-bit integers from opset 21
+		// on; before it onnxruntime's com.microsoft versions do (as onnxruntime's own
+		// quantizer does).
+		n.Domain = proto.String("com.microsoft")
+		if q.m.Opset("com.microsoft") == 0 {
+			q.m.SetOpset("com.microsoft", 1)
+		}
+	}
 	return n
+}
+
+// contribQDQ reports whether Q/DQ of type dt need onnxruntime's com.microsoft domain in
+// a model importing opset.
+func contribQDQ(dt onnxio.DataType, opset int64) bool {
+	switch dt {
+	case onnxio.TypeInt16, onnxio.TypeUint16, onnxio.TypeInt4, onnxio.TypeUint4:
+		return opset < 21
+	}
+	return false
 }
 
 // insertBefore puts nodes just before n (their inputs are initializers or values n
