@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -101,8 +102,40 @@ func writeSummary(cfg *Config, res *RunResult, opts RunOptions) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(summaryDir(jobs), "summary.json")
-	return path, onnxio.WriteFileReplace(path, append(data, '\n'))
+	dir := summaryDir(jobs)
+	path := filepath.Join(dir, "summary.json")
+	if err := onnxio.WriteFileReplace(path, append(data, '\n')); err != nil {
+		return "", err
+	}
+	page, err := indexOf(s, res, dir).HTML()
+	if err != nil {
+		return "", err
+	}
+	return path, onnxio.WriteFileReplace(filepath.Join(dir, IndexName), page)
+}
+
+// IndexName is the batch's overview page, written beside summary.json.
+const IndexName = "index.html"
+
+// indexOf makes the index page of a run: the summary's rows, each linking to its job's
+// HTML report by a path relative to dir (the page's folder).
+func indexOf(s *Summary, res *RunResult, dir string) *report.Index {
+	x := &report.Index{Config: s.Config, Created: s.Created, Tool: s.Tool, Counts: s.Counts}
+	for i, row := range s.Jobs {
+		j := res.Outcomes[i].Job
+		ij := report.IndexJob{Name: j.Name, Model: row.Model, Output: row.Output, Status: row.Status,
+			Error: firstLine(row.Error, 300), Seconds: row.Seconds, InputBytes: row.InputBytes,
+			OutputBytes: row.OutputBytes, KeyMetric: row.KeyMetric}
+		html := j.ReportPrefix + ".report.html"
+		if _, err := os.Stat(html); err == nil {
+			abs, _ := filepath.Abs(html)
+			if rel, err := filepath.Rel(dir, abs); err == nil {
+				ij.Report = filepath.ToSlash(rel)
+			}
+		}
+		x.Jobs = append(x.Jobs, ij)
+	}
+	return x
 }
 
 // PrintSummary writes the summary table: job, status, duration, size in -> out, key metric.

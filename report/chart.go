@@ -286,15 +286,17 @@ func ellipsis(s string, n int) string {
 	return "…" + string(r[len(r)-n+1:])
 }
 
-// shortNumber prints a value with three significant digits.
+// shortNumber prints a value rounded to three significant digits, without trailing
+// zeros: 0.039, 1.55, 812, 60.
 func shortNumber(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
-	case math.Abs(v) >= 1e5 || math.Abs(v) < 1e-3:
+	case math.Abs(v) >= 1e6 || math.Abs(v) < 1e-3:
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
-	return strconv.FormatFloat(v, 'f', max(0, 2-int(math.Floor(math.Log10(math.Abs(v))))), 64)
+	scale := math.Pow10(2 - int(math.Floor(math.Log10(math.Abs(v)))))
+	return strconv.FormatFloat(math.Round(v*scale)/scale, 'f', -1, 64)
 }
 
 // legends reports whether the chart draws a legend.
