@@ -100,7 +100,7 @@ func AutoMixed(m *onnxio.Model, opts Options, eval func(candidate *onnxio.Model)
 		return finish(cand, rep, v), nil
 	}
 	if len(nodes) == 0 {
-		return nil, fmt.Errorf("fp16: the converted model scores %g < %g and no node is left to keep in float32", v, min)
+		return nil, fmt.Errorf("fp16: the converted model scores %.4g < %g and no node is left to keep in float32", v, min)
 	}
 
 	// 2. Every candidate kept in float32.
@@ -113,7 +113,7 @@ func AutoMixed(m *onnxio.Model, opts Options, eval func(candidate *onnxio.Model)
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("fp16: even with all %d candidate nodes kept in float32 the model scores %g < %g (the graph inputs/outputs or the block lists' conversions already fail the bound: try KeepIOTypes)", len(nodes), v, min)
+		return nil, fmt.Errorf("fp16: even with all %d candidate nodes kept in float32 the model scores %.4g < %g: the float16 graph inputs/outputs or the block lists' conversions already miss the bound; keep the inputs and outputs float32 (KeepIOTypes, keep_io_types: true) or lower the bound", len(nodes), v, min)
 	}
 	best, bestRep, bestV := cand, rep, v
 

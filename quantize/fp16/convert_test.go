@@ -807,3 +807,43 @@ func TestKeepIOTypesFalse(t *testing.T) {
 		t.Errorf("SQNR %.1f dB", s)
 	}
 }
+
+// TestCUDABlockedOps converts a model of every op in the cuda block list with Target
+// "cuda": the op stays float32, and onnxruntime's CPU provider runs the result (no GPU
+// here: the list itself is not measured).
+func TestCUDABlockedOps(t *testing.T) {
+	initORT(t)
+	cases := map[string]opCase{}
+	for _, c := range opCases {
+		cases[c.op] = c
+	}
+	list, err := DefaultBlockOps("cuda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range list {
+		c, ok := cases[op]
+		if !ok {
+			t.Errorf("no op case for cuda-blocked op %s", op)
+			continue
+		}
+		for _, v := range c.versions() {
+			orig, feeds, err := buildOpModel(c, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := orig.Clone()
+			rep, err := Convert(m, Options{Target: "cuda", KeepIOTypes: true})
+			if err != nil {
+				t.Fatalf("%s opset %d: %v", op, v, err)
+			}
+			mustCheck(t, m)
+			if !slices.ContainsFunc(rep.Kept, func(k KeptNode) bool { return k.OpType == op && k.Reason == ReasonBlockedOp }) {
+				t.Errorf("%s opset %d: not kept in float32 for cuda: %v", op, v, rep.Kept)
+			}
+			if s := runBoth(t, orig, m, feeds); !c.random && s < 30 {
+				t.Errorf("%s opset %d: SQNR %.1f dB", op, v, s)
+			}
+		}
+	}
+}
