@@ -15,7 +15,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/report"
 )
 
-// SummarySchemaVersion is the version of summary.json (docs/summary.md).
+// SummarySchemaVersion is the version of summary.json (docs/formats.md).
 const SummarySchemaVersion = 1
 
 // Summary is summary.json: one row per job of a run.

@@ -1,5 +1,5 @@
 // Package report holds the per-job report of a pipeline run and renders it as JSON (a
-// documented, versioned schema: docs/report.md), Markdown and a self-contained HTML page.
+// documented, versioned schema: docs/formats.md), Markdown and a self-contained HTML page.
 package report
 
 import (
