@@ -96,6 +96,10 @@ func (c *Chart) SVG() (template.HTML, error) {
 		if c.Kind == "line" && len(c.X) > 0 {
 			height += c.labelTicks(p)
 		}
+		if c.Kind == "line" && p.Y.Max-p.Y.Min < 1e-6*math.Max(1, math.Abs(p.Y.Max)) {
+			// one point, or all equal: give the axis a span to draw
+			p.Y.Min, p.Y.Max = p.Y.Min-1, p.Y.Max+1
+		}
 		if legends(c) && !logY {
 			// room at the top for the legend
 			lo, hi := p.Y.Min, p.Y.Max
