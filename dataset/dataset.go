@@ -199,6 +199,12 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 		r := rand.New(rand.NewPCG(uint64(spec.Shuffle), 0))
 		r.Shuffle(len(d.order), func(i, j int) { d.order[i], d.order[j] = d.order[j], d.order[i] })
 	}
+	if spec.Skip > 0 {
+		if spec.Skip >= len(d.order) {
+			return nil, fmt.Errorf("skip %d leaves no samples: the data holds %d", spec.Skip, len(d.order))
+		}
+		d.order = d.order[spec.Skip:]
+	}
 	if spec.Limit > 0 && spec.Limit < len(d.order) {
 		d.order = d.order[:spec.Limit]
 	}

@@ -31,6 +31,10 @@ type Spec struct {
 	Labels string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	// Limit is the most samples to use (0: all).
 	Limit int `yaml:"limit,omitempty" json:"limit,omitempty"`
+	// Skip leaves out the first samples of the order (after shuffling, before limit): two
+	// specs with the same shuffle seed, one with limit N and one with skip N, are disjoint
+	// splits of one file (training and validation, say).
+	Skip int `yaml:"skip,omitempty" json:"skip,omitempty"`
 	// Batch is the samples per inference run (default 16); a model whose batch axis is
 	// fixed gets that many samples per run instead.
 	Batch int `yaml:"batch,omitempty" json:"batch,omitempty"`
@@ -75,8 +79,8 @@ func (s *Spec) Validate() error {
 	if s.Format != "random" && len(s.Inputs) == 0 {
 		return fmt.Errorf("inputs is missing: map each model input name to its %s file", s.Format)
 	}
-	if s.Limit < 0 || s.Batch < 0 || s.Samples < 0 {
-		return fmt.Errorf("limit, batch and samples cannot be negative")
+	if s.Limit < 0 || s.Skip < 0 || s.Batch < 0 || s.Samples < 0 {
+		return fmt.Errorf("limit, skip, batch and samples cannot be negative")
 	}
 	if s.Format == "images" {
 		if s.Image == nil || len(s.Image.Size) != 2 {

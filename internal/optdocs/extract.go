@@ -82,7 +82,7 @@ func extractDir(dir, pkgPath string, out map[string]string) error {
 }
 
 // Dirs are the folders whose option structs are documented.
-var Dirs = []string{"stages", "dataset", "verify", "quantize"}
+var Dirs = []string{"stages", "dataset", "verify", "quantize", "distill"}
 
 // Encode renders docs as docs.json is written: sorted keys, two-space indent, no HTML
 // escaping.

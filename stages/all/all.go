@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/onnxpipe/onnxpipe/stages/calibrate"
+	_ "github.com/onnxpipe/onnxpipe/stages/distill"
 	_ "github.com/onnxpipe/onnxpipe/stages/float16"
 	_ "github.com/onnxpipe/onnxpipe/stages/prepare"
 	_ "github.com/onnxpipe/onnxpipe/stages/quantize"

@@ -1,0 +1,509 @@
+package distill
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/train"
+)
+
+// Generation summarises one trained generation (one, except in self mode).
+type Generation struct {
+	Generation      int     `json:"generation"` // 1-based
+	Epochs          int     `json:"epochs"`     // epochs trained (fewer after early stopping)
+	BestEpoch       int     `json:"best_epoch"`
+	ValAccuracy     float64 `json:"val_accuracy"`
+	ValLoss         float64 `json:"val_loss"`
+	TeacherAccuracy float64 `json:"teacher_accuracy"`
+}
+
+// Result is what Run produced.
+type Result struct {
+	// Student is the trained student (the best epoch's weights of the last generation).
+	Student *onnxio.Model
+	// Teacher is the trained teacher in online mode, else nil.
+	Teacher     *onnxio.Model
+	Output      string
+	History     []Epoch
+	Generations []Generation
+	// Resumed says where a checkpoint let the run start ("" when it started afresh).
+	Resumed string
+	// TrainSamples and ValSamples count the samples used.
+	TrainSamples, ValSamples int
+	// Spilled is true when the training data did not fit MemoryLimit and was read from
+	// temporary files.
+	Spilled bool
+	// SamplesPerSecond is the training throughput over the epochs this run trained.
+	SamplesPerSecond float64
+}
+
+// Run trains a student from teacher on data and returns it; val, when not nil, is
+// evaluated after each epoch (accuracy, objective) and chooses the best epoch. student
+// must be nil in Self mode (the student is the teacher's architecture, re-initialised).
+// Run checkpoints after every epoch when cfg.Checkpoint is set and resumes from a
+// checkpoint of the same run.
+func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset.Dataset, cfg Config) (*Result, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if (cfg.Mode == Self) != (student == nil) {
+		return nil, fmt.Errorf("mode self builds the student from the teacher; the other modes need a student")
+	}
+	output, err := pickOutput(teacher, cfg.Output)
+	if err != nil {
+		return nil, err
+	}
+	if student != nil {
+		if err := checkStudent(student, data, output); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Output: output}
+	tr, err := loadSplit(ctx, "training", data, cfg.MemoryLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.close()
+	res.TrainSamples, res.Spilled = tr.n, tr.spilled()
+	var vs *split
+	if val != nil {
+		if vs, err = loadSplit(ctx, "validation", val, cfg.MemoryLimit); err != nil {
+			return nil, err
+		}
+		defer vs.close()
+		res.ValSamples = vs.n
+	}
+	if cfg.HardWeight > 0 && tr.labels == nil {
+		return nil, fmt.Errorf("hard_weight %g needs labels in the training dataset", cfg.HardWeight)
+	}
+	if cfg.TeacherBatch <= 0 {
+		cfg.TeacherBatch = cfg.Batch
+	}
+	teacherOuts := []string{output}
+	for _, h := range cfg.Hints {
+		teacherOuts = appendNew(teacherOuts, h.Teacher)
+	}
+
+	key, err := runKey(cfg, teacher, student, tr.n, res.ValSamples)
+	if err != nil {
+		return nil, err
+	}
+	var ck *checkpoint
+	if cfg.Checkpoint != "" {
+		switch c, err := loadCheckpoint(cfg.Checkpoint); {
+		case err == nil && c.Key == key:
+			ck = c
+			res.Resumed = fmt.Sprintf("generation %d, epoch %d", c.Generation+1, c.Epoch)
+			cfg.logf("resuming from checkpoint %s (%d epochs of generation %d done)", cfg.Checkpoint, c.Epoch, c.Generation+1)
+		case err == nil:
+			cfg.logf("checkpoint %s was made by another run (models, data or options differ): starting afresh", cfg.Checkpoint)
+		case !errors.Is(err, os.ErrNotExist):
+			cfg.logf("%v; starting afresh", err)
+		}
+	}
+	if ck != nil {
+		res.History, res.Generations = ck.History, ck.Generations
+	}
+
+	r := &runner{cfg: &cfg, res: res, data: tr, val: vs, output: output, teacherOuts: teacherOuts, runKey: key}
+	r.total = cfg.Generations * cfg.Epochs * ((tr.n + cfg.Batch - 1) / cfg.Batch)
+	current := teacher // the model that teaches the generation being trained
+	startGen := 0
+	if ck != nil {
+		startGen = ck.Generation
+		if ck.LastModel != nil {
+			if current, err = onnxio.LoadBytes(ck.LastModel, ""); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+			}
+		}
+	}
+	if startGen >= cfg.Generations { // a finished run: its last student is the result
+		res.Student = current
+		return res, nil
+	}
+	for gen := startGen; gen < cfg.Generations; gen++ {
+		var resume *checkpoint
+		if ck != nil && ck.Generation == gen && ck.Params != nil {
+			resume = ck
+		}
+		s := student
+		if cfg.Mode == Self {
+			if s, err = reinit(teacher, cfg.Seed+uint64(gen)); err != nil {
+				return nil, err
+			}
+		}
+		trained, err := r.generation(ctx, gen, current, s, resume)
+		if err != nil {
+			return nil, err
+		}
+		current = trained
+	}
+	res.Student = current
+	return res, nil
+}
+
+// runner carries the state of Run across generations.
+type runner struct {
+	cfg         *Config
+	res         *Result
+	data, val   *split
+	output      string
+	teacherOuts []string
+	runKey      string
+	done, total int
+	trainSecs   float64
+	trainRows   int
+}
+
+func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnxio.Model, resume *checkpoint) (*onnxio.Model, error) {
+	cfg := r.cfg
+	t := &trainer{cfg: cfg, gen: gen, output: r.output, data: r.data, val: r.val}
+	var err error
+	if cfg.Mode == Online {
+		if t.teacher, err = train.Compile(teacher, train.CompileOptions{Seed: cfg.Seed + 1}); err != nil {
+			return nil, fmt.Errorf("mode online trains the teacher, but the engine cannot: %w (use mode offline)", err)
+		}
+	} else if err := r.teacherOutputs(ctx, teacher); err != nil {
+		return nil, err
+	}
+	if t.student, err = train.Compile(student, train.CompileOptions{Seed: cfg.Seed + uint64(gen)}); err != nil {
+		return nil, fmt.Errorf("student: %w", err)
+	}
+	if err := r.setup(t); err != nil {
+		return nil, err
+	}
+	start := 0
+	var best *Epoch
+	var bestParams, bestState map[string][]float32
+	if resume != nil {
+		if err := t.restore(resume.Params, resume.State); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		}
+		if err := t.opt.SetState(resume.Opt); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		}
+		if t.tOpt != nil {
+			if err := t.tOpt.SetState(resume.TeacherOpt); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+			}
+		}
+		start, best, bestParams, bestState = resume.Epoch, resume.Best, resume.BestParams, resume.BestState
+		r.done += (gen*cfg.Epochs + start) * t.stepsPerEpoch()
+	} else {
+		r.done = gen * cfg.Epochs * t.stepsPerEpoch()
+	}
+	stale := 0
+	if best != nil {
+		stale = start - best.Epoch
+	}
+	epochs := start
+	for epoch := start + 1; epoch <= cfg.Epochs; epoch++ {
+		if cfg.Patience > 0 && stale >= cfg.Patience {
+			cfg.logf("early stopping: no better validation result for %d epochs", stale)
+			break
+		}
+		e := Epoch{Generation: gen + 1, Epoch: epoch, LR: t.opt.LR(), ValLoss: math.NaN(), ValAccuracy: math.NaN(), TeacherAccuracy: math.NaN()}
+		begin := time.Now()
+		l, err := t.epoch(ctx, epoch, func() {
+			r.done++
+			if cfg.Progress != nil {
+				cfg.Progress(r.done, r.total)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.Seconds = time.Since(begin).Seconds()
+		e.SamplesPerSec = float64(r.data.n) / e.Seconds
+		r.trainSecs += e.Seconds
+		r.trainRows += r.data.n
+		e.TrainLoss, e.Soft, e.Hard, e.MSE, e.Hint = l.total(), l.soft, l.hard, l.mse, l.hint
+		if r.val != nil {
+			if e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, err = t.evaluate(ctx, r.val); err != nil {
+				return nil, fmt.Errorf("validation: %w", err)
+			}
+		}
+		cfg.logf("generation %d epoch %d/%d: loss %.4f, val loss %.4f, val accuracy %.4f (teacher %.4f), %.0f samples/s",
+			gen+1, epoch, cfg.Epochs, e.TrainLoss, e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, e.SamplesPerSec)
+		r.res.History = append(r.res.History, e)
+		epochs = epoch
+		if better(e, best) {
+			eb := e
+			best = &eb
+			bestParams, bestState = t.snapshot()
+			stale = 0
+		} else {
+			stale++
+		}
+		if cfg.Checkpoint != "" {
+			params, state := t.snapshot()
+			ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen, Epoch: epoch,
+				Params: params, State: state, Opt: t.opt.State(), Best: best, BestParams: bestParams, BestState: bestState,
+				History: r.res.History, Generations: r.res.Generations}
+			if gen > 0 && cfg.Mode == Self { // the teacher of this generation is needed to go on
+				if ck.LastModel, err = teacher.Bytes(); err != nil {
+					return nil, err
+				}
+			}
+			if t.tOpt != nil {
+				ck.TeacherOpt = t.tOpt.State()
+			}
+			if err := ck.save(cfg.Checkpoint); err != nil {
+				return nil, fmt.Errorf("writing checkpoint: %w", err)
+			}
+		}
+	}
+	if r.trainSecs > 0 {
+		r.res.SamplesPerSecond = float64(r.trainRows) / r.trainSecs
+	}
+	if best != nil {
+		if err := t.restore(bestParams, bestState); err != nil {
+			return nil, err
+		}
+	}
+	out, err := t.student.Export()
+	if err != nil {
+		return nil, err
+	}
+	if t.teacher != nil {
+		if r.res.Teacher, err = t.teacher.Export(); err != nil {
+			return nil, err
+		}
+	}
+	g := Generation{Generation: gen + 1, Epochs: epochs, ValAccuracy: math.NaN(), ValLoss: math.NaN(), TeacherAccuracy: math.NaN()}
+	if best != nil {
+		g.BestEpoch, g.ValAccuracy, g.ValLoss, g.TeacherAccuracy = best.Epoch, best.ValAccuracy, best.ValLoss, best.TeacherAccuracy
+	}
+	r.res.Generations = append(r.res.Generations, g)
+	if cfg.Checkpoint != "" { // the generation is done: the next starts from its student
+		b, err := out.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen + 1,
+			History: r.res.History, Generations: r.res.Generations, LastModel: b}
+		if err := ck.save(cfg.Checkpoint); err != nil {
+			return nil, fmt.Errorf("writing checkpoint: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (r *runner) key() string { return r.runKey }
+
+// setup finds the shapes the losses need and creates the hint adapters and the
+// optimizers.
+func (r *runner) setup(t *trainer) error {
+	cfg := r.cfg
+	probe := []int{0}
+	in, err := inputs(r.data, probe)
+	if err != nil {
+		return err
+	}
+	tape, err := t.student.Forward(in, false)
+	if err != nil {
+		return fmt.Errorf("student: %w", err)
+	}
+	defer tape.Release()
+	tg, tTape, err := t.teacherTargetsNoHints(in, probe)
+	if err != nil {
+		return err
+	}
+	out := tape.Output(r.output)
+	if out == nil {
+		return fmt.Errorf("the student has no output %q (the teacher's)", r.output)
+	}
+	if !sameShape(out.Shape, tg.Shape) {
+		return fmt.Errorf("student output %q has samples of shape %v, the teacher's %v: they must match", r.output, out.Shape[1:], tg.Shape[1:])
+	}
+	t.classifier = r.data.labels != nil && len(out.Shape) == 2 && out.Shape[1] >= 2
+	if cfg.HardWeight > 0 && !t.classifier {
+		return fmt.Errorf("hard_weight needs a classifier output ([N, C]); %q is %v", r.output, out.Shape)
+	}
+	params := t.student.Params()
+	for i, h := range cfg.Hints {
+		sf := tape.Output(h.Student)
+		if sf == nil {
+			return fmt.Errorf("hint: the student has no tensor %q", h.Student)
+		}
+		var tshape []int64
+		if t.teacher != nil {
+			tf := tTape.Output(h.Teacher)
+			if tf == nil {
+				return fmt.Errorf("hint: the teacher has no tensor %q", h.Teacher)
+			}
+			tshape = int64s(tf.Shape[1:])
+		} else {
+			tshape = r.data.teacher[h.Teacher].sample
+		}
+		if h.Weight == 0 {
+			h.Weight = 1
+		}
+		a, err := newAdapter(h, int64s(sf.Shape[1:]), tshape, cfg.Seed+uint64(1000+i))
+		if err != nil {
+			return err
+		}
+		t.adapters = append(t.adapters, a)
+		params = append(params, a.g.Params()...)
+	}
+	if tTape != nil {
+		tTape.Release()
+	}
+	oc := cfg.Optimizer
+	if oc.Schedule.Name == "cosine" && oc.Schedule.TotalSteps == 0 {
+		oc.Schedule.TotalSteps = cfg.Epochs * t.stepsPerEpoch()
+	}
+	if t.opt, err = train.NewOptimizer(params, oc); err != nil {
+		return err
+	}
+	if t.teacher != nil {
+		if t.tOpt, err = train.NewOptimizer(t.teacher.Params(), oc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teacherTargetsNoHints gives the teacher's output on the samples at idx (and, online,
+// the teacher's tape for the hint shapes).
+func (t *trainer) teacherTargetsNoHints(in map[string]*train.Tensor, idx []int) (*train.Tensor, *train.Tape, error) {
+	if t.teacher == nil {
+		out, err := teacherRows(t.data, t.output, idx)
+		return out, nil, err
+	}
+	tape, err := t.teacher.Forward(in, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("teacher: %w", err)
+	}
+	return tape.Output(t.output), tape, nil
+}
+
+// teacherOutputs computes the teacher's outputs (and hint features) on the training and
+// validation data with onnxruntime.
+func (r *runner) teacherOutputs(ctx context.Context, teacher *onnxio.Model) error {
+	m := teacher.Clone()
+	g := m.Proto.GetGraph()
+	have := map[string]bool{}
+	for _, o := range g.GetOutput() {
+		have[o.GetName()] = true
+	}
+	for _, name := range r.teacherOuts {
+		if !have[name] {
+			g.Output = append(g.Output, onnxio.ValueInfo(name, onnxio.TypeFloat, nil))
+		}
+	}
+	b, err := m.Bytes()
+	if err != nil {
+		return err
+	}
+	sess, err := ort.NewSession(b, r.cfg.Runtime)
+	if err != nil {
+		return fmt.Errorf("teacher: %w", err)
+	}
+	defer sess.Close()
+	if err := r.data.fillTeacher(ctx, sess, r.teacherOuts, r.cfg.TeacherBatch, r.cfg.MemoryLimit); err != nil {
+		return err
+	}
+	if r.val != nil {
+		return r.val.fillTeacher(ctx, sess, r.teacherOuts, r.cfg.TeacherBatch, r.cfg.MemoryLimit)
+	}
+	return nil
+}
+
+func pickOutput(teacher *onnxio.Model, want string) (string, error) {
+	var names []string
+	for _, o := range teacher.Proto.GetGraph().GetOutput() {
+		names = append(names, o.GetName())
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("the teacher has no outputs")
+	}
+	if want == "" {
+		return names[0], nil
+	}
+	for _, n := range names {
+		if n == want {
+			return want, nil
+		}
+	}
+	return "", fmt.Errorf("output %q: the teacher's outputs are %v", want, names)
+}
+
+// checkStudent checks that the data feeds every student input and that the student
+// gives the output the losses compare.
+func checkStudent(student *onnxio.Model, data *dataset.Dataset, output string) error {
+	fed := map[string]bool{}
+	for _, in := range data.Inputs() {
+		fed[in.Name] = true
+	}
+	for _, in := range dataset.InputsOf(student) {
+		if !fed[in.Name] {
+			return fmt.Errorf("student input %q is not one of the teacher's inputs, which the data feeds", in.Name)
+		}
+	}
+	for _, o := range student.Proto.GetGraph().GetOutput() {
+		if o.GetName() == output {
+			return nil
+		}
+	}
+	return fmt.Errorf("the student has no output %q (the teacher's output the losses compare)", output)
+}
+
+// reinit returns a copy of m with freshly initialised parameters.
+func reinit(m *onnxio.Model, seed uint64) (*onnxio.Model, error) {
+	g, err := train.Compile(m, train.CompileOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("mode self trains the teacher's architecture, but the engine cannot: %w", err)
+	}
+	g.Reinit(seed)
+	return g.Export()
+}
+
+// runKey identifies a run for its checkpoint.
+func runKey(cfg Config, teacher, student *onnxio.Model, n, nVal int) (string, error) {
+	cfg.Checkpoint = ""
+	b, err := json.Marshal(struct {
+		Cfg              Config
+		Teacher, Student string
+		N, NVal          int
+	}{cfg, teacher.GraphHash(), graphHash(student), n, nVal})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func graphHash(m *onnxio.Model) string {
+	if m == nil {
+		return ""
+	}
+	return m.GraphHash()
+}
+
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func int64s(d []int) []int64 {
+	out := make([]int64, len(d))
+	for i, v := range d {
+		out[i] = int64(v)
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+// Package distill is the `distill` stage: a smaller student trained from the job's model.
+package distill
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/distill"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/report"
+	"github.com/onnxpipe/onnxpipe/train"
+)
+
+// Stage is the distill stage.
+var Stage = &pipeline.Stage{
+	Name: "distill",
+	Doc: `Train a smaller student from the model (the teacher), in Go.
+
+The student is an ONNX file (its float initializers are trained) or an MLP or CNN built
+from a spec with the teacher's inputs and outputs. Offline, onnxruntime computes the
+teacher's outputs once and every epoch reuses them (in memory, or in temporary files above
+memory_limit); online, the engine trains the teacher too (mutual learning); self trains
+the teacher's own architecture afresh for some generations (born-again networks). The loss
+is soft_weight * T^2 * KL(softmax(t/T) || softmax(s/T)) + hard_weight * cross-entropy on
+the labels, plus optional MSE on the outputs and hint (feature) losses through learned
+adapters. Validation after each epoch keeps the best epoch's weights and can stop early; a
+checkpoint after each epoch lets an interrupted run resume. After the stage the job's model
+is the student; loss and accuracy curves go to the report.`,
+	NewOptions: func() any { return defaults() },
+	Mutates:    true,
+	Run:        run,
+}
+
+func init() { pipeline.Register(Stage) }
+
+var (
+	_ pipeline.Validator = (*Options)(nil)
+	_ pipeline.Warner    = (*Options)(nil)
+)
+
+// Result is the stage's result for later stages: the run's history and figures.
+type Result struct {
+	*distill.Result
+	TeacherParams, StudentParams int64
+}
+
+func run(p *pipeline.Pass) (any, error) {
+	o := p.Options.(*Options)
+	teacher := p.Job.Model
+	if o.Teacher == "input" {
+		teacher = p.Job.Input
+	}
+	trainSpec, err := p.Job.Dataset(o.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	inputs := dataset.InputsOf(teacher)
+	data, err := dataset.Open(trainSpec, inputs)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
+	}
+	defer data.Close()
+	var val *dataset.Dataset
+	if o.Validation != "" {
+		spec, err := p.Job.Dataset(o.Validation)
+		if err != nil {
+			return nil, err
+		}
+		if val, err = dataset.Open(spec, inputs); err != nil {
+			return nil, fmt.Errorf("dataset %q: %w", o.Validation, err)
+		}
+		defer val.Close()
+	}
+	student, err := buildStudent(p, o, teacher, data)
+	if err != nil {
+		return nil, err
+	}
+	cfg := o.config(p, data)
+	res, err := distill.Run(p.Ctx, teacher, student, data, val, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.TeacherOutput != "" && res.Teacher != nil {
+		if err := res.Teacher.Save(o.TeacherOutput, onnxio.SaveOptions{}); err != nil {
+			return nil, fmt.Errorf("teacher_output: %w", err)
+		}
+		p.Job.Artifacts["teacher"] = o.TeacherOutput
+	}
+	if o.Checkpoint != "" {
+		p.Job.Artifacts["checkpoint"] = o.Checkpoint
+	}
+	out := &Result{Result: res, TeacherParams: params(teacher), StudentParams: params(res.Student)}
+	record(p, o, out, teacher)
+	p.SetModel(res.Student)
+	return out, nil
+}
+
+// buildStudent returns the student the options describe (nil in self mode).
+func buildStudent(p *pipeline.Pass, o *Options, teacher *onnxio.Model, data *dataset.Dataset) (*onnxio.Model, error) {
+	switch {
+	case o.Mode == distill.Self:
+		return nil, nil
+	case o.Student.Architecture != nil:
+		in, out, err := ports(teacher, data)
+		if err != nil {
+			return nil, err
+		}
+		return o.Student.Architecture.Build(in, out, o.Seed)
+	}
+	m, err := onnxio.Load(o.Student.Model)
+	if err != nil {
+		return nil, fmt.Errorf("student.model: %w", err)
+	}
+	if o.Student.Init == "random" {
+		g, err := train.Compile(m, train.CompileOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("student.model %s: %w", o.Student.Model, err)
+		}
+		g.Reinit(o.Seed)
+		return g.Export()
+	}
+	return m, nil
+}
+
+// ports describes the teacher's inputs and outputs per sample; output shapes come from
+// running the teacher on one sample when the model leaves them symbolic.
+func ports(teacher *onnxio.Model, data *dataset.Dataset) (in, out []distill.Port, err error) {
+	for _, i := range data.Inputs() {
+		if len(i.Shape) == 0 {
+			return nil, nil, fmt.Errorf("teacher input %q has no batch axis: a built student needs [N, ...] inputs", i.Name)
+		}
+		in = append(in, distill.Port{Name: i.Name, Type: i.Type, Sample: i.Shape[1:]})
+	}
+	b, err := teacher.Bytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := ort.NewSession(b, ort.Options{Threads: 1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("teacher: %w", err)
+	}
+	defer sess.Close()
+	for batch, err := range data.Batches() {
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := sess.Run(batch.Inputs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("teacher: %w", err)
+		}
+		for _, o := range teacher.Proto.GetGraph().GetOutput() {
+			t := res[o.GetName()]
+			if t == nil || len(t.Shape) == 0 {
+				return nil, nil, fmt.Errorf("teacher output %q has no batch axis", o.GetName())
+			}
+			out = append(out, distill.Port{Name: o.GetName(), Type: t.Type, Sample: t.Shape[1:]})
+		}
+		break
+	}
+	return in, out, nil
+}
+
+// config turns the options into the library's configuration.
+func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config {
+	n := data.Len()
+	steps := (n + o.Batch - 1) / o.Batch
+	sched := train.Schedule{Name: o.Schedule.Name, Gamma: o.Schedule.Gamma, MinLR: o.Schedule.MinLR,
+		StepSize: o.Schedule.StepSize * steps, WarmupSteps: o.Schedule.WarmupEpochs * steps}
+	cfg := distill.Config{
+		Mode: o.Mode, Generations: o.Generations, Output: o.Output,
+		Temperature: o.Temperature, SoftWeight: o.SoftWeight, HardWeight: o.HardWeight,
+		Epochs: o.Epochs, Batch: o.Batch,
+		Optimizer: train.OptimizerConfig{Name: o.Optimizer.Name, LR: o.Optimizer.LR, Momentum: o.Optimizer.Momentum,
+			Nesterov: o.Optimizer.Nesterov, WeightDecay: o.Optimizer.WeightDecay, ClipNorm: o.ClipGrad, Schedule: sched},
+		Patience: o.EarlyStopping.Patience, Checkpoint: o.Checkpoint, Seed: o.Seed, MemoryLimit: o.MemoryLimit,
+		Runtime:      ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization},
+		TeacherBatch: data.BatchSize(),
+		Progress:     p.Progress,
+		Logf:         func(format string, args ...any) { p.Log.Info(fmt.Sprintf(format, args...)) },
+	}
+	if o.Optimizer.Name != "sgd" {
+		cfg.Optimizer.Momentum = 0
+	}
+	for _, l := range o.Losses {
+		if l.MSE != nil {
+			cfg.MSEWeight += l.MSE.Weight
+		}
+		if l.Hint != nil {
+			cfg.Hints = append(cfg.Hints, *l.Hint)
+		}
+	}
+	return cfg
+}
+
+func params(m *onnxio.Model) int64 { return onnxio.Summarize(m).Params.Count }
+
+// record puts the run's findings into the report.
+func record(p *pipeline.Pass, o *Options, r *Result, teacher *onnxio.Model) {
+	res := r.Result
+	last := res.Generations[len(res.Generations)-1]
+	if !math.IsNaN(last.ValAccuracy) {
+		p.KeyMetric("student_accuracy", last.ValAccuracy, "")
+		p.KeyMetric("teacher_accuracy", last.TeacherAccuracy, "")
+	} else if !math.IsNaN(last.ValLoss) {
+		p.KeyMetric("val_loss", last.ValLoss, "")
+	}
+	p.KeyMetric("params_ratio", float64(r.StudentParams)/float64(max(r.TeacherParams, 1)), "x")
+	p.Metric("teacher_params", float64(r.TeacherParams), "")
+	p.Metric("student_params", float64(r.StudentParams), "")
+	p.Metric("train_samples", float64(res.TrainSamples), "")
+	if res.ValSamples > 0 {
+		p.Metric("val_samples", float64(res.ValSamples), "")
+	}
+	p.Metric("epochs", float64(len(res.History)), "")
+	p.Metric("best_epoch", float64(last.BestEpoch), "")
+	if res.SamplesPerSecond > 0 {
+		p.Metric("samples_per_second", res.SamplesPerSecond, "1/s")
+	}
+	if res.Resumed != "" {
+		p.Note("resumed from checkpoint %s at %s", o.Checkpoint, res.Resumed)
+	}
+	if res.Spilled {
+		p.Note("the training data exceeded memory_limit (%d bytes) and was read from temporary files", o.MemoryLimit)
+	}
+	if len(res.Generations) > 1 {
+		var parts []string
+		for _, g := range res.Generations {
+			parts = append(parts, fmt.Sprintf("%d: %.4f", g.Generation, g.ValAccuracy))
+		}
+		p.Note("born-again generations (validation accuracy) %s", strings.Join(parts, ", "))
+	}
+	p.Note("mode %s, output %q, %d epochs of %d samples, batch %d", o.Mode, res.Output, len(res.History), res.TrainSamples, o.Batch)
+	charts(p, res)
+}
+
+func charts(p *pipeline.Pass, res *distill.Result) {
+	if len(res.History) == 0 {
+		return
+	}
+	loss := report.Chart{Title: "loss per epoch", Kind: "line", XLabel: "epoch", YLabel: "loss",
+		Series: []report.Series{{Name: "training"}, {Name: "validation"}}}
+	acc := report.Chart{Title: "validation accuracy per epoch", Kind: "line", XLabel: "epoch", YLabel: "accuracy",
+		Series: []report.Series{{Name: "student"}, {Name: "teacher"}}}
+	hasAcc, hasVal := false, false
+	for i, e := range res.History {
+		x := float64(i + 1)
+		loss.XNum = append(loss.XNum, x)
+		acc.XNum = append(acc.XNum, x)
+		loss.Series[0].Values = append(loss.Series[0].Values, report.Float(e.TrainLoss))
+		loss.Series[1].Values = append(loss.Series[1].Values, report.Float(e.ValLoss))
+		acc.Series[0].Values = append(acc.Series[0].Values, report.Float(e.ValAccuracy))
+		acc.Series[1].Values = append(acc.Series[1].Values, report.Float(e.TeacherAccuracy))
+		hasAcc = hasAcc || !math.IsNaN(e.ValAccuracy)
+		hasVal = hasVal || !math.IsNaN(e.ValLoss)
+	}
+	if !hasVal {
+		loss.Series = loss.Series[:1]
+	}
+	p.Chart(loss)
+	if hasAcc {
+		p.Chart(acc)
+	}
+}
