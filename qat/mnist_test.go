@@ -1,0 +1,343 @@
+package qat
+
+import (
+	"compress/gzip"
+	"encoding/binary"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/quantize"
+	"github.com/onnxpipe/onnxpipe/train"
+)
+
+// readIdx reads the first n items of a gzip-compressed idx file: images (magic 2051) as
+// float32 pixels / 255 (the input mnist_cnn was trained on), or labels (magic 2049).
+func readIdx(t testing.TB, file string, n int) (pixels []float32, labels []int) {
+	t.Helper()
+	dir, err := mnist.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr [2]uint32
+	if err := binary.Read(zr, binary.BigEndian, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if int(hdr[1]) < n {
+		t.Fatalf("%s holds %d items, want %d", file, hdr[1], n)
+	}
+	switch hdr[0] {
+	case 2051:
+		var dims [2]uint32
+		if err := binary.Read(zr, binary.BigEndian, &dims); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, n*int(dims[0]*dims[1]))
+		if _, err := io.ReadFull(zr, buf); err != nil {
+			t.Fatal(err)
+		}
+		pixels = make([]float32, len(buf))
+		for i, b := range buf {
+			pixels[i] = float32(b) / 255
+		}
+	case 2049:
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(zr, buf); err != nil {
+			t.Fatal(err)
+		}
+		labels = make([]int, n)
+		for i, b := range buf {
+			labels[i] = int(b)
+		}
+	default:
+		t.Fatalf("%s: magic %d", file, hdr[0])
+	}
+	return pixels, labels
+}
+
+// preparedCNN loads testdata/models/mnist_cnn.onnx with its BatchNormalization folded
+// into the Convs (as the prepare stage does before quantizing).
+func preparedCNN(t testing.TB) *onnxio.Model {
+	t.Helper()
+	m, err := onnxio.Load(filepath.Join("..", "testdata", "models", "mnist_cnn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quantize.Prepare(m, quantize.PrepareOptions{FoldBatchNorm: true}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// images returns images [from, to) of x as a [n, 1, 28, 28] tensor.
+func images(x []float32, from, to int) *train.Tensor {
+	return train.NewTensor([]int{to - from, 1, 28, 28}, x[from*784:to*784])
+}
+
+// ortAccuracy is m's top-1 accuracy in onnxruntime (all optimizations: as deployed).
+func ortAccuracy(t testing.TB, m *onnxio.Model, x []float32, y []int) float64 {
+	t.Helper()
+	data, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(data, ort.Options{})
+	if err != nil {
+		t.Fatalf("onnxruntime session: %v", err)
+	}
+	defer s.Close()
+	correct := 0
+	const chunk = 1000
+	for lo := 0; lo < len(y); lo += chunk {
+		hi := min(lo+chunk, len(y))
+		res, err := s.Run(map[string]*onnxio.Tensor{"input": images(x, lo, hi).ONNX()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := train.FromONNX(res["logits"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		correct += int(math.Round(train.Accuracy(logits, y[lo:hi]) * float64(hi-lo)))
+	}
+	return float64(correct) / float64(len(y))
+}
+
+// minMaxRanges is a quantize.Ranges from the engine's values on a batch.
+type minMaxRanges map[string][2]float32
+
+func (r minMaxRanges) Range(name string) (float32, float32, bool) {
+	v, ok := r[name]
+	return v[0], v[1], ok
+}
+
+// TestTrainableQDQ takes the int8 QDQ model quantize.Static makes of mnist_cnn
+// (per-channel int8 weights, uint8 activations, int32 biases), converts it with
+// Trainable and checks: the trainable model runs in the engine as in onnxruntime; it
+// computes what the QDQ model computes (only the biases, float instead of int32, differ
+// below float noise); and Finalize of the untouched trainable model gives back the same
+// integer weights and biases, so onnxruntime's outputs are bit for bit the QDQ model's.
+func TestTrainableQDQ(t *testing.T) {
+	x, _ := readIdx(t, mnist.TestImages, 256)
+	float := preparedCNN(t)
+	g, err := train.Compile(float, train.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tape, err := g.Forward(map[string]*train.Tensor{"input": images(x, 0, 256)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := minMaxRanges{}
+	for _, n := range float.Graph().GetNode() {
+		for _, o := range append([]string{n.GetInput()[0]}, n.GetOutput()...) {
+			if v := tape.Output(o); v != nil && v.DType == train.Float32 {
+				lo, hi := slices.Min(v.Data), slices.Max(v.Data)
+				ranges[o] = [2]float32{lo, hi}
+			}
+		}
+	}
+	qdq := float.Clone()
+	if _, err := quantize.Static(qdq, ranges, quantize.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	tm, info, err := Trainable(qdq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("trainable: %d weights, %d biases, %d activation scales, ops %v", len(info.Weights), len(info.Biases), len(info.ActivationScales), countOps(tm))
+	if len(info.Weights) != 4 || len(info.Biases) != 4 || len(info.ActivationScales) == 0 {
+		t.Fatalf("info %+v: want 4 weights and 4 biases (2 Conv, 2 Gemm) and activation scales", info)
+	}
+	for _, w := range info.Weights {
+		if w.Type != onnxio.TypeInt8 || w.Axis != 0 {
+			t.Errorf("weight %+v: want int8 per channel on axis 0", w)
+		}
+	}
+	in := map[string]*train.Tensor{"input": images(x, 0, 64)}
+	eng := forward(t, tm, in)["logits"]
+	if e := relErr(t, eng, runORT(t, tm, in)["logits"]); e > 1e-5 {
+		t.Errorf("trainable model: engine vs onnxruntime relative error %.3g", e)
+	}
+	ref := runORT(t, qdq, in)["logits"]
+	if e := relErr(t, eng, ref); e > 1e-3 {
+		t.Errorf("trainable model vs the QDQ model: relative error %.3g", e)
+	}
+	fin, res, err := Finalize(tm, FinalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Weights != 4 || res.Biases != 4 {
+		t.Errorf("finalized %d weights and %d biases, want 4 and 4", res.Weights, res.Biases)
+	}
+	if got, want := countOps(fin), countOps(qdq); !mapsEqual(got, want) {
+		t.Errorf("finalized ops %v, the QDQ model's %v", got, want)
+	}
+	if got, want := initTypes(fin), initTypes(qdq); !mapsEqual(got, want) {
+		t.Errorf("finalized initializer types %v, the QDQ model's %v", got, want)
+	}
+	fo := runORTWith(t, fin, in, "all")["logits"]
+	qo := runORTWith(t, qdq, in, "all")["logits"]
+	if !slices.Equal(fo.Data, qo.Data) {
+		t.Errorf("finalized model and QDQ model differ in onnxruntime: relative error %.3g", relErr(t, fo, qo))
+	}
+}
+
+func mapsEqual[K comparable](a, b map[K]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMNISTQAT4 shows quantization-aware training on mnist_cnn with int4 weights
+// (per-tensor, symmetric, opset 21; activations float): round-to-nearest post-training
+// int4 quantization loses accuracy (measured: float 98.78%, PTQ 98.42%; per channel,
+// logged for comparison, 98.38%), and a short fine-tune of the fake-quantized model
+// (Adam, Hinton's KL to the float model at T=4 plus cross entropy on the labels) wins
+// back at least half of the loss (measured: 98.82% after 300 steps). Accuracies are measured in onnxruntime on the 10k
+// test images; the fine-tune uses the first training images.
+//
+// ONNXPIPE_QAT_STEPS sets the number of steps (default 300, batch 32).
+func TestMNISTQAT4(t *testing.T) {
+	steps, batch := 300, 32
+	if s := os.Getenv("ONNXPIPE_QAT_STEPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("ONNXPIPE_QAT_STEPS=%q", s)
+		}
+		steps = n
+	}
+	if testing.Short() {
+		steps = 100
+	}
+	nTrain := min(steps*batch, 60000)
+	trainX, _ := readIdx(t, mnist.TrainImages, nTrain)
+	_, trainY := readIdx(t, mnist.TrainLabels, nTrain)
+	testX, _ := readIdx(t, mnist.TestImages, 10000)
+	_, testY := readIdx(t, mnist.TestLabels, 10000)
+
+	float := preparedCNN(t)
+	fq, info, err := FakeQuantWeights(float, WeightOptions{Type: onnxio.TypeInt4, PerTensor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptq, _, err := Finalize(fq, FinalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accFloat := ortAccuracy(t, float, testX, testY)
+	accPTQ := ortAccuracy(t, ptq, testX, testY)
+	fqc, _, err := FakeQuantWeights(float, WeightOptions{Type: onnxio.TypeInt4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptqc, _, err := Finalize(fqc, FinalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("for comparison, PTQ with int4 weights per channel: %.2f%%", 100*ortAccuracy(t, ptqc, testX, testY))
+
+	teacher, err := train.Compile(float, train.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	student, err := train.Compile(fq, train.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := train.NewOptimizer(student.Params(), train.OptimizerConfig{Name: "adam", LR: 2e-4,
+		Schedule: train.Schedule{Name: "cosine", TotalSteps: steps}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := rand.New(rand.NewPCG(1, 2))
+	perm := r.Perm(nTrain)
+	xb := train.NewTensor([]int{batch, 1, 28, 28}, nil)
+	labels := make([]int, batch)
+	var loss float64
+	for s := range steps {
+		for i := range batch {
+			j := perm[(s*batch+i)%nTrain]
+			copy(xb.Data[i*784:(i+1)*784], trainX[j*784:(j+1)*784])
+			labels[i] = trainY[j]
+		}
+		in := map[string]*train.Tensor{"input": xb}
+		tt, err := teacher.Forward(in, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := student.Forward(in, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		soft, grad := train.KL(st.Output("logits"), tt.Output("logits"), 4)
+		hard, hgrad := train.CrossEntropy(st.Output("logits"), labels)
+		grad.AddScaled(1, hgrad)
+		loss = soft + hard
+		opt.ZeroGrad()
+		if err := st.Backward(map[string]*train.Tensor{"logits": grad}); err != nil {
+			t.Fatal(err)
+		}
+		opt.Step()
+		st.Release()
+		tt.Release()
+	}
+	trainTime := time.Since(start)
+	trained, err := student.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qat, res, err := Finalize(trained, FinalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := initTypes(qat)[onnxio.TypeInt4]; n < len(info.Weights) || res.Weights != 4 || len(info.Weights) != 4 {
+		t.Errorf("%d int4 initializers, %d of %d weights finalized; want 4", n, res.Weights, len(info.Weights))
+	}
+	accQAT := ortAccuracy(t, qat, testX, testY)
+
+	// The QAT model in onnxruntime computes what the trained engine graph does.
+	in := map[string]*train.Tensor{"input": images(testX, 0, 100)}
+	tp, err := student.Forward(in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(t, runORT(t, qat, in)["logits"], tp.Output("logits")); e > 1e-5 {
+		t.Errorf("QAT model in onnxruntime vs the engine: relative error %.3g", e)
+	}
+
+	t.Logf("mnist_cnn, int4 weights per tensor, 10k test images (onnxruntime): float %.2f%%, PTQ %.2f%%, QAT %.2f%% "+
+		"(%d steps of batch %d in %v, last loss %.3f)", 100*accFloat, 100*accPTQ, 100*accQAT, steps, batch,
+		trainTime.Round(time.Millisecond), loss)
+	if accFloat-accPTQ < 0.002 {
+		t.Errorf("PTQ loses only %.2f points: not a case that needs QAT", 100*(accFloat-accPTQ))
+	}
+	if accQAT-accPTQ < (accFloat-accPTQ)/2 {
+		t.Errorf("QAT recovers %.2f of the %.2f points PTQ lost, want at least half", 100*(accQAT-accPTQ), 100*(accFloat-accPTQ))
+	}
+}
