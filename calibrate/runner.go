@@ -76,10 +76,15 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 	set := NewSet(float, SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage})
 	total := ds.Len()
 
-	// The first batch shows how big one pass's outputs are: split when too big.
+	// The first batch shows how big one pass's outputs are: split when too big. When one
+	// pass will do (the usual case), its session and the first batch's outputs are kept
+	// for it, so calibrating costs one session and one run per batch, as inference does.
 	groups := [][]string{float}
-	first := true
+	var first map[string]*onnxio.Tensor
 	for b, err := range ds.Batches() {
+		if err == nil {
+			err = dataset.CheckFinite(b)
+		}
 		if err != nil {
 			sess.Close()
 			return nil, err
@@ -93,17 +98,21 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 		for _, t := range out {
 			bytes += int64(t.Len()) * 4
 		}
-		if first && bytes > o.MaxPassBytes {
+		if bytes > o.MaxPassBytes {
 			groups = split(float, out, o.MaxPassBytes)
+		} else {
+			first = out
 		}
-		first = false
 		break
 	}
-	sess.Close()
+	if len(groups) > 1 {
+		sess.Close()
+		sess = nil
+	}
 	st.Passes = len(groups)
 	done := 0
 	for _, g := range groups {
-		if err := pass(ctx, m, g, ds, set, o, st, func(n int) {
+		if err := pass(ctx, m, sess, first, g, ds, set, o, st, func(n int) {
 			done += n
 			if o.Progress != nil {
 				o.Progress(done, total*len(groups))
@@ -224,11 +233,15 @@ func split(names []string, out map[string]*onnxio.Tensor, max int64) [][]string 
 
 // pass runs the dataset once with the tensors of group exposed. Inference and folding
 // overlap: onnxruntime computes batch i+1 while the collectors fold batch i, the folding
-// itself spread over the cores by tensor.
-func pass(ctx context.Context, m *onnxio.Model, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
-	sess, _, _, err := augmentedSession(m, group, o)
-	if err != nil {
-		return err
+// itself spread over the cores by tensor. sess, when not nil, is a session exposing group
+// (pass closes it), and first, when not nil, the outputs of the first batch already run.
+func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[string]*onnxio.Tensor, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
+	if sess == nil {
+		var err error
+		if sess, _, _, err = augmentedSession(m, group, o); err != nil {
+			return err
+		}
+		first = nil
 	}
 	defer sess.Close()
 	type item struct {
@@ -281,6 +294,11 @@ func pass(ctx context.Context, m *onnxio.Model, group []string, ds *dataset.Data
 		if err != nil {
 			foldErr = err
 			break
+		}
+		if first != nil { // checked and run by Collect
+			work <- item{first, b.N}
+			first = nil
+			continue
 		}
 		if err := dataset.CheckFinite(b); err != nil {
 			foldErr = err

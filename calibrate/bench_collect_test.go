@@ -1,0 +1,214 @@
+package calibrate_test
+
+// The benchmarks behind issue 4's targets (docs/benchmarks.md): calibration time against
+// plain inference, and peak memory against the number of samples. They live in the
+// external test package because they prepare the fixture with quantize, which imports
+// calibrate.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/quantize"
+)
+
+// benchThreads is the onnxruntime intra-op thread count of both sides.
+const benchThreads = 2
+
+// benchModel loads a benchmark model, prepared as the pipeline prepares it.
+func benchModel(tb testing.TB, name string) *onnxio.Model {
+	tb.Helper()
+	var m *onnxio.Model
+	var err error
+	switch name {
+	case "resnet_small":
+		m, err = onnxio.Load("../testdata/models/resnet_small.onnx")
+	case "resnet18":
+		m, err = testutil.ResNet18(1, 224)
+	default:
+		err = fmt.Errorf("unknown benchmark model %q", name)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eval := func(c *onnxio.Model) (map[string]*onnxio.Tensor, error) {
+		data, err := c.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		s, err := ort.NewSession(data, ort.Options{})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return s.Run(map[string]*onnxio.Tensor{})
+	}
+	if _, err := quantize.Prepare(m, quantize.PrepareOptions{FoldBatchNorm: true, FoldConstants: true,
+		ConstantsToInitializers: true, MinOpset: 13, Eval: eval}); err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// benchData is n samples of random data in batches of 16, generated as they are read.
+func benchData(tb testing.TB, m *onnxio.Model, n int) *dataset.Dataset {
+	tb.Helper()
+	ds, err := dataset.Open(&dataset.Spec{Format: "random", Samples: n, Seed: 1, Batch: 16}, dataset.InputsOf(m))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ds.Close() })
+	return ds
+}
+
+// infer runs the plain float model over ds, as a user of onnxruntime would: one session
+// (created inside the timing, as Collect creates its own), every batch.
+func infer(tb testing.TB, m *onnxio.Model, ds *dataset.Dataset) {
+	data, err := m.Bytes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := ort.NewSession(data, ort.Options{Threads: benchThreads})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	for b, err := range ds.Batches() {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := s.Run(b.Inputs); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCollectVsInference times calibrating N samples (every float activation
+// exposed and folded) against N plain forward passes of the same prepared model, side by
+// side in each iteration, with the same onnxruntime threads. Target: x_of_inference <= 2
+// (aim 1.2).
+func BenchmarkCollectVsInference(b *testing.B) {
+	for _, tc := range []struct {
+		model string
+		n     int
+	}{{"resnet_small", 512}, {"resnet18", 64}} {
+		for _, method := range []calibrate.Method{calibrate.MinMax, calibrate.Percentile} {
+			b.Run(fmt.Sprintf("%s/%s/N=%d", tc.model, method, tc.n), func(b *testing.B) {
+				m := benchModel(b, tc.model)
+				ds := benchData(b, m, tc.n)
+				var tCal, tInf time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					infer(b, m, ds)
+					t1 := time.Now()
+					if _, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, Threads: benchThreads}); err != nil {
+						b.Fatal(err)
+					}
+					tInf += t1.Sub(t0)
+					tCal += time.Since(t1)
+				}
+				b.ReportMetric(float64(tCal)/float64(tInf), "x_of_inference")
+				b.ReportMetric(float64(tCal.Milliseconds())/float64(b.N), "ms_calibrate")
+				b.ReportMetric(float64(tInf.Milliseconds())/float64(b.N), "ms_inference")
+			})
+		}
+	}
+}
+
+// BenchmarkCollectMemory measures the peak memory of calibrating N = 64 and N = 1024
+// samples (percentile: histograms, the method with the most state), each in a fresh
+// process so that its peak RSS (VmHWM, which never goes down) is its own. Reported: the
+// peak Go heap (Stats.PeakHeapBytes) and peak RSS of each N and their ratios (target:
+// within 10%, i.e. ratio <= 1.1).
+func BenchmarkCollectMemory(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("VmHWM is read from /proc/self/status")
+	}
+	for _, model := range []string{"resnet_small", "resnet18"} {
+		b.Run(model, func(b *testing.B) {
+			for b.Loop() {
+				var heap, rss [2]float64
+				for i, n := range []int{64, 1024} {
+					heap[i], rss[i] = collectInChild(b, model, n)
+					b.ReportMetric(heap[i]/(1<<20), fmt.Sprintf("heap_MiB_N%d", n))
+					b.ReportMetric(rss[i]/(1<<20), fmt.Sprintf("rss_MiB_N%d", n))
+				}
+				b.ReportMetric(heap[1]/heap[0], "heap_ratio")
+				b.ReportMetric(rss[1]/rss[0], "rss_ratio")
+			}
+		})
+	}
+}
+
+// collectInChild runs TestCollectMemoryChild in a new process of this test binary and
+// returns the peak heap and peak RSS it printed.
+func collectInChild(b *testing.B, model string, n int) (heap, rss float64) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCollectMemoryChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("ONNXPIPE_BENCH_CHILD=%s:%d", model, n))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("child: %v\n%s", err, out)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var h, r float64
+		if _, err := fmt.Sscanf(strings.TrimSpace(sc.Text()), "peak_heap %g peak_rss %g", &h, &r); err == nil {
+			return h, r
+		}
+	}
+	b.Fatalf("child printed no peaks:\n%s", out)
+	return 0, 0
+}
+
+// TestCollectMemoryChild is BenchmarkCollectMemory's child process; it does nothing
+// unless ONNXPIPE_BENCH_CHILD names the model and N.
+func TestCollectMemoryChild(t *testing.T) {
+	spec := os.Getenv("ONNXPIPE_BENCH_CHILD")
+	if spec == "" {
+		t.Skip("run by BenchmarkCollectMemory")
+	}
+	model, ns, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := benchModel(t, model)
+	ds := benchData(t, m, n)
+	st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: calibrate.Percentile, Threads: benchThreads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := vmHWM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("peak_heap %d peak_rss %d\n", st.PeakHeapBytes, hwm)
+}
+
+// vmHWM is the process's peak resident set size in bytes.
+func vmHWM() (int64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+}
