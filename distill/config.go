@@ -46,6 +46,10 @@ type Config struct {
 	// Optimizer and learning-rate schedule; a cosine schedule's TotalSteps defaults to
 	// every step of the run.
 	Optimizer train.OptimizerConfig
+	// TeacherLR is the online teacher's learning rate (0: a tenth of Optimizer.LR). A
+	// trained teacher is being fine-tuned: Adam's first steps move every weight by about
+	// the learning rate, which at a student's rate wrecks a trained network.
+	TeacherLR float64
 	// Patience stops training after this many epochs without a better validation result
 	// (0: never).
 	Patience int

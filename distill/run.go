@@ -367,7 +367,12 @@ func (r *runner) setup(t *trainer) error {
 		return err
 	}
 	if t.teacher != nil {
-		if t.tOpt, err = train.NewOptimizer(t.teacher.Params(), oc); err != nil {
+		toc := oc
+		toc.LR = cfg.TeacherLR
+		if toc.LR == 0 {
+			toc.LR = oc.LR / 10
+		}
+		if t.tOpt, err = train.NewOptimizer(t.teacher.Params(), toc); err != nil {
 			return err
 		}
 	}

@@ -176,7 +176,7 @@ func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config
 		Epochs: o.Epochs, Batch: o.Batch,
 		Optimizer: train.OptimizerConfig{Name: o.Optimizer.Name, LR: o.Optimizer.LR, Momentum: o.Optimizer.Momentum,
 			Nesterov: o.Optimizer.Nesterov, WeightDecay: o.Optimizer.WeightDecay, ClipNorm: o.ClipGrad, Schedule: sched},
-		Patience: o.EarlyStopping.Patience, Checkpoint: o.Checkpoint, Seed: o.Seed, MemoryLimit: o.MemoryLimit,
+		TeacherLR: o.TeacherLR, Patience: o.EarlyStopping.Patience, Checkpoint: o.Checkpoint, Seed: o.Seed, MemoryLimit: o.MemoryLimit,
 		Runtime:      ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization},
 		TeacherBatch: data.BatchSize(),
 		Progress:     p.Progress,

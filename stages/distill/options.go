@@ -55,6 +55,9 @@ type Options struct {
 	// Checkpoint is a file written after each epoch; a run with the same models, data and
 	// options resumes from it ({name} and {dir} are replaced per model).
 	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
+	// TeacherLR is the learning rate of the teacher in mode online (0: a tenth of
+	// optimizer.lr, as a trained teacher is fine-tuned rather than trained).
+	TeacherLR float64 `yaml:"teacher_lr" json:"teacher_lr,omitempty"`
 	// TeacherOutput, in mode online, is where the trained teacher is written.
 	TeacherOutput string `yaml:"teacher_output" json:"teacher_output,omitempty" onnxpipe:"path"`
 	// Seed makes the run deterministic: initialisation, sample order, dropout.
@@ -195,8 +198,11 @@ func (o *Options) Validate() error {
 	if o.EarlyStopping.Patience > 0 && o.Validation == "" {
 		return fmt.Errorf("early_stopping needs validation: a dataset to watch")
 	}
-	if o.TeacherOutput != "" && o.Mode != distill.Online {
-		return fmt.Errorf("teacher_output is for mode online (the teacher is not trained otherwise)")
+	if (o.TeacherOutput != "" || o.TeacherLR != 0) && o.Mode != distill.Online {
+		return fmt.Errorf("teacher_output and teacher_lr are for mode online (the teacher is not trained otherwise)")
+	}
+	if o.TeacherLR < 0 {
+		return fmt.Errorf("teacher_lr must not be negative")
 	}
 	return nil
 }

@@ -1,0 +1,132 @@
+package distill_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	_ "github.com/onnxpipe/onnxpipe/stages/all"
+)
+
+func config(t *testing.T, stages string) string {
+	t.Helper()
+	dir, err := mnist.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
+	model, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "models", "mnist_cnn.onnx"))
+	out := t.TempDir()
+	text := `model: ` + model + `
+output: ` + filepath.Join(out, "{name}.student.onnx") + `
+datasets:
+  train:
+    format: idx
+    inputs: {input: ` + filepath.Join(dir, mnist.TrainImages) + `}
+    labels: ` + filepath.Join(dir, mnist.TrainLabels) + `
+    limit: 500
+  plain:
+    format: idx
+    inputs: {input: ` + filepath.Join(dir, mnist.TestImages) + `}
+    limit: 200
+stages:
+` + stages
+	path := filepath.Join(out, "c.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConfigErrors: mistakes in a distill entry are config errors that name the key and
+// its line, before any model is read.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ stage, want string }{
+		{"  - distill: {dataset: train}", "student: give model: or architecture:"},
+		{"  - distill: {dataset: train, mode: self, student: {architecture: {mlp: {hidden: [8]}}}}", "mode self"},
+		{"  - distill: {dataset: train, mode: mutual, student: {architecture: {mlp: {hidden: [8]}}}}", `mode "mutual"`},
+		{"  - distill: {dataset: train, student: {architecture: {mlp: {hidden: [8]}, cnn: {channels: [4]}}}}", "not both"},
+		{"  - distill: {dataset: train, generations: 3, student: {architecture: {mlp: {hidden: [8]}}}}", "only mode self"},
+		{"  - distill: {dataset: train, early_stopping: {patience: 2}, student: {architecture: {mlp: {hidden: [8]}}}}", "needs validation"},
+		{"  - distill: {dataset: train, losses: [{hint: {student: a}}], student: {architecture: {mlp: {hidden: [8]}}}}", "losses[0].hint"},
+		{"  - distill: {dataset: trian, student: {architecture: {mlp: {hidden: [8]}}}}", `did you mean "train"`},
+		{"  - distill: {dataset: train, student: {architecture: {mlp: {hiden: [8]}}}}", "hiden"},
+	} {
+		_, err := pipeline.Load(config(t, tc.stage), pipeline.LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "c.yaml:") {
+			t.Errorf("%s\n  error %v\n  want %q with file:line", tc.stage, err, tc.want)
+		}
+	}
+}
+
+// TestStageRun runs distill through the pipeline: the job's model becomes the student,
+// the report has the figures and curves; hard_weight without labels fails the job.
+func TestStageRun(t *testing.T) {
+	path := config(t, `  - distill:
+      dataset: train
+      validation: train
+      student: {architecture: {mlp: {hidden: [16]}}}
+      hard_weight: 0.5
+      epochs: 2
+      batch: 50
+`)
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cfg.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed() != 0 {
+		t.Fatalf("run failed: %+v", res)
+	}
+	out := strings.Replace(jobs[0].Output, "{name}", "mnist_cnn", 1)
+	m, err := onnxio.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := onnxio.Summarize(m); s.Params.Count != 784*16+16+16*10+10 {
+		t.Errorf("student has %d parameters", s.Params.Count)
+	}
+	b, err := os.ReadFile(strings.TrimSuffix(out, ".onnx") + ".report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Stages []struct {
+			Metrics []struct{ Name string }
+			Charts  []struct{ Title string }
+		}
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range rep.Stages[0].Metrics {
+		names = append(names, m.Name)
+	}
+	if got := strings.Join(names, " "); !strings.Contains(got, "student_accuracy") || !strings.Contains(got, "params_ratio") {
+		t.Errorf("metrics %s", got)
+	}
+	if len(rep.Stages[0].Charts) != 2 {
+		t.Errorf("charts: %+v", rep.Stages[0].Charts)
+	}
+
+	path = config(t, "  - distill: {dataset: plain, hard_weight: 1, epochs: 1, student: {architecture: {mlp: {hidden: [8]}}}}\n")
+	cfg, _ = pipeline.Load(path, pipeline.LoadOptions{})
+	jobs, _ = cfg.Jobs()
+	res, err = pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
+	if err != nil || res.Failed() != 1 {
+		t.Fatalf("hard_weight without labels: %v %+v", err, res)
+	}
+}
