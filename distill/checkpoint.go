@@ -23,6 +23,8 @@ type checkpoint struct {
 	Generation, Epoch int
 	Params, State     map[string][]float32 // student, adapters (a<i>/), online teacher (t/)
 	Opt, TeacherOpt   train.OptimizerState
+	ScaleOpt          train.OptimizerState
+	Initial           *Epoch // validation before training
 	// Best is the best epoch so far in this generation, with its parameters.
 	Best                  *Epoch
 	BestParams, BestState map[string][]float32

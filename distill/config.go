@@ -41,7 +41,7 @@ type Config struct {
 	MSEWeight float64
 	// Hints are feature losses between intermediate tensors.
 	Hints []Hint
-	// Epochs over the training data, and samples per step.
+	// Epochs over the training data (0: only evaluate), and samples per step.
 	Epochs, Batch int
 	// Optimizer and learning-rate schedule; a cosine schedule's TotalSteps defaults to
 	// every step of the run.
@@ -50,6 +50,13 @@ type Config struct {
 	// trained teacher is being fine-tuned: Adam's first steps move every weight by about
 	// the learning rate, which at a student's rate wrecks a trained network.
 	TeacherLR float64
+	// LearnScales, when set, names the quantization scales (of QuantizeLinear and
+	// DequantizeLinear in the student) that are trained too, LSQ-style (quantization-aware
+	// training); they get their own optimizer with ScaleLR (0: a tenth of Optimizer.LR)
+	// and no weight decay, since Adam moves every parameter by about its rate per step
+	// and scales are small.
+	LearnScales func(name string) bool `json:"-"`
+	ScaleLR     float64
 	// Patience stops training after this many epochs without a better validation result
 	// (0: never).
 	Patience int
@@ -84,8 +91,8 @@ func (c *Config) check() error {
 	if c.Mode != Self && c.Generations != 1 {
 		return fmt.Errorf("generations %d: only mode self trains several generations", c.Generations)
 	}
-	if c.Epochs < 1 || c.Batch < 1 {
-		return fmt.Errorf("epochs and batch must be at least 1")
+	if c.Epochs < 0 || c.Batch < 1 {
+		return fmt.Errorf("epochs must not be negative and batch must be at least 1")
 	}
 	if !(c.Temperature > 0) {
 		return fmt.Errorf("temperature %g must be positive", c.Temperature)

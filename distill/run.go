@@ -19,9 +19,13 @@ import (
 
 // Generation summarises one trained generation (one, except in self mode).
 type Generation struct {
-	Generation      int     `json:"generation"` // 1-based
-	Epochs          int     `json:"epochs"`     // epochs trained (fewer after early stopping)
-	BestEpoch       int     `json:"best_epoch"`
+	Generation int `json:"generation"` // 1-based
+	Epochs     int `json:"epochs"`     // epochs trained (fewer after early stopping)
+	BestEpoch  int `json:"best_epoch"`
+	// InitialAccuracy and InitialLoss are the student's validation figures before
+	// training (NaN without validation, or when the generation was resumed).
+	InitialAccuracy float64 `json:"initial_accuracy"`
+	InitialLoss     float64 `json:"initial_loss"`
 	ValAccuracy     float64 `json:"val_accuracy"`
 	ValLoss         float64 `json:"val_loss"`
 	TeacherAccuracy float64 `json:"teacher_accuracy"`
@@ -176,7 +180,7 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 	} else if err := r.teacherOutputs(ctx, teacher); err != nil {
 		return nil, err
 	}
-	if t.student, err = train.Compile(student, train.CompileOptions{Seed: cfg.Seed + uint64(gen)}); err != nil {
+	if t.student, err = train.Compile(student, train.CompileOptions{Seed: cfg.Seed + uint64(gen), LearnScales: cfg.LearnScales}); err != nil {
 		return nil, fmt.Errorf("student: %w", err)
 	}
 	if err := r.setup(t); err != nil {
@@ -192,6 +196,11 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 		if err := t.opt.SetState(resume.Opt); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
 		}
+		if t.scaleOpt != nil {
+			if err := t.scaleOpt.SetState(resume.ScaleOpt); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+			}
+		}
 		if t.tOpt != nil {
 			if err := t.tOpt.SetState(resume.TeacherOpt); err != nil {
 				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
@@ -201,6 +210,15 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 		r.done += (gen*cfg.Epochs + start) * t.stepsPerEpoch()
 	} else {
 		r.done = gen * cfg.Epochs * t.stepsPerEpoch()
+	}
+	initial := Epoch{ValLoss: math.NaN(), ValAccuracy: math.NaN(), TeacherAccuracy: math.NaN()}
+	if resume != nil && resume.Initial != nil {
+		initial = *resume.Initial
+	} else if r.val != nil {
+		if initial.ValLoss, initial.ValAccuracy, initial.TeacherAccuracy, err = t.evaluate(ctx, r.val); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
+		}
+		cfg.logf("generation %d before training: val loss %.4f, val accuracy %.4f (teacher %.4f)", gen+1, initial.ValLoss, initial.ValAccuracy, initial.TeacherAccuracy)
 	}
 	stale := 0
 	if best != nil {
@@ -248,7 +266,7 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 		if cfg.Checkpoint != "" {
 			params, state := t.snapshot()
 			ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen, Epoch: epoch,
-				Params: params, State: state, Opt: t.opt.State(), Best: best, BestParams: bestParams, BestState: bestState,
+				Params: params, State: state, Opt: t.opt.State(), Initial: &initial, Best: best, BestParams: bestParams, BestState: bestState,
 				History: r.res.History, Generations: r.res.Generations}
 			if gen > 0 && cfg.Mode == Self { // the teacher of this generation is needed to go on
 				if ck.LastModel, err = teacher.Bytes(); err != nil {
@@ -257,6 +275,9 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 			}
 			if t.tOpt != nil {
 				ck.TeacherOpt = t.tOpt.State()
+			}
+			if t.scaleOpt != nil {
+				ck.ScaleOpt = t.scaleOpt.State()
 			}
 			if err := ck.save(cfg.Checkpoint); err != nil {
 				return nil, fmt.Errorf("writing checkpoint: %w", err)
@@ -280,8 +301,11 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 			return nil, err
 		}
 	}
-	g := Generation{Generation: gen + 1, Epochs: epochs, ValAccuracy: math.NaN(), ValLoss: math.NaN(), TeacherAccuracy: math.NaN()}
-	if best != nil {
+	g := Generation{Generation: gen + 1, Epochs: epochs, ValAccuracy: math.NaN(), ValLoss: math.NaN(), TeacherAccuracy: math.NaN(),
+		InitialAccuracy: initial.ValAccuracy, InitialLoss: initial.ValLoss}
+	if best == nil { // no epoch trained: the figures are those before training
+		g.ValAccuracy, g.ValLoss, g.TeacherAccuracy = initial.ValAccuracy, initial.ValLoss, initial.TeacherAccuracy
+	} else {
 		g.BestEpoch, g.ValAccuracy, g.ValLoss, g.TeacherAccuracy = best.Epoch, best.ValAccuracy, best.ValLoss, best.TeacherAccuracy
 	}
 	r.res.Generations = append(r.res.Generations, g)
@@ -330,7 +354,14 @@ func (r *runner) setup(t *trainer) error {
 	if cfg.HardWeight > 0 && !t.classifier {
 		return fmt.Errorf("hard_weight needs a classifier output ([N, C]); %q is %v", r.output, out.Shape)
 	}
-	params := t.student.Params()
+	var params, scales []*train.Param
+	for _, p := range t.student.Params() {
+		if cfg.LearnScales != nil && cfg.LearnScales(p.Name) {
+			scales = append(scales, p)
+		} else {
+			params = append(params, p)
+		}
+	}
 	for i, h := range cfg.Hints {
 		sf := tape.Output(h.Student)
 		if sf == nil {
@@ -361,10 +392,21 @@ func (r *runner) setup(t *trainer) error {
 	}
 	oc := cfg.Optimizer
 	if oc.Schedule.Name == "cosine" && oc.Schedule.TotalSteps == 0 {
-		oc.Schedule.TotalSteps = cfg.Epochs * t.stepsPerEpoch()
+		oc.Schedule.TotalSteps = max(1, cfg.Epochs*t.stepsPerEpoch())
 	}
 	if t.opt, err = train.NewOptimizer(params, oc); err != nil {
 		return err
+	}
+	if len(scales) > 0 {
+		soc := oc
+		soc.LR = cfg.ScaleLR
+		if soc.LR == 0 {
+			soc.LR = oc.LR / 10
+		}
+		soc.WeightDecay = 0
+		if t.scaleOpt, err = train.NewOptimizer(scales, soc); err != nil {
+			return err
+		}
 	}
 	if t.teacher != nil {
 		toc := oc
@@ -479,9 +521,10 @@ func runKey(cfg Config, teacher, student *onnxio.Model, n, nVal int) (string, er
 	cfg.Checkpoint = ""
 	b, err := json.Marshal(struct {
 		Cfg              Config
+		LearnScales      bool
 		Teacher, Student string
 		N, NVal          int
-	}{cfg, teacher.GraphHash(), graphHash(student), n, nVal})
+	}{cfg, cfg.LearnScales != nil, teacher.GraphHash(), graphHash(student), n, nVal})
 	if err != nil {
 		return "", err
 	}

@@ -52,7 +52,9 @@ type trainer struct {
 	student    *train.Graph
 	teacher    *train.Graph // online mode only
 	adapters   []*adapter
-	opt, tOpt  *train.Optimizer
+	opt        *train.Optimizer
+	scaleOpt   *train.Optimizer // learned quantization scales (Config.LearnScales), or nil
+	tOpt       *train.Optimizer
 	data, val  *split
 	classifier bool // the output is [N, C] and the data has labels
 }
@@ -243,10 +245,16 @@ func (t *trainer) epoch(ctx context.Context, epoch int, tick func()) (losses, er
 			}
 		}
 		t.opt.ZeroGrad()
+		if t.scaleOpt != nil {
+			t.scaleOpt.ZeroGrad()
+		}
 		if err := tape.Backward(seeds); err != nil {
 			return sum, fmt.Errorf("student backward: %w", err)
 		}
 		t.opt.Step()
+		if t.scaleOpt != nil {
+			t.scaleOpt.Step()
+		}
 		tape.Release()
 		if tTape != nil {
 			tTape.Release()

@@ -54,27 +54,11 @@ func run(p *pipeline.Pass) (any, error) {
 	if o.Teacher == "input" {
 		teacher = p.Job.Input
 	}
-	trainSpec, err := p.Job.Dataset(o.Dataset)
+	data, val, closeData, err := OpenData(p, teacher, o.Dataset, o.Validation)
 	if err != nil {
 		return nil, err
 	}
-	inputs := dataset.InputsOf(teacher)
-	data, err := dataset.Open(trainSpec, inputs)
-	if err != nil {
-		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
-	}
-	defer data.Close()
-	var val *dataset.Dataset
-	if o.Validation != "" {
-		spec, err := p.Job.Dataset(o.Validation)
-		if err != nil {
-			return nil, err
-		}
-		if val, err = dataset.Open(spec, inputs); err != nil {
-			return nil, fmt.Errorf("dataset %q: %w", o.Validation, err)
-		}
-		defer val.Close()
-	}
+	defer closeData()
 	student, err := buildStudent(p, o, teacher, data)
 	if err != nil {
 		return nil, err
@@ -166,25 +150,11 @@ func ports(teacher *onnxio.Model, data *dataset.Dataset) (in, out []distill.Port
 
 // config turns the options into the library's configuration.
 func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config {
-	n := data.Len()
-	steps := (n + o.Batch - 1) / o.Batch
-	sched := train.Schedule{Name: o.Schedule.Name, Gamma: o.Schedule.Gamma, MinLR: o.Schedule.MinLR,
-		StepSize: o.Schedule.StepSize * steps, WarmupSteps: o.Schedule.WarmupEpochs * steps}
-	cfg := distill.Config{
-		Mode: o.Mode, Generations: o.Generations, Output: o.Output,
-		Temperature: o.Temperature, SoftWeight: o.SoftWeight, HardWeight: o.HardWeight,
-		Epochs: o.Epochs, Batch: o.Batch,
-		Optimizer: train.OptimizerConfig{Name: o.Optimizer.Name, LR: o.Optimizer.LR, Momentum: o.Optimizer.Momentum,
-			Nesterov: o.Optimizer.Nesterov, WeightDecay: o.Optimizer.WeightDecay, ClipNorm: o.ClipGrad, Schedule: sched},
-		TeacherLR: o.TeacherLR, Patience: o.EarlyStopping.Patience, Checkpoint: o.Checkpoint, Seed: o.Seed, MemoryLimit: o.MemoryLimit,
-		Runtime:      ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization},
-		TeacherBatch: data.BatchSize(),
-		Progress:     p.Progress,
-		Logf:         func(format string, args ...any) { p.Log.Info(fmt.Sprintf(format, args...)) },
-	}
-	if o.Optimizer.Name != "sgd" {
-		cfg.Optimizer.Momentum = 0
-	}
+	cfg := TrainConfig(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
+	cfg.Mode, cfg.Generations, cfg.Output = o.Mode, o.Generations, o.Output
+	cfg.Temperature, cfg.SoftWeight, cfg.HardWeight = o.Temperature, o.SoftWeight, o.HardWeight
+	cfg.Epochs, cfg.TeacherLR, cfg.Patience = o.Epochs, o.TeacherLR, o.EarlyStopping.Patience
+	cfg.Checkpoint, cfg.Seed, cfg.MemoryLimit = o.Checkpoint, o.Seed, o.MemoryLimit
 	for _, l := range o.Losses {
 		if l.MSE != nil {
 			cfg.MSEWeight += l.MSE.Weight
@@ -194,6 +164,61 @@ func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config
 		}
 	}
 	return cfg
+}
+
+// TrainConfig is the part of a distill.Config that every training stage (distill, qat)
+// sets the same way: optimizer and schedule (schedule steps given in epochs), how the
+// teacher runs in onnxruntime, progress and log.
+func TrainConfig(p *pipeline.Pass, data *dataset.Dataset, batch int, opt Optimizer, sched Schedule, clip float64) distill.Config {
+	steps := (data.Len() + batch - 1) / batch
+	cfg := distill.Config{
+		Mode:  distill.Offline,
+		Batch: batch,
+		Optimizer: train.OptimizerConfig{Name: opt.Name, LR: opt.LR, Momentum: opt.Momentum, Nesterov: opt.Nesterov,
+			WeightDecay: opt.WeightDecay, ClipNorm: clip,
+			Schedule: train.Schedule{Name: sched.Name, Gamma: sched.Gamma, MinLR: sched.MinLR,
+				StepSize: sched.StepSize * steps, WarmupSteps: sched.WarmupEpochs * steps}},
+		Runtime:      ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization},
+		TeacherBatch: data.BatchSize(),
+		Progress:     p.Progress,
+		Logf:         func(format string, args ...any) { p.Log.Info(fmt.Sprintf(format, args...)) },
+	}
+	if opt.Name != "sgd" {
+		cfg.Optimizer.Momentum = 0
+	}
+	return cfg
+}
+
+// OpenData opens a training stage's datasets for the model's inputs (val is nil when
+// validation is ""); close them with the returned function.
+func OpenData(p *pipeline.Pass, m *onnxio.Model, dataName, valName string) (data, val *dataset.Dataset, closeAll func(), err error) {
+	inputs := dataset.InputsOf(m)
+	open := func(name string) (*dataset.Dataset, error) {
+		spec, err := p.Job.Dataset(name)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := dataset.Open(spec, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("dataset %q: %w", name, err)
+		}
+		return ds, nil
+	}
+	if data, err = open(dataName); err != nil {
+		return nil, nil, nil, err
+	}
+	if valName != "" {
+		if val, err = open(valName); err != nil {
+			data.Close()
+			return nil, nil, nil, err
+		}
+	}
+	return data, val, func() {
+		data.Close()
+		if val != nil {
+			val.Close()
+		}
+	}, nil
 }
 
 func params(m *onnxio.Model) int64 { return onnxio.Summarize(m).Params.Count }
@@ -217,6 +242,9 @@ func record(p *pipeline.Pass, o *Options, r *Result, teacher *onnxio.Model) {
 	}
 	p.Metric("epochs", float64(len(res.History)), "")
 	p.Metric("best_epoch", float64(last.BestEpoch), "")
+	if !math.IsNaN(last.InitialAccuracy) {
+		p.Metric("initial_accuracy", last.InitialAccuracy, "")
+	}
 	if res.SamplesPerSecond > 0 {
 		p.Metric("samples_per_second", res.SamplesPerSecond, "1/s")
 	}
@@ -234,10 +262,11 @@ func record(p *pipeline.Pass, o *Options, r *Result, teacher *onnxio.Model) {
 		p.Note("born-again generations (validation accuracy) %s", strings.Join(parts, ", "))
 	}
 	p.Note("mode %s, output %q, %d epochs of %d samples, batch %d", o.Mode, res.Output, len(res.History), res.TrainSamples, o.Batch)
-	charts(p, res)
+	Charts(p, res)
 }
 
-func charts(p *pipeline.Pass, res *distill.Result) {
+// Charts adds the loss and accuracy curves of a training run to the report.
+func Charts(p *pipeline.Pass, res *distill.Result) {
 	if len(res.History) == 0 {
 		return
 	}

@@ -1,0 +1,275 @@
+// Package qat is the `qat` stage: quantization-aware fine-tuning of a quantized model,
+// with the float model as teacher.
+package qat
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/onnxpipe/onnxpipe/distill"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/qat"
+	ds "github.com/onnxpipe/onnxpipe/stages/distill"
+)
+
+// Stage is the qat stage.
+var Stage = &pipeline.Stage{
+	Name: "qat",
+	Doc: `Quantization-aware training: fine-tune a quantized model's weights on data.
+
+The stage starts from the QDQ model a quantize stage wrote (each integer weight becomes a
+float weight behind QuantizeLinear -> DequantizeLinear with the same scale, so training
+sees exactly the quantized forward), or, with weights:, quantizes a float model's weights
+itself (int4/uint4, opset 21, or int8/uint8; per channel). Our Go engine trains the float
+weights through the fake quantization (straight-through gradients clipped to the
+quantization range; scales learned LSQ-style with learn_scales), with the float model as
+teacher (soft loss as in distill) and/or the labels; then the model is written back as QDQ
+with the trained weights requantized and int32 biases. Epochs, optimizer, schedule, early
+stopping, checkpoints and the curves in the report work as in distill; the validation
+accuracy before training (the post-training quantization's) is reported beside the
+final one.`,
+	NewOptions: func() any {
+		return &Options{Teacher: "input", Temperature: 4, SoftWeight: 1, Epochs: 3, Batch: 64,
+			Optimizer: ds.Optimizer{Name: "adam", LR: 0.0001, Momentum: 0.9}, Schedule: ds.Schedule{Name: "cosine"},
+			Seed: 1, MemoryLimit: 2 << 30}
+	},
+	Mutates: true,
+	Run:     run,
+}
+
+func init() { pipeline.Register(Stage) }
+
+// Options are the qat stage's options.
+type Options struct {
+	// Dataset names the training data.
+	Dataset string `yaml:"dataset" json:"dataset" onnxpipe:"dataset"`
+	// Validation names the data evaluated before training and after each epoch; it picks
+	// the best epoch and drives early stopping. Optional.
+	Validation string `yaml:"validation" json:"validation,omitempty" onnxpipe:"dataset"`
+	// Teacher is input (the float model the job started with teaches, by its outputs) or
+	// none (the labels alone: soft_weight must be 0 and hard_weight positive).
+	Teacher string `yaml:"teacher" json:"teacher"`
+	// Temperature softens both distributions of the soft loss.
+	Temperature float64 `yaml:"temperature" json:"temperature"`
+	// SoftWeight is the weight of T^2 * KL(softmax(teacher/T) || softmax(model/T)).
+	SoftWeight float64 `yaml:"soft_weight" json:"soft_weight"`
+	// HardWeight is the weight of the cross-entropy with the labels.
+	HardWeight float64 `yaml:"hard_weight" json:"hard_weight"`
+	// LearnScales trains the quantization scales of the weights and activations too
+	// (LSQ), with their own rate scale_lr.
+	LearnScales bool `yaml:"learn_scales" json:"learn_scales"`
+	// ScaleLR is the learning rate of the scales (0: a tenth of optimizer.lr).
+	ScaleLR float64 `yaml:"scale_lr" json:"scale_lr,omitempty"`
+	// Weights, when set, quantizes a float model's weights here instead of starting from
+	// a quantize stage's QDQ model: the low-bit case where post-training quantization
+	// loses accuracy.
+	Weights *Weights `yaml:"weights" json:"weights,omitempty"`
+	// RecomputeScales gives the weights new scales from their trained ranges when the
+	// model is written back; by default the scales training used are kept, so the QDQ
+	// model computes exactly what training saw.
+	RecomputeScales bool `yaml:"recompute_scales" json:"recompute_scales,omitempty"`
+	// Epochs is the number of passes over the training data (0: quantize and evaluate
+	// only, which with weights: is post-training quantization of the weights).
+	Epochs int `yaml:"epochs" json:"epochs"`
+	// Batch is the number of samples per training step.
+	Batch int `yaml:"batch" json:"batch"`
+	// Optimizer is the update rule.
+	Optimizer ds.Optimizer `yaml:"optimizer" json:"optimizer"`
+	// Schedule changes the learning rate during training.
+	Schedule ds.Schedule `yaml:"schedule" json:"schedule"`
+	// ClipGrad, when > 0, bounds the global L2 norm of the gradients.
+	ClipGrad float64 `yaml:"clip_grad" json:"clip_grad,omitempty"`
+	// EarlyStopping stops training when validation stops improving.
+	EarlyStopping ds.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
+	// Checkpoint is a file written after each epoch and resumed from.
+	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
+	// Seed makes the run deterministic.
+	Seed uint64 `yaml:"seed" json:"seed"`
+	// MemoryLimit is the most bytes of training data kept in memory.
+	MemoryLimit int64 `yaml:"memory_limit" json:"memory_limit"`
+}
+
+// Weights configures the fake quantization of a float model's weights.
+type Weights struct {
+	// Type is int4 (default), uint4, int8 or uint8.
+	Type string `yaml:"type" json:"type"`
+	// PerTensor uses one scale per weight instead of one per output channel.
+	PerTensor bool `yaml:"per_tensor" json:"per_tensor,omitempty"`
+	// Asymmetric uses the weight's min and max with a zero point instead of ±max|w|.
+	Asymmetric bool `yaml:"asymmetric" json:"asymmetric,omitempty"`
+	// OpTypes limits the op types whose weights are quantized (default Conv,
+	// ConvTranspose, Gemm, MatMul).
+	OpTypes []string `yaml:"op_types" json:"op_types,omitempty"`
+	// ExcludeNodes are node names whose weights stay float.
+	ExcludeNodes []string `yaml:"exclude_nodes" json:"exclude_nodes,omitempty"`
+}
+
+var weightTypes = map[string]onnxio.DataType{"int4": onnxio.TypeInt4, "uint4": onnxio.TypeUint4, "int8": onnxio.TypeInt8, "uint8": onnxio.TypeUint8}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Dataset == "" {
+		return fmt.Errorf("dataset is required")
+	}
+	switch o.Teacher {
+	case "input":
+	case "none":
+		if o.SoftWeight != 0 || o.HardWeight <= 0 {
+			return fmt.Errorf("teacher none trains on the labels: set soft_weight: 0 and hard_weight > 0")
+		}
+	default:
+		return fmt.Errorf("teacher %q: use input or none", o.Teacher)
+	}
+	if o.Weights != nil {
+		if o.Weights.Type == "" {
+			o.Weights.Type = "int4"
+		}
+		if _, ok := weightTypes[o.Weights.Type]; !ok {
+			return fmt.Errorf("weights.type %q: use int4, uint4, int8 or uint8", o.Weights.Type)
+		}
+	}
+	if o.Epochs < 0 || o.Batch < 1 {
+		return fmt.Errorf("epochs must not be negative and batch must be at least 1")
+	}
+	if !(o.Temperature > 0) || o.SoftWeight < 0 || o.HardWeight < 0 || o.ScaleLR < 0 {
+		return fmt.Errorf("temperature must be positive; soft_weight, hard_weight and scale_lr not negative")
+	}
+	if o.SoftWeight+o.HardWeight == 0 {
+		return fmt.Errorf("soft_weight and hard_weight are both 0: nothing to learn from")
+	}
+	if o.EarlyStopping.Patience > 0 && o.Validation == "" {
+		return fmt.Errorf("early_stopping needs validation: a dataset to watch")
+	}
+	return nil
+}
+
+// Warnings reports options that have no effect.
+func (o *Options) Warnings() []string {
+	if o.ScaleLR != 0 && !o.LearnScales {
+		return []string{"scale_lr is ignored without learn_scales: true"}
+	}
+	return nil
+}
+
+var (
+	_ pipeline.Validator = (*Options)(nil)
+	_ pipeline.Warner    = (*Options)(nil)
+)
+
+// Result is the stage's result.
+type Result struct {
+	*distill.Result
+	Info     *qat.Info           `json:"info"`
+	Finalize *qat.FinalizeResult `json:"finalize"`
+}
+
+func run(p *pipeline.Pass) (any, error) {
+	o := p.Options.(*Options)
+	m := p.Job.Model
+	s := onnxio.Summarize(m)
+	var trainable *onnxio.Model
+	var info *qat.Info
+	var err error
+	switch {
+	case o.Weights != nil && s.Quantization != "none":
+		return nil, fmt.Errorf("weights: quantizes a float model's weights, but this model is already quantized (%s): remove weights: to fine-tune it as it is", s.Quantization)
+	case o.Weights != nil:
+		trainable, info, err = qat.FakeQuantWeights(m, qat.WeightOptions{Type: weightTypes[o.Weights.Type],
+			PerTensor: o.Weights.PerTensor, Asymmetric: o.Weights.Asymmetric, OpTypes: o.Weights.OpTypes, ExcludeNodes: o.Weights.ExcludeNodes})
+	case s.Quantization == "none":
+		return nil, fmt.Errorf("qat fine-tunes a quantized model: put a quantize stage before it, or give weights: {type: int4} to quantize this float model's weights here")
+	default:
+		trainable, info, err = qat.Trainable(m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(info.Weights) == 0 {
+		return nil, fmt.Errorf("the model has no quantized weights to train")
+	}
+	for _, n := range info.Notes {
+		p.Note("%s", n)
+	}
+	teacher := p.Job.Input
+	if o.Teacher == "none" {
+		teacher = m // its outputs are only reported: soft_weight is 0
+	}
+	data, val, closeData, err := ds.OpenData(p, teacher, o.Dataset, o.Validation)
+	if err != nil {
+		return nil, err
+	}
+	defer closeData()
+	cfg := ds.TrainConfig(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
+	cfg.Temperature, cfg.SoftWeight, cfg.HardWeight = o.Temperature, o.SoftWeight, o.HardWeight
+	cfg.Epochs, cfg.Patience, cfg.Checkpoint, cfg.Seed, cfg.MemoryLimit = o.Epochs, o.EarlyStopping.Patience, o.Checkpoint, o.Seed, o.MemoryLimit
+	cfg.LearnScales, cfg.ScaleLR = info.LearnScales(o.LearnScales, o.LearnScales), o.ScaleLR
+	res, err := distill.Run(p.Ctx, teacher, trainable, data, val, cfg)
+	if err != nil {
+		return nil, err
+	}
+	final, fr, err := qat.Finalize(res.Student, qat.FinalizeOptions{RecomputeScales: o.RecomputeScales})
+	if err != nil {
+		return nil, fmt.Errorf("writing the trained model back as QDQ: %w", err)
+	}
+	for _, n := range fr.Notes {
+		p.Note("%s", n)
+	}
+	if fr.Clipped > 0 {
+		p.Warn("%d bias values overflowed int32 and were clipped", fr.Clipped)
+	}
+	record(p, o, res, info, fr)
+	if o.Checkpoint != "" {
+		p.Job.Artifacts["qat_checkpoint"] = o.Checkpoint
+	}
+	p.SetModel(final)
+	return &Result{Result: res, Info: info, Finalize: fr}, nil
+}
+
+func record(p *pipeline.Pass, o *Options, res *distill.Result, info *qat.Info, fr *qat.FinalizeResult) {
+	g := res.Generations[len(res.Generations)-1]
+	acc := g.ValAccuracy
+	if math.IsNaN(acc) && o.Epochs == 0 {
+		acc = g.InitialAccuracy
+	}
+	if !math.IsNaN(acc) {
+		p.KeyMetric("accuracy", acc, "")
+		p.Metric("accuracy_before", g.InitialAccuracy, "")
+		if o.Teacher == "input" {
+			p.Metric("teacher_accuracy", g.TeacherAccuracy, "")
+		}
+	}
+	p.Metric("weights", float64(fr.Weights), "")
+	p.Metric("int32_biases", float64(fr.Biases), "")
+	p.Metric("epochs", float64(len(res.History)), "")
+	if res.SamplesPerSecond > 0 {
+		p.Metric("samples_per_second", res.SamplesPerSecond, "1/s")
+	}
+	types := map[string]int{}
+	for _, w := range info.Weights {
+		types[w.Type.String()]++
+	}
+	var parts []string
+	for t, n := range types {
+		parts = append(parts, fmt.Sprintf("%d %s", n, t))
+	}
+	sort.Strings(parts)
+	if !math.IsNaN(acc) {
+		p.Note("fine-tuned %s weights (validation accuracy %.4f before, %.4f after)%s", strings.Join(parts, ", "), g.InitialAccuracy, acc, learned(o))
+	} else {
+		p.Note("fine-tuned %s weights%s", strings.Join(parts, ", "), learned(o))
+	}
+	if res.Resumed != "" {
+		p.Note("resumed from checkpoint %s at %s", o.Checkpoint, res.Resumed)
+	}
+	ds.Charts(p, res)
+}
+
+func learned(o *Options) string {
+	if o.LearnScales {
+		return "; scales learned"
+	}
+	return ""
+}
