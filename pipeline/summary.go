@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -174,7 +175,37 @@ func PrintSummary(w io.Writer, res *RunResult) {
 	fmt.Fprintf(w, "%d jobs: %s\n", len(res.Outcomes), strings.Join(parts, ", "))
 	if res.SummaryPath != "" {
 		fmt.Fprintf(w, "summary: %s\n", res.SummaryPath)
+		if index := filepath.Join(filepath.Dir(res.SummaryPath), "index.html"); fileExists(index) {
+			fmt.Fprintf(w, "index:   %s\n", index)
+		}
 	}
+	if len(res.Outcomes) > 3 {
+		return // the index lists every job's report
+	}
+	for _, o := range res.Outcomes {
+		if o.Report == nil || o.Status == StatusSkipped {
+			continue
+		}
+		fmt.Fprintf(w, "%s:\n  report  %s.report.{html,md,json}\n", o.Job.Name, o.Job.ReportPrefix)
+		var saved []string
+		for k, v := range o.Job.Artifacts {
+			if strings.HasPrefix(k, "save:") {
+				saved = append(saved, v)
+			}
+		}
+		sort.Strings(saved)
+		for _, v := range saved {
+			fmt.Fprintf(w, "  saved   %s\n", v)
+		}
+		if o.Status == StatusOK && o.Job.Output != "" {
+			fmt.Fprintf(w, "  output  %s\n", o.Job.Output)
+		}
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func firstLine(s string, n int) string {
