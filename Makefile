@@ -28,6 +28,12 @@ test: ort
 bench: ort
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
+## bench-train: training throughput of the 2x800 MLP, our engine against PyTorch side by side
+## (ROUNDS, SECONDS_PER_RUN, PYTHON; scripts/bench-train.sh)
+.PHONY: bench-train
+bench-train:
+	GO=$(GO) bash scripts/bench-train.sh
+
 ## demo: the main job on the built-in MNIST example
 demo: ort build
 	MNIST_DIR="$(MNIST_DIR)" ./$(BIN) run configs/demo.yaml
