@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -137,6 +138,9 @@ func HumanBytes(n int64) string {
 // FormatValue prints a metric value (five significant digits) with its unit.
 func FormatValue(v Float, unit string) string {
 	s := fmt.Sprintf("%.5g", float64(v))
+	if f := float64(v); f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		s = strconv.FormatFloat(f, 'f', 0, 64) // counts stay exact: 207114, not 2.0711e+05
+	}
 	if unit != "" {
 		s += " " + unit
 	}

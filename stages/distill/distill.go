@@ -275,6 +275,17 @@ func Charts(p *pipeline.Pass, res *distill.Result) {
 	acc := report.Chart{Title: "validation accuracy per epoch", Kind: "line", XLabel: "epoch", YLabel: "accuracy",
 		Series: []report.Series{{Name: "student"}, {Name: "teacher"}}}
 	hasAcc, hasVal := false, false
+	lowest := math.Inf(1)
+	for _, e := range res.History {
+		lowest = math.Min(lowest, e.ValAccuracy)
+	}
+	if g := res.Generations; len(g) == 1 && g[0].InitialAccuracy >= lowest-0.05 && res.Resumed == "" {
+		// epoch 0: the model before training (for qat, the post-training quantization),
+		// unless it is an untrained student whose chance accuracy would flatten the curve
+		acc.XNum = append(acc.XNum, 0)
+		acc.Series[0].Values = append(acc.Series[0].Values, report.Float(g[0].InitialAccuracy))
+		acc.Series[1].Values = append(acc.Series[1].Values, report.Float(g[0].TeacherAccuracy))
+	}
 	for i, e := range res.History {
 		x := float64(i + 1)
 		loss.XNum = append(loss.XNum, x)
