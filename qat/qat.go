@@ -331,7 +331,7 @@ func FakeQuantWeights(m *onnxio.Model, opts WeightOptions) (*onnxio.Model, *Info
 		axis := -1
 		if !opts.PerTensor {
 			if len(dims) >= 2 {
-				axis = weightAxis(n, len(dims))
+				axis = quantize.WeightAxis(n, len(dims))
 			} else {
 				notes = append(notes, fmt.Sprintf("%s: weight %q of rank %d is quantized per tensor", onnxio.NodeLabel(n), wName, len(dims)))
 			}
@@ -403,21 +403,6 @@ func cloneAttrs(at []*onnxpb.AttributeProto) []*onnxpb.AttributeProto {
 	return out
 }
 
-// weightAxis is the output-channel axis of a weight at input 1.
-func weightAxis(n *onnxpb.NodeProto, rank int) int {
-	switch n.GetOpType() {
-	case "Conv":
-		return 0
-	case "ConvTranspose":
-		return 1
-	case "Gemm":
-		if a := onnxio.Attr(n, "transB"); a != nil && a.GetI() == 1 {
-			return 0
-		}
-		return 1
-	}
-	return rank - 1
-}
 
 // weightParams computes per-tensor (axis -1) or per-channel scales and zero points from
 // w's range.

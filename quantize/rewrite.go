@@ -35,8 +35,9 @@ func (q *quantizer) rewrite() error {
 	return nil
 }
 
-// weightAxis is the per-channel axis of a compute node's weight (its output channels).
-func weightAxis(n *onnxpb.NodeProto, rank int) int {
+// WeightAxis is the per-channel axis of a compute node's weight at input 1 (its output
+// channels): Conv 0, ConvTranspose 1, Gemm by transB, MatMul the last axis.
+func WeightAxis(n *onnxpb.NodeProto, rank int) int {
 	switch n.GetOpType() {
 	case "Conv":
 		return 0
@@ -69,7 +70,7 @@ func (q *quantizer) rewriteCompute(n *onnxpb.NodeProto) error {
 		}
 		axis := -1
 		if i == ru.weight && q.opts.PerChannel && len(w.Shape) >= 2 {
-			axis = weightAxis(n, len(w.Shape))
+			axis = WeightAxis(n, len(w.Shape))
 		}
 		scales, zps := q.weightParams(w, axis)
 		if i == ru.weight {
