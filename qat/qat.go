@@ -403,7 +403,6 @@ func cloneAttrs(at []*onnxpb.AttributeProto) []*onnxpb.AttributeProto {
 	return out
 }
 
-
 // weightParams computes per-tensor (axis -1) or per-channel scales and zero points from
 // w's range.
 func weightParams(w []float32, dims []int64, axis int, qr quantize.QRange, sym bool) ([]float32, []int64, error) {
