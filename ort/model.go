@@ -17,6 +17,7 @@ type modelInfo struct {
 	values   map[string]*onnxpb.ValueInfoProto // graph inputs and outputs by name
 	nOutputs int                               // graph outputs
 	names    map[string]bool                   // every value and node name in the graph, subgraphs included
+	fed      map[string]bool                   // the main graph's inputs and initializers
 }
 
 // Field numbers in onnx.proto.
@@ -63,7 +64,7 @@ func eachBytesField(b []byte, f func(num protowire.Number, v []byte) error) erro
 }
 
 func scanModel(b []byte) (*modelInfo, error) {
-	mi := &modelInfo{values: map[string]*onnxpb.ValueInfoProto{}, names: map[string]bool{}}
+	mi := &modelInfo{values: map[string]*onnxpb.ValueInfoProto{}, names: map[string]bool{}, fed: map[string]bool{}}
 	err := eachBytesField(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case modelOpsetImport:
@@ -104,12 +105,15 @@ func (mi *modelInfo) scanGraph(b []byte) error {
 			if num == graphOutput {
 				mi.nOutputs++
 			}
+			if num == graphInput {
+				mi.fed[vi.GetName()] = true
+			}
 		case graphInitializer:
-			mi.addTensorName(v)
+			mi.fed[mi.addTensorName(v)] = true
 		case graphSparseInit:
 			return eachBytesField(v, func(num protowire.Number, v []byte) error {
 				if num == sparseTensorValues {
-					mi.addTensorName(v)
+					mi.fed[mi.addTensorName(v)] = true
 				}
 				return nil
 			})
@@ -118,14 +122,17 @@ func (mi *modelInfo) scanGraph(b []byte) error {
 	})
 }
 
-// addTensorName records the name of an encoded TensorProto without decoding its data.
-func (mi *modelInfo) addTensorName(b []byte) {
+// addTensorName records the name of an encoded TensorProto without decoding its data,
+// and returns it.
+func (mi *modelInfo) addTensorName(b []byte) (name string) {
 	_ = eachBytesField(b, func(num protowire.Number, v []byte) error {
 		if num == tensorName {
-			mi.names[string(v)] = true
+			name = string(v)
+			mi.names[name] = true
 		}
 		return nil
 	})
+	return name
 }
 
 func (mi *modelInfo) addNode(n *onnxpb.NodeProto) {

@@ -62,7 +62,10 @@ type Session struct {
 	skipped  map[string]string // outputs Run cannot return -> why
 	ortOut   map[string]int    // onnxruntime output name -> position in the session's outputs
 	nOrtOut  int
-	dummy    bool // the session has one extra unused bool input, fed last
+	fed      []bool // per onnxruntime output: it is a graph input or initializer, which
+	// onnxruntime hands back as it is rather than writing into a buffer (RunInto never
+	// offers one for it)
+	dummy bool // the session has one extra unused bool input, fed last
 }
 
 // supported reports whether Run can pass and return tensors of element type dt.
@@ -171,6 +174,7 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 			if name != "" {
 				s.ortOut[name] = len(ortOutNames)
 				ortOutNames = append(ortOutNames, name)
+				s.fed = append(s.fed, mi.fed[name])
 			}
 		}
 	}
@@ -297,6 +301,11 @@ func (s *Session) Close() error {
 // only read. onnxruntime computes every output on each call and Run returns those
 // asked for.
 func (s *Session) Run(inputs map[string]*onnxio.Tensor, outputs ...string) (map[string]*onnxio.Tensor, error) {
+	return s.run(nil, inputs, outputs)
+}
+
+// run is Run, and RunInto when b is not nil.
+func (s *Session) run(b *Buffers, inputs map[string]*onnxio.Tensor, outputs []string) (map[string]*onnxio.Tensor, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.sess == nil {
@@ -339,20 +348,51 @@ func (s *Session) Run(inputs map[string]*onnxio.Tensor, outputs ...string) (map[
 		in = append(in, track(v))
 	}
 
+	// out holds the values of this call; owned are those this call must release (all of
+	// them without buffers; with buffers, those the buffers do not keep).
 	out := make([]ortgo.Value, s.nOrtOut)
+	var owned []ortgo.Value
 	defer func() {
-		for _, v := range out {
+		for _, v := range owned {
 			release(v)
 		}
 	}()
-	err = s.sess.Run(in, out)
-	for _, v := range out { // onnxruntime_go allocated these, even when it failed part way
-		if v != nil {
-			track(v)
+	var key string
+	var prealloc []ortgo.Value
+	if b != nil {
+		var some bool
+		key = s.shapeKey(inputs)
+		if prealloc, some = b.preallocated(key); some {
+			copy(out, prealloc)
+		} else {
+			prealloc = nil
 		}
+	}
+	runOnce := func() error {
+		err := s.sess.Run(in, out)
+		for i, v := range out { // onnxruntime_go allocated these, even when it failed part way
+			if v != nil && (prealloc == nil || v != prealloc[i]) {
+				owned = append(owned, track(v))
+			}
+		}
+		return err
+	}
+	err = runOnce()
+	if err != nil && prealloc != nil {
+		// A kept buffer whose shape no longer fits (an output whose shape depends on the
+		// values) fails the run: run again with every output allocated by onnxruntime,
+		// and keep will mark the outputs whose shapes changed.
+		for _, v := range owned {
+			release(v)
+		}
+		out, prealloc, owned = make([]ortgo.Value, s.nOrtOut), nil, nil
+		err = runOnce()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("run: %s: check the inputs' shapes and values against the model", oneLine(strings.TrimPrefix(err.Error(), "Error running network: ")))
+	}
+	if b != nil {
+		owned = b.keep(key, out, prealloc)
 	}
 
 	result := make(map[string]*onnxio.Tensor, len(want))
