@@ -101,6 +101,7 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 	}
 	defer rs.Close()
 	defer cs.Close()
+	rf, cf := NewFeeder("reference", rs.Inputs()), NewFeeder("candidate", cs.Inputs())
 	lo, hi := map[string]float64{}, map[string]float64{}
 	acc := map[string]*Accumulator{}
 	seen := 0
@@ -112,11 +113,7 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 			break
 		}
 		seen += b.N
-		ro, err := rs.Run(b.Inputs)
-		if err != nil {
-			return nil, err
-		}
-		co, err := cs.Run(b.Inputs)
+		ro, co, err := runBoth(rs, cs, rf, cf, b)
 		if err != nil {
 			return nil, err
 		}
@@ -225,6 +222,7 @@ func Histograms(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Datase
 	}
 	defer rs.Close()
 	defer cs.Close()
+	rf, cf := NewFeeder("reference", rs.Inputs()), NewFeeder("candidate", cs.Inputs())
 	seen := 0
 	for b, err := range ds.Batches() {
 		if err != nil {
@@ -234,11 +232,7 @@ func Histograms(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Datase
 			break
 		}
 		seen += b.N
-		ro, err := rs.Run(b.Inputs)
-		if err != nil {
-			return nil, err
-		}
-		co, err := cs.Run(b.Inputs)
+		ro, co, err := runBoth(rs, cs, rf, cf, b)
 		if err != nil {
 			return nil, err
 		}
@@ -267,6 +261,25 @@ func Histograms(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Datase
 		}
 	}
 	return hs, ctx.Err()
+}
+
+// runBoth runs a batch through the reference and candidate sessions, each fed its own
+// input types.
+func runBoth(rs, cs *ort.Session, rf, cf *Feeder, b *dataset.Batch) (ro, co map[string]*onnxio.Tensor, err error) {
+	in, err := rf.Feed(b.Inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ro, err = rs.Run(in); err != nil {
+		return nil, nil, err
+	}
+	if in, err = cf.Feed(b.Inputs); err != nil {
+		return nil, nil, err
+	}
+	if co, err = cs.Run(in); err != nil {
+		return nil, nil, err
+	}
+	return ro, co, nil
 }
 
 // Worst returns the n layers with the lowest SQNR, worst first.

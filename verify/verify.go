@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/x448/float16"
+
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
@@ -61,6 +63,10 @@ type Report struct {
 	// Histograms are the value distributions of the worst layers (lowest SQNR) in both
 	// models.
 	Histograms []Histogram `json:"histograms,omitempty"`
+	// Conversions lists the element-type conversions made to feed each model the types
+	// its inputs declare and to compare outputs of other float types (a float16 model
+	// with float16 inputs and outputs); empty when none was needed.
+	Conversions []Conversion `json:"conversions,omitempty"`
 	// Failures lists every threshold missed; empty when the candidate passed.
 	Failures []string `json:"failures,omitempty"`
 	Passed   bool     `json:"passed"`
@@ -112,6 +118,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 		return nil, fmt.Errorf("reference: %w", err)
 	}
 	defer refSess.Close()
+	refFeed := NewFeeder("reference", refSess.Inputs())
 	if err := sameOutputs(refSess, cand, candBytes, base); err != nil {
 		return nil, err
 	}
@@ -120,6 +127,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 	type run struct {
 		rep  *ProviderReport
 		sess *ort.Session
+		feed *Feeder
 		acc  map[string]*Accumulator
 		self map[string]*Accumulator
 	}
@@ -149,6 +157,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 		r := &run{rep: pr, sess: s, acc: map[string]*Accumulator{}, self: map[string]*Accumulator{}}
 		if s != nil {
 			defer s.Close()
+			r.feed = NewFeeder("candidate", s.Inputs())
 		}
 		if p == ort.CPU {
 			cpuRun = r
@@ -172,7 +181,11 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		want, err := refSess.Run(b.Inputs)
+		refIn, err := refFeed.Feed(b.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		want, err := refSess.Run(refIn)
 		if err != nil {
 			return nil, fmt.Errorf("reference on samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
 		}
@@ -181,7 +194,11 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 			if r.sess == nil {
 				continue
 			}
-			got, err := r.sess.Run(b.Inputs)
+			in, err := r.feed.Feed(b.Inputs)
+			if err != nil {
+				return nil, err
+			}
+			got, err := r.sess.Run(in)
 			if err != nil {
 				return nil, fmt.Errorf("candidate on %s, samples %d..%d: %w", r.rep.Provider, b.Index, b.Index+b.N-1, err)
 			}
@@ -196,8 +213,10 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 				rv, err1 := rt.Float32s()
 				cv, err2 := ct.Float32s()
 				if err1 != nil || err2 != nil || len(rv) != len(cv) {
-					return nil, fmt.Errorf("output %q: reference %v and candidate %v cannot be compared", name, rt.Shape, ct.Shape)
+					return nil, fmt.Errorf("output %q: reference %s%v and candidate %s%v cannot be compared", name, rt.Type, rt.Shape, ct.Type, ct.Shape)
 				}
+				refFeed.Output(name, rt.Type)
+				r.feed.Output(name, ct.Type)
 				classes := 0
 				if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
 					classes = int(rt.Shape[1])
@@ -241,7 +260,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 			if r.sess == nil || !slices.Contains(opts.Providers, r.rep.Provider) {
 				continue
 			}
-			if err := measure(ctx, r.rep, refSess, r.sess, ds, opts.Latency); err != nil {
+			if err := measure(ctx, r.rep, refSess, r.sess, refFeed, r.feed, ds, opts.Latency); err != nil {
 				return nil, err
 			}
 		}
@@ -261,8 +280,29 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 			return nil, fmt.Errorf("activation histograms: %w", err)
 		}
 	}
+	feeders := []*Feeder{refFeed}
+	for _, r := range runs {
+		if r.feed != nil {
+			feeders = append(feeders, r.feed)
+		}
+	}
+	rep.Conversions = mergeConversions(feeders...)
 	rep.Passed = len(rep.Failures) == 0
 	return rep, nil
+}
+
+// mergeConversions lists the feeders' conversions once each (the candidate's sessions on
+// several providers make the same ones).
+func mergeConversions(fs ...*Feeder) []Conversion {
+	var out []Conversion
+	for _, f := range fs {
+		for _, c := range f.Conversions() {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // sameOutputs checks that the candidate has the reference's outputs with the same types.
@@ -297,7 +337,7 @@ func names(vs []ort.ValueInfo) []string {
 }
 
 // measure times both models at each batch size: warmup runs, then timed runs.
-func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, ds *dataset.Dataset, lo LatencyOptions) error {
+func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, refFeed, candFeed *Feeder, ds *dataset.Dataset, lo LatencyOptions) error {
 	var first *dataset.Batch
 	for b, err := range ds.Batches() {
 		if err != nil {
@@ -314,14 +354,20 @@ func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, ds
 		sizes = []int{1}
 	}
 	for _, bs := range sizes {
-		feed, ok := resize(first, bs)
+		data, ok := resize(first, bs)
 		if !ok {
 			continue // a fixed batch axis: only its own size runs
 		}
 		for _, m := range []struct {
 			name string
 			s    *ort.Session
-		}{{"reference", ref}, {"candidate", cand}} {
+			f    *Feeder
+		}{{"reference", ref, refFeed}, {"candidate", cand, candFeed}} {
+			// converted before timing: the runs time the model, not the conversion
+			feed, err := m.f.Feed(data)
+			if err != nil {
+				return fmt.Errorf("latency, %s: %w", m.name, err)
+			}
 			for range lo.Warmup {
 				if _, err := m.s.Run(feed); err != nil {
 					return fmt.Errorf("latency, %s at batch %d: %w", m.name, bs, err)
@@ -365,6 +411,16 @@ func repeatRows(t *onnxio.Tensor, have, want int) (*onnxio.Tensor, bool) {
 	shape := append([]int64{int64(want)}, t.Shape[1:]...)
 	switch d := t.Data.(type) {
 	case []float32:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []float16.Float16:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []onnxio.BFloat16:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []float64:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []int8:
+		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
+	case []bool:
 		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
 	case []int64:
 		return &onnxio.Tensor{Type: t.Type, Shape: shape, Data: repeat(d, have, want)}, true
