@@ -22,7 +22,9 @@ type Conversion struct {
 	// Kind is input or output.
 	Kind string `json:"kind"`
 	// Name is the input's or output's name.
-	Name string          `json:"name"`
+	Name string `json:"name"`
+	// From is the data's element type (an output's type in the model) and To the type it
+	// was converted to (the model's input type, or float for an output's metrics).
 	From onnxio.DataType `json:"from"`
 	To   onnxio.DataType `json:"to"`
 }

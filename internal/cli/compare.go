@@ -32,7 +32,9 @@ func compareCmd(g *globals) *cobra.Command {
 		Long: `Compare runs both models on the samples of an .npy file (first axis = samples) and
 prints, per output and provider: max/mean absolute error, RMSE, cosine, SQNR, top-1/top-5
 agreement for classifier-shaped outputs, and accuracy with --labels. The candidate runs
-on each provider of --providers; unavailable ones are reported, not fatal.`,
+on each provider of --providers; unavailable ones are reported, not fatal. Each model is
+fed the float type its input declares (float32 data converted for a float16 model, and
+float16 outputs read as float32), and the conversions are printed.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return compare(g, f, args[0], args[1]) },
 	}
@@ -76,7 +78,8 @@ func compare(g *globals, f *compareFlags, refPath, candPath string) error {
 	if strings.HasSuffix(f.data, ".npz") {
 		spec.Format = "npz"
 	}
-	ds, err := dataset.Open(spec, inputs)
+	// Each model is fed its own input types (float data converted between float types).
+	ds, err := dataset.Open(spec, verify.DataInputs(spec, ref))
 	if err != nil {
 		return exit(ExitFailed, fmt.Errorf("%s: %w", filepath.Base(f.data), err))
 	}
@@ -105,6 +108,9 @@ func compare(g *globals, f *compareFlags, refPath, candPath string) error {
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(g.stdout, "size: %s -> %s (%.3fx)\n", report.HumanBytes(rep.ReferenceBytes), report.HumanBytes(rep.CandidateBytes), rep.SizeRatio)
+	if n := verify.ConversionsNote(rep.Conversions); n != "" {
+		fmt.Fprintln(g.stdout, n)
+	}
 	for _, pr := range rep.Providers {
 		if !pr.Available {
 			fmt.Fprintf(g.stdout, "%s: unavailable: %s\n", pr.Provider, pr.Reason)

@@ -128,16 +128,14 @@ func (e *evalSet) eval(cand *onnxio.Model) (float64, error) {
 		return 0, err
 	}
 	defer s.Close()
-	types := map[string]onnxio.DataType{}
-	for _, in := range s.Inputs() {
-		types[in.Name] = in.Type
-	}
+	// keep_io_types: false gives the candidate float16 (or bfloat16) inputs
+	feeder := verify.NewFeeder("candidate", s.Inputs())
 	acc := map[string]*verify.Accumulator{}
 	labelsOn := ""
 	for i, b := range e.batches {
-		feeds := map[string]*onnxio.Tensor{}
-		for name, t := range b.Inputs {
-			feeds[name] = castTo(t, types[name])
+		feeds, err := feeder.Feed(b.Inputs)
+		if err != nil {
+			return 0, err
 		}
 		got, err := s.Run(feeds)
 		if err != nil {
@@ -250,30 +248,6 @@ func sliceRows(t *onnxio.Tensor, n int) *onnxio.Tensor {
 		return onnxio.NewTensor(shape, d[:k])
 	case []bool:
 		return onnxio.NewTensor(shape, d[:k])
-	}
-	return t
-}
-
-// castTo converts a float32 tensor to float16 or bfloat16 when the candidate's input
-// (keep_io_types: false) wants it; anything else is returned as it is.
-func castTo(t *onnxio.Tensor, dt onnxio.DataType) *onnxio.Tensor {
-	src, ok := t.Data.([]float32)
-	if !ok {
-		return t
-	}
-	switch dt {
-	case onnxio.TypeFloat16:
-		d := make([]float16.Float16, len(src))
-		for i, v := range src {
-			d[i] = float16.Fromfloat32(v)
-		}
-		return onnxio.NewTensor(t.Shape, d)
-	case onnxio.TypeBFloat16:
-		d := make([]onnxio.BFloat16, len(src))
-		for i, v := range src {
-			d[i] = onnxio.BFloat16FromFloat32(v)
-		}
-		return onnxio.NewTensor(t.Shape, d)
 	}
 	return t
 }

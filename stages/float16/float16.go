@@ -33,7 +33,8 @@ short list that has not been measured on a GPU; block_ops and block_nodes add to
 Inputs whose type constraint is float32 only (Resize scales, NonMaxSuppression boxes)
 stay float32 too, and redundant Cast pairs are removed. With keep_io_types the graph
 inputs and outputs stay float32 (Casts after the inputs and before the outputs), so
-datasets and callers need no change.
+callers need no change; without it they are float16 too, and verify converts float32
+data for the model (and its outputs back) with a note saying so.
 
 auto_mixed searches for the fewest nodes to keep in float32 so that the metric of the
 converted model's outputs against the float32 model's, on samples of a dataset, meets
@@ -63,8 +64,8 @@ type Options struct {
 	// Type is the target element type: float16 or bfloat16.
 	Type string `yaml:"type" json:"type"`
 	// KeepIOTypes keeps the graph inputs and outputs float32, with Casts after the inputs
-	// and before the outputs; false makes them float16 too (datasets must then hold
-	// float16 data).
+	// and before the outputs; false makes them float16 too (verify and compare convert
+	// float32 data to float16 for such a model, and its outputs back, and say so).
 	KeepIOTypes bool `yaml:"keep_io_types" json:"keep_io_types"`
 	// Target is the execution provider the model is meant for, whose missing float16
 	// kernels make the default block list: cpu (measured on onnxruntime's CPU provider)
@@ -142,9 +143,6 @@ func (o *Options) Warnings() []string {
 	}
 	if o.Type == "bfloat16" && o.Target == "cpu" && !o.ForceInitializers {
 		w = append(w, "type bfloat16 with target cpu: onnxruntime's CPU provider has almost no bfloat16 kernels, so most nodes stay float32 and the file hardly shrinks; set force_initializers: true to store the weights in bfloat16")
-	}
-	if !o.KeepIOTypes {
-		w = append(w, "keep_io_types: false makes the graph inputs float16: datasets given to later stages must hold float16 data")
 	}
 	return w
 }

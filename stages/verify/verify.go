@@ -31,7 +31,12 @@ against labels. The candidate runs on each listed provider (the reference on cpu
 provider that is missing is reported as unavailable and fails the job only when it is in
 require. Latency (warmup, runs, p50/p90/p99 per batch size) is measured for both models.
 A threshold missed fails the job (exit 1): its report is written, its output is not.
-Verify on an unchanged model is a plain evaluation.`,
+Verify on an unchanged model is a plain evaluation.
+
+Each model is fed the element types its inputs declare: float data is converted between
+float types where a model wants another one (float32 data for a float16 model made with
+keep_io_types: false), and float16 outputs are read as float32 for the metrics; a note
+lists the conversions. Other type mismatches are errors.`,
 	NewOptions: func() any {
 		return &Options{Reference: "input", Providers: []string{"cpu"}, Require: []string{"cpu"},
 			Outputs: []string{}, Thresholds: map[string]float64{},
@@ -145,7 +150,10 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, err
 	}
 	ref := reference(p, o)
-	ds, err := dataset.Open(spec, dataset.InputsOf(ref))
+	// Each model is fed the element types it declares (float data converted between
+	// float types, said in a note), so the dataset is read as the reference's types
+	// allow: see verify.DataInputs.
+	ds, err := dataset.Open(spec, v.DataInputs(spec, ref))
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
 	}
@@ -207,6 +215,9 @@ func record(p *pipeline.Pass, rep *v.Report) {
 		}
 	}
 	p.Metric("size_ratio", rep.SizeRatio, "x")
+	if n := v.ConversionsNote(rep.Conversions); n != "" {
+		p.Note("%s", n)
+	}
 	for _, f := range rep.Failures {
 		p.Warn("threshold missed: %s", f)
 	}
