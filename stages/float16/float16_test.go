@@ -221,6 +221,7 @@ func TestVariants(t *testing.T) {
 		{"resnet_small", "{type: bfloat16, force_initializers: true}", 30, 0.53},
 		{"tiny_transformer", "{type: bfloat16, force_initializers: true}", 30, 0.54},
 		{"mnist_cnn", "{type: bfloat16}", 30, 1.0},
+		{"mnist_cnn", "{type: bfloat16, keep_io_types: false, force_initializers: true}", 30, 0.52}, // bfloat16 inputs fed converted data
 	}
 	for _, c := range cases {
 		verify := `
