@@ -13,12 +13,17 @@ func init() { blas32.Use(gonum.Implementation{}) }
 // sgemm computes C = alpha * op(A) * op(B) + beta * C for row-major matrices, where op(A)
 // is m×k (A is k×m when transA) and op(B) is k×n (B is n×k when transB).
 //
-// It runs on gonum's Sgemm, which splits products of four 64×64 blocks or more over
-// GOMAXPROCS goroutines. gonum's speed depends on the layout (BenchmarkGemm): with
-// k >= 32 its A·Bᵀ case (dot products of contiguous rows) is 1.3 to 2.8 times as fast as
-// the other three, and with short k its A·B case (row axpys) is the fastest. So when
-// the product is big enough to pay for the copy, operands stored the other way round
-// are first transposed into scratch memory.
+// Two kernels built on gonum's SSE level-1 and level-2 routines do the work, each on
+// operands in its own layout; an operand stored the other way round is first packed
+// (transposed) into scratch memory, which costs O(mk) or O(nk) against the product's
+// O(mnk). sgemmDot wants A·Bᵀ (rows of both along k) and takes each element of C as one
+// long dot product; sgemmGer wants Aᵀ·B (both stored k-major) and adds k rank-1 updates
+// to tiles of C that stay in L1. gemmCost picks the cheaper with the packing counted.
+// Both beat gonum's Sgemm, which cuts k into 64-long pieces and pays a call, a
+// horizontal sum and a load and store of C for each (BenchmarkGemm: 1.4 to 2.7 times as
+// fast on the MLP800 training shapes, per core). Short inner dimensions (convolutions
+// with few channels) go to gonum's Sgemm, whose A·B case is a row axpy, the fastest
+// there.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -27,6 +32,162 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleMat(m, n, beta, c, ldc)
 		return
 	}
+	if k < dotMinK {
+		sgemmShortK(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// Elements each kernel would have to pack first.
+	var packDot, packGer int
+	if transA {
+		packDot += m * k
+	} else {
+		packGer += m * k
+	}
+	if transB {
+		packGer += n * k
+	} else {
+		packDot += n * k
+	}
+	useDot := gemmCost(m, n, k, packDot, true) <= gemmCost(m, n, k, packGer, false)
+	var bufA, bufB *[]float32
+	if useDot {
+		if transA {
+			bufA = getScratch(m * k)
+			transpose(k, m, a, lda, *bufA, k) // A is k×m: make it m×k
+			a, lda = *bufA, k
+		}
+		if !transB {
+			bufB = getScratch(n * k)
+			transpose(k, n, b, ldb, *bufB, k) // B is k×n: make it n×k
+			b, ldb = *bufB, k
+		}
+		sgemmDot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	} else {
+		if !transA {
+			bufA = getScratch(m * k)
+			transpose(m, k, a, lda, *bufA, m) // A is m×k: make it k×m
+			a, lda = *bufA, m
+		}
+		if transB {
+			bufB = getScratch(n * k)
+			transpose(n, k, b, ldb, *bufB, n) // B is n×k: make it k×n
+			b, ldb = *bufB, n
+		}
+		sgemmGer(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+	putScratch(bufA)
+	putScratch(bufB)
+}
+
+// gemmCost estimates the single-core time of an m×n×k product in picoseconds (from
+// BenchmarkGemm on a Sapphire Rapids core): sgemmDot runs at about 28·k/(k+40) GFLOP/s
+// (each dot product pays some 40 elements' worth of call and horizontal sum), sgemmGer
+// at about 25 GFLOP/s, and packing costs about 1.3 ns an element.
+func gemmCost(m, n, k, pack int, dot bool) float64 {
+	flops := 2 * float64(m) * float64(n) * float64(k)
+	rate := 25.0
+	if dot {
+		rate = 28 * float64(k) / float64(k+40)
+	}
+	return flops/rate*1e3 + 1300*float64(pack)
+}
+
+// dotMinK is the shortest inner dimension that sgemm computes with its own kernels.
+const dotMinK = 32
+
+// kc is the longest slice of the inner dimension that one dot product covers.
+const kc = 1024
+
+// dotL1 is the number of float32s of B that sgemmDot keeps in L1 (24 KiB, half of a
+// 48 KiB L1 data cache) while it meets every row of A.
+const dotL1 = 6 << 10
+
+// gerMR×gerNR is the tile of C that sgemmGer keeps in L1 (16 KiB) while it adds the k
+// rank-1 updates; gonum's Sger kernel works on 4×8 blocks.
+const gerMR, gerNR = 32, 128
+
+var blas32Impl gonum.Implementation
+
+// sgemmDot computes C = alpha·A·Bᵀ + beta·C, A m×k and B n×k (both rows contiguous),
+// each element a dot product over k (in kc slices when k is longer, the first slice
+// with beta, the next ones adding). The work is split over goroutines by blocks of C's
+// columns (the rows of B, so that each goroutine reads its part of B only) or, when C
+// is narrow, by rows. Each element is computed by one goroutine in the same order
+// whatever GOMAXPROCS is, so results do not depend on it.
+func sgemmDot(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kk := min(k, kc)
+	jb := max(2, dotL1/kk) // B rows per L1 block
+	body := func(i0, i1, j0, j1 int) {
+		for k0 := 0; k0 < k; k0 += kc {
+			k1 := min(k0+kc, k)
+			bet := beta
+			if k0 > 0 {
+				bet = 1
+			}
+			for jj := j0; jj < j1; jj += jb {
+				je := min(jj+jb, j1)
+				for i := i0; i < i1; i++ {
+					ai := a[i*lda+k0 : i*lda+k1]
+					crow := c[i*ldc+jj : i*ldc+je]
+					for j := range crow {
+						bj := b[(jj+j)*ldb+k0 : (jj+j)*ldb+k1]
+						d := alpha * blas32Impl.Sdot(k1-k0, ai, 1, bj, 1)
+						switch bet {
+						case 0:
+							crow[j] = d
+						case 1:
+							crow[j] += d
+						default:
+							crow[j] = bet*crow[j] + d
+						}
+					}
+				}
+			}
+		}
+	}
+	if n >= 2*jb*workers() || n >= m {
+		// Blocks of jb columns, so that no block straddles two goroutines' parts.
+		nb := (n + jb - 1) / jb
+		parallelFor(nb, jb*m*k, func(lo, hi int) { body(0, m, lo*jb, min(hi*jb, n)) })
+		return
+	}
+	parallelFor(m, n*k, func(lo, hi int) { body(lo, hi, 0, n) })
+}
+
+// sgemmGer computes C = alpha·Aᵀ·B + beta·C, A k×m and B k×n, as k rank-1 updates
+// (gonum's Sger) of each gerMR×gerNR tile of C in turn, so that the tile stays in L1.
+// The tiles are split over goroutines in column-major order, so that consecutive tiles
+// share the k×gerNR panel of B and each goroutine reads about its share of B only. Each
+// element is computed by one goroutine in the same order whatever GOMAXPROCS is.
+func sgemmGer(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	tm := (m + gerMR - 1) / gerMR
+	tn := (n + gerNR - 1) / gerNR
+	parallelFor(tm*tn, gerMR*gerNR*k, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			i0, j0 := (t%tm)*gerMR, (t/tm)*gerNR
+			i1, j1 := min(i0+gerMR, m), min(j0+gerNR, n)
+			for i := i0; i < i1; i++ {
+				row := c[i*ldc+j0 : i*ldc+j1]
+				if beta == 0 {
+					clear(row)
+				} else if beta != 1 {
+					for j := range row {
+						row[j] *= beta
+					}
+				}
+			}
+			for p := range k {
+				blas32Impl.Sger(i1-i0, j1-j0, alpha, a[p*lda+i0:p*lda+i1], 1, b[p*ldb+j0:p*ldb+j1], 1, c[i0*ldc+j0:], ldc)
+			}
+		}
+	})
+}
+
+// sgemmShortK is sgemm for short inner dimensions, on gonum's Sgemm. gonum's speed
+// depends on the layout (BenchmarkGemm): with short k its A·B case (row axpys) is the
+// fastest, so when the product is big enough to pay for the copy, a transposed B is
+// first transposed into scratch memory, and so is a transposed A.
+func sgemmShortK(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	var bufA, bufB *[]float32
 	if m*n >= 4096 {
 		if transA {
@@ -34,22 +195,13 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 			transpose(k, m, a, lda, *bufA, k) // A is k×m: make it m×k
 			a, lda, transA = *bufA, k, false
 		}
-		switch {
-		case k >= 32 && !transB:
-			bufB = getScratch(n * k)
-			transpose(k, n, b, ldb, *bufB, k) // B is k×n: make it n×k
-			b, ldb, transB = *bufB, k, true
-		case k < 32 && transB:
+		if transB {
 			bufB = getScratch(k * n)
 			transpose(n, k, b, ldb, *bufB, n) // B is n×k: make it k×n
 			b, ldb, transB = *bufB, n, false
 		}
 	}
-	if !transA && transB && k > 2*kBlock {
-		sgemmLongK(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	} else {
-		gemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	}
+	gemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	putScratch(bufA)
 	putScratch(bufB)
 }
@@ -63,47 +215,6 @@ func gemmCall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 		tb = blas.Trans
 	}
 	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-// kBlock is the slice of the inner dimension that sgemmLongK multiplies at a time.
-const kBlock = 256
-
-// sgemmLongK computes C = alpha·A·Bᵀ + beta·C for a long inner dimension k (the weight
-// gradient of a convolution: k is samples × output positions). gonum walks the whole of
-// k for each element of C, streaming A and B from memory m·n times, and does not split
-// a C of fewer than four 64×64 blocks over goroutines. Here k is cut into kBlock slices
-// that stay in cache, and, when C is small, the slices are shared out over goroutines
-// that each sum into their own copy of C.
-func sgemmLongK(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	scaleMat(m, n, beta, c, ldc)
-	nk := (k + kBlock - 1) / kBlock
-	run := func(lo, hi int, dst []float32, ldd int) {
-		for kb := lo; kb < hi; kb++ {
-			k0 := kb * kBlock
-			kk := min(kBlock, k-k0)
-			gemmCall(false, true, m, n, kk, alpha, a[k0:], lda, b[k0:], ldb, 1, dst, ldd)
-		}
-	}
-	if (m+63)/64*((n+63)/64) >= 4 || workers() == 1 {
-		run(0, nk, c, ldc) // gonum splits each slice's product
-		return
-	}
-	w := min(workers(), nk)
-	parts := make([]*[]float32, w)
-	for i := range parts {
-		parts[i] = getScratch(m * n)
-		clear(*parts[i])
-	}
-	parallelChunks(nk, 1<<15, func(chunk, lo, hi int) { run(lo, hi, *parts[chunk], n) })
-	for _, p := range parts {
-		for i := range m {
-			row, src := c[i*ldc:i*ldc+n], (*p)[i*n:(i+1)*n]
-			for j, v := range src {
-				row[j] += v
-			}
-		}
-		putScratch(p)
-	}
 }
 
 var scratchPool sync.Pool
