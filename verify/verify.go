@@ -336,7 +336,9 @@ func names(vs []ort.ValueInfo) []string {
 	return out
 }
 
-// measure times both models at each batch size: warmup runs, then timed runs.
+// measure times both models at each batch size: warmup runs of each, then timed runs
+// that alternate between the two models, so that a change in the machine's load (a
+// shared or throttling CPU) falls on both alike and their ratio stays fair.
 func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, refFeed, candFeed *Feeder, ds *dataset.Dataset, lo LatencyOptions) error {
 	var first *dataset.Batch
 	for b, err := range ds.Batches() {
@@ -353,38 +355,46 @@ func measure(ctx context.Context, pr *ProviderReport, ref, cand *ort.Session, re
 	if len(sizes) == 0 {
 		sizes = []int{1}
 	}
+	type timed struct {
+		name string
+		s    *ort.Session
+		feed map[string]*onnxio.Tensor
+		ms   []float64
+	}
 	for _, bs := range sizes {
 		data, ok := resize(first, bs)
 		if !ok {
 			continue // a fixed batch axis: only its own size runs
 		}
-		for _, m := range []struct {
-			name string
-			s    *ort.Session
-			f    *Feeder
-		}{{"reference", ref, refFeed}, {"candidate", cand, candFeed}} {
+		models := []*timed{{name: "reference", s: ref}, {name: "candidate", s: cand}}
+		for i, f := range []*Feeder{refFeed, candFeed} {
 			// converted before timing: the runs time the model, not the conversion
-			feed, err := m.f.Feed(data)
+			feed, err := f.Feed(data)
 			if err != nil {
-				return fmt.Errorf("latency, %s: %w", m.name, err)
+				return fmt.Errorf("latency, %s: %w", models[i].name, err)
 			}
+			models[i].feed = feed
+			models[i].ms = make([]float64, 0, lo.Runs)
 			for range lo.Warmup {
-				if _, err := m.s.Run(feed); err != nil {
-					return fmt.Errorf("latency, %s at batch %d: %w", m.name, bs, err)
+				if _, err := models[i].s.Run(feed); err != nil {
+					return fmt.Errorf("latency, %s at batch %d: %w", models[i].name, bs, err)
 				}
 			}
-			ms := make([]float64, 0, lo.Runs)
-			for range lo.Runs {
+		}
+		for range lo.Runs {
+			for _, m := range models {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				t := time.Now()
-				if _, err := m.s.Run(feed); err != nil {
+				if _, err := m.s.Run(m.feed); err != nil {
 					return fmt.Errorf("latency, %s at batch %d: %w", m.name, bs, err)
 				}
-				ms = append(ms, float64(time.Since(t).Microseconds())/1000)
+				m.ms = append(m.ms, float64(time.Since(t).Nanoseconds())/1e6)
 			}
-			p50, p90, p99 := Percentiles(ms)
+		}
+		for _, m := range models {
+			p50, p90, p99 := Percentiles(m.ms)
 			pr.Latency = append(pr.Latency, Latency{Model: m.name, Batch: bs, Runs: lo.Runs, P50: p50, P90: p90, P99: p99})
 		}
 	}
