@@ -58,6 +58,13 @@ func TestDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "1 ok") {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// The run ends with where everything is: the report and the three models.
+	for _, want := range []string{"mnist_cnn.report.{html,md,json}", "saved   " + filepath.Join(dir, "mnist_cnn.int8.onnx"),
+		"saved   " + filepath.Join(dir, "mnist_cnn.student.onnx"), "output  " + filepath.Join(dir, "mnist_cnn.student.int8.onnx")} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, stdout)
+		}
+	}
 	for _, f := range []string{"mnist_cnn.int8.onnx", "mnist_cnn.student.onnx", "mnist_cnn.student.int8.onnx",
 		"mnist_cnn.student.int8.manifest.json", "mnist_cnn.report.html", "calib.json", "student.calib.json", "student.ckpt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
