@@ -111,8 +111,8 @@ var blas32Impl gonum.Implementation
 // sgemmDot computes C = alpha·A·Bᵀ + beta·C, A m×k and B n×k (both rows contiguous),
 // each element a dot product over k (in kc slices when k is longer, the first slice
 // with beta, the next ones adding). The work is split over goroutines by blocks of C's
-// columns (the rows of B, so that each goroutine reads its part of B only) or, when C
-// is narrow, by rows. Each element is computed by one goroutine in the same order
+// columns (the rows of B) or, when C is narrow, of rows, which goroutines take in turn
+// (parallelDynamic). Each element is computed by one goroutine in the same order
 // whatever GOMAXPROCS is, so results do not depend on it.
 func sgemmDot(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	kk := min(k, kc)
@@ -146,23 +146,23 @@ func sgemmDot(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb
 		}
 	}
 	if n >= 2*jb*workers() || n >= m {
-		// Blocks of jb columns, so that no block straddles two goroutines' parts.
+		// Blocks of jb columns, handed out one at a time.
 		nb := (n + jb - 1) / jb
-		parallelFor(nb, jb*m*k, func(lo, hi int) { body(0, m, lo*jb, min(hi*jb, n)) })
+		parallelDynamic(nb, 1, jb*m*k, func(lo, hi int) { body(0, m, lo*jb, min(hi*jb, n)) })
 		return
 	}
-	parallelFor(m, n*k, func(lo, hi int) { body(lo, hi, 0, n) })
+	parallelDynamic(m, 4, n*k, func(lo, hi int) { body(lo, hi, 0, n) })
 }
 
 // sgemmGer computes C = alpha·Aᵀ·B + beta·C, A k×m and B k×n, as k rank-1 updates
 // (gonum's Sger) of each gerMR×gerNR tile of C in turn, so that the tile stays in L1.
-// The tiles are split over goroutines in column-major order, so that consecutive tiles
-// share the k×gerNR panel of B and each goroutine reads about its share of B only. Each
-// element is computed by one goroutine in the same order whatever GOMAXPROCS is.
+// Goroutines take the tiles in turn (parallelDynamic) in column-major order, so that
+// tiles in flight at once share a k×gerNR panel of B. Each element is computed by one
+// goroutine in the same order whatever GOMAXPROCS is.
 func sgemmGer(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	tm := (m + gerMR - 1) / gerMR
 	tn := (n + gerNR - 1) / gerNR
-	parallelFor(tm*tn, gerMR*gerNR*k, func(lo, hi int) {
+	parallelDynamic(tm*tn, 1, gerMR*gerNR*k, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			i0, j0 := (t%tm)*gerMR, (t/tm)*gerNR
 			i1, j1 := min(i0+gerMR, m), min(j0+gerNR, n)

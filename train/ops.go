@@ -180,6 +180,21 @@ func (c *ctx) saved() any { return c.tape.saved[c.n.idx] }
 // needGrad reports whether input i needs a gradient.
 func (c *ctx) needGrad(i int) bool { return i < len(c.n.needGrad) && c.n.needGrad[i] }
 
+// paramGrad returns Param.Grad when the node's input i is a trainable parameter whose
+// gradient is wanted, and nil otherwise. A backward kernel may add that input's
+// gradient into it directly (and return nil for it) rather than into a buffer of its
+// own that Backward then adds to Param.Grad.
+func (c *ctx) paramGrad(i int) *Tensor {
+	if !c.needGrad(i) || i >= len(c.n.in) || c.n.in[i] < 0 {
+		return nil
+	}
+	v := c.g.vals[c.n.in[i]]
+	if v.kind != vkParam || v.param == nil {
+		return nil
+	}
+	return v.param.Grad
+}
+
 // input returns input i or nil when it is absent.
 func input(in []*Tensor, i int) *Tensor {
 	if i < len(in) {

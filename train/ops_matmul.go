@@ -83,13 +83,17 @@ func (k *gemmOp) backward(c *ctx, in, _, gout []*Tensor) ([]*Tensor, error) {
 		gin[0] = da
 	}
 	if c.needGrad(1) {
-		db := c.allocRaw(b.Shape...)
-		if !k.transB { // dB = alpha·op(A)ᵀ·dY
-			sgemm(!k.transA, false, kk, n, m, k.alpha, a.Data, lda, g.Data, n, 0, db.Data, n)
-		} else { // dB = alpha·dYᵀ·op(A)
-			sgemm(true, k.transA, n, kk, m, k.alpha, g.Data, n, a.Data, lda, 0, db.Data, kk)
+		// A parameter's gradient is added into Param.Grad in place (beta 1).
+		db, beta := c.paramGrad(1), float32(1)
+		if db == nil {
+			db, beta = c.allocRaw(b.Shape...), 0
+			gin[1] = db
 		}
-		gin[1] = db
+		if !k.transB { // dB = alpha·op(A)ᵀ·dY
+			sgemm(!k.transA, false, kk, n, m, k.alpha, a.Data, lda, g.Data, n, beta, db.Data, n)
+		} else { // dB = alpha·dYᵀ·op(A)
+			sgemm(true, k.transA, n, kk, m, k.alpha, g.Data, n, a.Data, lda, beta, db.Data, kk)
+		}
 	}
 	if cc != nil && c.needGrad(2) {
 		dc := reduceTo(c, g, cc.Shape)
@@ -208,10 +212,13 @@ func (matmulOp) backward(c *ctx, in, _, gout []*Tensor) ([]*Tensor, error) {
 			sgemm(false, true, rows, k, n, 1, g.Data, n, b.Data, n, 0, da.Data, k)
 			gin[0] = da
 		}
-		if c.needGrad(1) { // dB = Aᵀ·dY
-			db := c.allocRaw(b.Shape...)
-			sgemm(true, false, k, n, rows, 1, a.Data, k, g.Data, n, 0, db.Data, n)
-			gin[1] = db
+		if c.needGrad(1) { // dB = Aᵀ·dY, into Param.Grad in place for a parameter
+			db, beta := c.paramGrad(1), float32(1)
+			if db == nil {
+				db, beta = c.allocRaw(b.Shape...), 0
+				gin[1] = db
+			}
+			sgemm(true, false, k, n, rows, 1, a.Data, k, g.Data, n, beta, db.Data, n)
 		}
 		return gin, nil
 	}
