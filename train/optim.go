@@ -212,15 +212,26 @@ func (o *Optimizer) Step() float64 {
 				decay = float32(1 - lr*c.WeightDecay)
 			}
 			parallelFor(len(w), 8, func(lo, hi int) {
-				for j := lo; j < hi; j++ {
-					d := g[j]*gscale + l2*w[j]
-					m[j] = b1*m[j] + (1-b1)*d
-					v[j] = b2*v[j] + (1-b2)*d*d
-					den := float32(math.Sqrt(float64(v[j])))*invSqrtBc2 + eps
-					w[j] = w[j]*decay - stepSize*m[j]/den
-				}
+				adamUpdate(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], gscale, l2, b1, b2, invSqrtBc2, eps, decay, stepSize)
 			})
 		}
 	}
 	return norm
+}
+
+// adamUpdate is Adam's (AdamW's) update of w from its gradient g and moments m and v,
+// all of one length, with the loop invariants hoisted and bounds checks proven away
+// (the loop is bound by the divide unit: one square root and one division an element).
+func adamUpdate(w, g, m, v []float32, gscale, l2, b1, b2, invSqrtBc2, eps, decay, stepSize float32) {
+	n := len(w)
+	g, m, v = g[:n], m[:n], v[:n]
+	ob1, ob2 := 1-b1, 1-b2
+	for j := range w {
+		d := g[j]*gscale + l2*w[j]
+		mj := b1*m[j] + ob1*d
+		vj := b2*v[j] + ob2*d*d
+		m[j], v[j] = mj, vj
+		den := float32(math.Sqrt(float64(vj)))*invSqrtBc2 + eps
+		w[j] = w[j]*decay - stepSize*mj/den
+	}
 }
