@@ -17,10 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/onnxpipe/onnxpipe/calibrate"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/quantize"
 )
@@ -109,22 +112,120 @@ func BenchmarkCollectVsInference(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%s/N=%d", tc.model, method, tc.n), func(b *testing.B) {
 				m := benchModel(b, tc.model)
 				ds := benchData(b, m, tc.n)
-				var tCal, tInf time.Duration
+				var tCal, tInf, cCal, cInf time.Duration
 				for b.Loop() {
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuTime(b)
 					infer(b, m, ds)
-					t1 := time.Now()
+					t1, c1 := time.Now(), cpuTime(b)
 					if _, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, Threads: benchThreads}); err != nil {
 						b.Fatal(err)
 					}
 					tInf += t1.Sub(t0)
 					tCal += time.Since(t1)
+					cInf += c1 - c0
+					cCal += cpuTime(b) - c1
 				}
 				b.ReportMetric(float64(tCal)/float64(tInf), "x_of_inference")
+				b.ReportMetric(float64(cCal)/float64(cInf), "cpu_x_of_inference")
 				b.ReportMetric(float64(tCal.Milliseconds())/float64(b.N), "ms_calibrate")
 				b.ReportMetric(float64(tInf.Milliseconds())/float64(b.N), "ms_inference")
 			})
 		}
+	}
+}
+
+// exposeAll is a copy of m with every node output a graph output, as Collect's
+// augmented model has them.
+func exposeAll(tb testing.TB, m *onnxio.Model) []byte {
+	c := &onnxio.Model{Proto: proto.Clone(m.Proto).(*onnxpb.ModelProto)}
+	g := c.Graph()
+	have := map[string]bool{}
+	for _, vi := range append(g.GetInput(), g.GetOutput()...) {
+		have[vi.GetName()] = true
+	}
+	for _, n := range g.GetNode() {
+		for _, out := range n.GetOutput() {
+			if out != "" && !have[out] {
+				have[out] = true
+				g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(out)})
+			}
+		}
+	}
+	data, err := c.Bytes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// runAll runs model over ds in one session (created inside the timing), fetching every
+// output, with Run (reuse false: new Go memory per batch, copied from onnxruntime's) or
+// RunInto (reuse true: two sets of buffers used in turn, as Collect does).
+func runAll(tb testing.TB, model []byte, ds *dataset.Dataset, reuse bool) {
+	s, err := ort.NewSession(model, ort.Options{Threads: benchThreads})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	bufs := []*ort.Buffers{s.NewBuffers(), s.NewBuffers()}
+	defer bufs[0].Release()
+	defer bufs[1].Release()
+	i := 0
+	for b, err := range ds.Batches() {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if reuse {
+			_, err = s.RunInto(bufs[i%2], b.Inputs)
+		} else {
+			_, err = s.Run(b.Inputs)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkExposedOutputs separates what exposing every activation costs onnxruntime
+// itself from what calibration adds on top: the augmented model (every node output a
+// graph output) run with no folding, its outputs written into reused buffers
+// (x_reuse_of_plain) or copied into new Go memory per batch (x_copy_of_plain), against
+// the plain model, side by side in each iteration.
+func BenchmarkExposedOutputs(b *testing.B) {
+	for _, tc := range []struct {
+		model string
+		n     int
+	}{{"resnet_small", 512}, {"resnet18", 64}} {
+		b.Run(fmt.Sprintf("%s/N=%d", tc.model, tc.n), func(b *testing.B) {
+			m := benchModel(b, tc.model)
+			ds := benchData(b, m, tc.n)
+			plain, err := m.Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			aug := exposeAll(b, m)
+			var tPlain, tReuse, tCopy, cPlain, cReuse, cCopy time.Duration
+			for b.Loop() {
+				t0, c0 := time.Now(), cpuTime(b)
+				runAll(b, plain, ds, false)
+				t1, c1 := time.Now(), cpuTime(b)
+				runAll(b, aug, ds, true)
+				t2, c2 := time.Now(), cpuTime(b)
+				runAll(b, aug, ds, false)
+				tPlain += t1.Sub(t0)
+				tReuse += t2.Sub(t1)
+				tCopy += time.Since(t2)
+				cPlain += c1 - c0
+				cReuse += c2 - c1
+				cCopy += cpuTime(b) - c2
+			}
+			b.ReportMetric(float64(tReuse)/float64(tPlain), "x_reuse_of_plain")
+			b.ReportMetric(float64(tCopy)/float64(tPlain), "x_copy_of_plain")
+			b.ReportMetric(float64(cReuse)/float64(cPlain), "cpu_x_reuse_of_plain")
+			b.ReportMetric(float64(cCopy)/float64(cPlain), "cpu_x_copy_of_plain")
+			b.ReportMetric(float64(tPlain.Milliseconds())/float64(b.N), "ms_plain")
+		})
 	}
 }
 

@@ -24,14 +24,24 @@ func BenchmarkObserveMinMax(b *testing.B) {
 
 func BenchmarkObserveHistogram(b *testing.B) {
 	x := normals(rng(31), benchValues, 0, 1)
-	for _, abs := range []bool{false, true} {
-		b.Run(fmt.Sprintf("abs=%v", abs), func(b *testing.B) {
-			h := NewHistogram(DefaultBins, abs)
-			for b.Loop() {
-				h.Observe(x)
-			}
-			perValue(b, len(x))
-		})
+	// After a ReLU about half the values are 0: back-to-back increments of one bin.
+	relu := make([]float32, len(x))
+	for i, v := range x {
+		relu[i] = max(v, 0)
+	}
+	for _, data := range []struct {
+		name string
+		x    []float32
+	}{{"normal", x}, {"relu", relu}} {
+		for _, abs := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/abs=%v", data.name, abs), func(b *testing.B) {
+				h := NewHistogram(DefaultBins, abs)
+				for b.Loop() {
+					h.Observe(data.x)
+				}
+				perValue(b, len(data.x))
+			})
+		}
 	}
 }
 

@@ -81,16 +81,19 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 	// for it, so calibrating costs one session and one run per batch, as inference does.
 	groups := [][]string{float}
 	var first map[string]*onnxio.Tensor
+	firstBuf := sess.NewBuffers()
 	for b, err := range ds.Batches() {
 		if err == nil {
 			err = dataset.CheckFinite(b)
 		}
 		if err != nil {
+			firstBuf.Release()
 			sess.Close()
 			return nil, err
 		}
-		out, err := sess.Run(b.Inputs, float...)
+		out, err := runBatch(sess, firstBuf, b, float)
 		if err != nil {
+			firstBuf.Release()
 			sess.Close()
 			return nil, fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
 		}
@@ -106,13 +109,15 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 		break
 	}
 	if len(groups) > 1 {
+		firstBuf.Release()
+		firstBuf = nil
 		sess.Close()
 		sess = nil
 	}
 	st.Passes = len(groups)
 	done := 0
 	for _, g := range groups {
-		if err := pass(ctx, m, sess, first, g, ds, set, o, st, func(n int) {
+		if err := pass(ctx, m, sess, first, firstBuf, g, ds, set, o, st, func(n int) {
 			done += n
 			if o.Progress != nil {
 				o.Progress(done, total*len(groups))
@@ -120,6 +125,7 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 		}); err != nil {
 			return nil, err
 		}
+		sess, first, firstBuf = nil, nil, nil
 	}
 	st.Table = set.Table()
 	st.Set = set
@@ -176,6 +182,9 @@ func augmentedSession(m *onnxio.Model, names []string, o CollectOptions) (*ort.S
 	for _, vi := range g.GetOutput() {
 		have[vi.GetName()] = true
 	}
+	for _, vi := range g.GetInput() {
+		have[vi.GetName()] = true // fed: runBatch takes them from the batch
+	}
 	for _, n := range names {
 		if !have[n] {
 			have[n] = true
@@ -208,6 +217,37 @@ func augmentedSession(m *onnxio.Model, names []string, o CollectOptions) (*ort.S
 	return s, float, other, nil
 }
 
+// runBatch runs batch b through sess into buf and returns the values of names: model
+// inputs straight from the batch (onnxruntime would only copy them), the rest as
+// onnxruntime computed them, sharing buf's memory.
+func runBatch(sess *ort.Session, buf *ort.Buffers, b *dataset.Batch, names []string) (map[string]*onnxio.Tensor, error) {
+	outs := make([]string, 0, len(names))
+	fed := map[string]*onnxio.Tensor{}
+	for _, n := range names {
+		if t, ok := b.Inputs[n]; ok {
+			fed[n] = t
+		} else {
+			outs = append(outs, n)
+		}
+	}
+	var out map[string]*onnxio.Tensor
+	var err error
+	if len(outs) == 0 {
+		// Only inputs are calibrated: run for the errors onnxruntime would report.
+		_, err = sess.RunInto(buf, b.Inputs)
+		out = map[string]*onnxio.Tensor{}
+	} else {
+		out, err = sess.RunInto(buf, b.Inputs, outs...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for n, t := range fed {
+		out[n] = t
+	}
+	return out, nil
+}
+
 // split partitions names into groups whose outputs (measured in out) stay under max bytes.
 func split(names []string, out map[string]*onnxio.Tensor, max int64) [][]string {
 	var groups [][]string
@@ -232,20 +272,43 @@ func split(names []string, out map[string]*onnxio.Tensor, max int64) [][]string 
 }
 
 // pass runs the dataset once with the tensors of group exposed. Inference and folding
-// overlap: onnxruntime computes batch i+1 while the collectors fold batch i, the folding
-// itself spread over the cores by tensor. sess, when not nil, is a session exposing group
-// (pass closes it), and first, when not nil, the outputs of the first batch already run.
-func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[string]*onnxio.Tensor, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
+// overlap: onnxruntime computes batch i+1 into one set of output buffers while the
+// collectors fold batch i from the other, the folding itself spread over the cores by
+// tensor. The two sets of buffers are reused from batch to batch, so a pass allocates no
+// output memory after its first two batches. sess, when not nil, is a session exposing
+// group (pass closes it), and first, when not nil, the outputs of the first batch already
+// run, held in firstBuf.
+func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[string]*onnxio.Tensor, firstBuf *ort.Buffers, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
 	if sess == nil {
 		var err error
 		if sess, _, _, err = augmentedSession(m, group, o); err != nil {
 			return err
 		}
-		first = nil
+		first, firstBuf = nil, nil
 	}
 	defer sess.Close()
+	// Two sets of buffers: one being written by onnxruntime, one being folded.
+	bufs := []*ort.Buffers{firstBuf, sess.NewBuffers()}
+	if firstBuf == nil {
+		bufs[0] = sess.NewBuffers()
+	}
+	defer func() {
+		for _, b := range bufs {
+			b.Release()
+		}
+	}()
+	free := make(chan *ort.Buffers, len(bufs))
+	if first == nil {
+		free <- bufs[0]
+	}
+	free <- bufs[1]
+	inGroup := make(map[string]bool, len(group))
+	for _, n := range group {
+		inGroup[n] = true
+	}
 	type item struct {
 		out map[string]*onnxio.Tensor
+		buf *ort.Buffers
 		n   int
 	}
 	work := make(chan item, 1)
@@ -258,10 +321,12 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 		for it := range work {
 			names := make([]string, 0, len(it.out))
 			for n := range it.out {
-				if slices.Contains(group, n) {
+				if inGroup[n] {
 					names = append(names, n)
 				}
 			}
+			// Largest first, so that no worker is left with a big tensor at the end.
+			slices.SortFunc(names, func(a, b string) int { return it.out[b].Len() - it.out[a].Len() })
 			var fw sync.WaitGroup
 			next := make(chan string)
 			for range workers {
@@ -284,12 +349,7 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			st.PeakHeapBytes = max(st.PeakHeapBytes, ms.HeapInuse)
-			// The batch's outputs are garbage now: collect them at once rather than when
-			// the heap has doubled, so that the peak is the few batches in flight
-			// whatever the number of samples. (The values hold no pointers: a cycle
-			// costs little next to an inference run.)
-			it.out = nil
-			runtime.GC()
+			free <- it.buf // its outputs are folded: onnxruntime may write the next batch there
 			progress(it.n)
 		}
 	}()
@@ -302,7 +362,7 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 			break
 		}
 		if first != nil { // checked and run by Collect
-			work <- item{first, b.N}
+			work <- item{first, bufs[0], b.N}
 			first = nil
 			continue
 		}
@@ -310,12 +370,13 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 			foldErr = err
 			break
 		}
-		out, err := sess.Run(b.Inputs, group...)
+		buf := <-free
+		out, err := runBatch(sess, buf, b, group)
 		if err != nil {
 			foldErr = fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
 			break
 		}
-		work <- item{out, b.N}
+		work <- item{out, buf, b.N}
 	}
 	close(work)
 	wg.Wait()

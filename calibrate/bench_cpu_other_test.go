@@ -1,0 +1,11 @@
+//go:build !unix
+
+package calibrate_test
+
+import (
+	"testing"
+	"time"
+)
+
+// cpuTime is not measured here: the CPU-time ratios read 0/0.
+func cpuTime(tb testing.TB) time.Duration { return 0 }
