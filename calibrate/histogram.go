@@ -226,8 +226,8 @@ func (h *Histogram) observe(x []float32, b batchStats) {
 }
 
 // splitMin is the batch size from which binSplit pays for clearing and adding its four
-// partial histograms.
-const splitMin = 1 << 13
+// partial histograms (a variable for the tests).
+var splitMin = 1 << 13
 
 // splitPool holds binSplit's partial histograms.
 var splitPool sync.Pool

@@ -2,6 +2,7 @@ package calibrate
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -240,6 +241,37 @@ func TestHistogramExtremes(t *testing.T) {
 			if lo, hi := PercentileRange(h, 100, false); lo != -math.MaxFloat32 || hi != math.MaxFloat32 {
 				t.Errorf("extremes: %g %g", lo, hi)
 			}
+		}
+	}
+}
+
+// TestBinSplitMatchesOneByOne checks the four-partial binning of large batches against
+// the one-by-one loop: same counts, zeros and smallest |x|, for signed and |x|
+// histograms, on data with many zeros.
+func TestBinSplitMatchesOneByOne(t *testing.T) {
+	x := normals(rng(40), 3*splitMin+5, 0.5, 2)
+	for i := range x {
+		if i%3 != 0 {
+			x[i] = max(x[i], 0) // rectified: runs of zeros
+		}
+	}
+	y := normals(rng(41), 2*splitMin+3, 40, 1) // all positive, off-centre window
+	for _, abs := range []bool{false, true} {
+		fast, slow := NewHistogram(256, abs), NewHistogram(256, abs)
+		for _, batch := range [][]float32{x, y, x[:splitMin], y[1:]} {
+			fast.Observe(batch)
+			saved := splitMin
+			splitMin = len(batch) + 1
+			slow.Observe(batch)
+			splitMin = saved
+		}
+		_, wf, cf := fast.Bins()
+		_, ws, cs := slow.Bins()
+		if wf != ws || !slices.Equal(cf, cs) || fast.Zeros() != slow.Zeros() || fast.Count() != slow.Count() {
+			t.Errorf("abs=%v: width %g vs %g, zeros %d vs %d, counts differ: %v", abs, wf, ws, fast.Zeros(), slow.Zeros(), !slices.Equal(cf, cs))
+		}
+		if fast.amin != slow.amin {
+			t.Errorf("abs=%v: smallest |x| %g, want %g", abs, fast.amin, slow.amin)
 		}
 	}
 }
