@@ -395,7 +395,8 @@ func (g *Graph) Param(name string) *Param {
 // ZeroGrad clears every parameter's gradient.
 func (g *Graph) ZeroGrad() {
 	for _, p := range g.params {
-		clear(p.Grad.Data)
+		d := p.Grad.Data
+		parallelFor(len(d), 1, func(lo, hi int) { clear(d[lo:hi]) })
 	}
 }
 

@@ -143,7 +143,8 @@ func (o *Optimizer) Steps() int { return o.steps }
 // ZeroGrad clears the gradients of the optimizer's parameters.
 func (o *Optimizer) ZeroGrad() {
 	for _, p := range o.params {
-		clear(p.Grad.Data)
+		g := p.Grad.Data
+		parallelFor(len(g), 1, func(lo, hi int) { clear(g[lo:hi]) })
 	}
 }
 
