@@ -3,7 +3,9 @@
 # our engine (train.BenchmarkTrainStepMLP800, GOMAXPROCS=2) and the same step in PyTorch
 # (scripts/bench_train_torch.py, torch.set_num_threads(2)), alternated ROUNDS times in
 # one run so that a background load hits both sides alike. Prints each side's samples/s
-# per round, and the median ratio Go/PyTorch with its spread.
+# and CPU time per step for each round, and the median ratio Go/PyTorch with its spread.
+# On a loaded machine PyTorch's OpenMP threads suffer more than Go's goroutines: quote
+# the load column with the ratio.
 #
 # Environment: ROUNDS (default 5), SECONDS_PER_RUN (default 3), THREADS (default 2),
 # PYTHON (default: the first of python3, /usr/bin/python3 that imports torch), GO.
@@ -37,39 +39,49 @@ else
 fi
 echo "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-go_run() {
-	(cd train && GOMAXPROCS=$THREADS "$tmp/train.test" -test.run '^$' \
-		-test.bench '^BenchmarkTrainStepMLP800$' -test.benchtime "${SECS}s") |
-		awk '/^BenchmarkTrainStepMLP800/ { for (i = 2; i <= NF; i++) if ($i == "samples/s") print $(i-1) }'
+go_run() { # prints "samples/s cpu-ms/step"
+	local out
+	out=$(cd train && { "${timecmd[@]}" env GOMAXPROCS="$THREADS" "$tmp/train.test" -test.run '^$' \
+		-test.bench '^BenchmarkTrainStepMLP800$' -test.benchtime "${SECS}s"; } 2>&1)
+	echo "$out" | awk '
+		/^BenchmarkTrainStepMLP800/ { n = $2; for (i = 2; i <= NF; i++) if ($i == "samples/s") s = $(i-1) }
+		/^CPU / { cpu = $2 + $3 }
+		END { if (s == "") exit; if (cpu == "") print s, "-"; else printf "%s %.2f\n", s, cpu * 1000 / (n + 1) }'
 }
+# GNU time gives the Go side's CPU time; without it that column is "-".
+timecmd=()
+[ -x /usr/bin/time ] && timecmd=(/usr/bin/time -f 'CPU %U %S')
 
-torch_run() {
+torch_run() { # prints "samples/s cpu-ms/step"
 	"$py" scripts/bench_train_torch.py --threads "$THREADS" --seconds "$SECS" 2>/dev/null |
-		awk '$1 == "samples/s" { print $2 }'
+		awk '$1 == "samples/s" { s = $2 } $1 == "cpu-ms/step" { c = $2 } END { if (s != "") print s, c }'
 }
 
-gos=() tos=() ratios=()
-printf '%-6s %14s %14s %8s\n' round "go samples/s" "torch samples/s" ratio
+gos=() tos=() ratios=() gcpu=() tcpu=()
+printf '%-6s %12s %12s %7s %14s %14s %6s\n' round "go samples/s" "pt samples/s" ratio "go cpu-ms/step" "pt cpu-ms/step" load
 for r in $(seq 1 "$ROUNDS"); do
 	# Alternate which side goes first, so a load that changes over time is shared fairly.
+	t=""
 	if [ -n "$py" ] && [ $((r % 2)) -eq 0 ]; then
 		t=$(torch_run)
 		g=$(go_run)
 	else
 		g=$(go_run)
-		t=""
 		[ -n "$py" ] && t=$(torch_run)
 	fi
+	load=$(cut -d' ' -f1 /proc/loadavg)
 	[ -n "$g" ] || { echo "the Go benchmark printed no samples/s" >&2; exit 1; }
-	gos+=("$g")
+	read -r gs gc <<<"$g"
+	gos+=("$gs") gcpu+=("$gc")
 	if [ -n "$py" ]; then
 		[ -n "$t" ] || { echo "the PyTorch script printed no samples/s" >&2; exit 1; }
-		tos+=("$t")
-		ratio=$(awk -v g="$g" -v t="$t" 'BEGIN { printf "%.3f", g / t }')
+		read -r ts tc <<<"$t"
+		tos+=("$ts") tcpu+=("$tc")
+		ratio=$(awk -v g="$gs" -v t="$ts" 'BEGIN { printf "%.3f", g / t }')
 		ratios+=("$ratio")
-		printf '%-6s %14s %14s %8s\n' "$r" "$g" "$t" "$ratio"
+		printf '%-6s %12s %12s %7s %14s %14s %6s\n' "$r" "$gs" "$ts" "$ratio" "$gc" "$tc" "$load"
 	else
-		printf '%-6s %14s %14s %8s\n' "$r" "$g" - -
+		printf '%-6s %12s %12s %7s %14s %14s %6s\n' "$r" "$gs" - - "$gc" - "$load"
 	fi
 done
 
@@ -78,8 +90,11 @@ stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 	printf "median %.3f (min %.3f, max %.3f, %d runs)", m, v[1], v[NR], NR }'; }
 
-echo "go samples/s:    $(stats "${gos[@]}")"
+echo "go samples/s:      $(stats "${gos[@]}")"
+[ "${gcpu[0]}" != - ] && echo "go cpu-ms/step:     $(stats "${gcpu[@]}")"
 if [ -n "$py" ]; then
-	echo "torch samples/s: $(stats "${tos[@]}")"
-	echo "ratio go/torch:  $(stats "${ratios[@]}")"
+	echo "torch samples/s:   $(stats "${tos[@]}")"
+	echo "torch cpu-ms/step:  $(stats "${tcpu[@]}")"
+	echo "ratio go/torch (samples/s): $(stats "${ratios[@]}")"
 fi
+echo "(cpu-ms/step: CPU time of all threads per step, wall-clock-free; load: 1-minute load average after the round)"
