@@ -26,8 +26,9 @@
 // Tensors are float32 (int64 for shapes and indices). Matrix products (Gemm, MatMul,
 // and Conv through im2col) go through sgemm (gemm.go): long dot products or rank-1
 // updates of L1-sized tiles, on gonum's SSE level-1 and level-2 routines, whichever
-// needs the cheaper packing of transposed operands (gonum's Sgemm for inner dimensions
-// under 32). Blocks of a product are handed to runtime.GOMAXPROCS goroutines as they
+// needs the cheaper packing of transposed operands (forward passes always take dot
+// products, whose rounding is closest to onnxruntime's; gonum's Sgemm for inner
+// dimensions under 32). Blocks of a product are handed to runtime.GOMAXPROCS goroutines as they
 // free up; the other kernels split their rows into as many contiguous chunks. Each
 // element is computed in one fixed order, so results are deterministic for a given
 // seed and GOMAXPROCS (matrix products do not even depend on GOMAXPROCS).

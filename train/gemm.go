@@ -18,13 +18,27 @@ func init() { blas32.Use(gonum.Implementation{}) }
 // (transposed) into scratch memory, which costs O(mk) or O(nk) against the product's
 // O(mnk). sgemmDot wants A·Bᵀ (rows of both along k) and takes each element of C as one
 // long dot product; sgemmGer wants Aᵀ·B (both stored k-major) and adds k rank-1 updates
-// to tiles of C that stay in L1. gemmCost picks the cheaper with the packing counted.
+// to tiles of C that stay in L1. gemmCost picks the cheaper with the packing counted
+// (sgemmFwd, for forward passes, always takes sgemmDot).
 // Both beat gonum's Sgemm, which cuts k into 64-long pieces and pays a call, a
 // horizontal sum and a load and store of C for each (BenchmarkGemm: 1.4 to 2.7 times as
 // fast on the MLP800 training shapes, per core). Short inner dimensions (convolutions
 // with few channels) go to gonum's Sgemm, whose A·B case is a row axpy, the fastest
 // there.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmPick(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false)
+}
+
+// sgemmFwd is sgemm for forward passes: it always takes sgemmDot (for k >= dotMinK),
+// whatever the packing costs. A dot product sums in eight interleaved partial sums,
+// whose rounding error grows more slowly with k than that of the rank-1 updates'
+// running sum; a forward pass is compared with onnxruntime's, and in a quantized graph a
+// rounding difference before a QuantizeLinear shows as a whole quantization step.
+func sgemmFwd(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmPick(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+}
+
+func sgemmPick(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, dotOnly bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -48,7 +62,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	} else {
 		packDot += n * k
 	}
-	useDot := gemmCost(m, n, k, packDot, true) <= gemmCost(m, n, k, packGer, false)
+	useDot := dotOnly || gemmCost(m, n, k, packDot, true) <= gemmCost(m, n, k, packGer, false)
 	var bufA, bufB *[]float32
 	if useDot {
 		if transA {

@@ -34,10 +34,11 @@ func naiveGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	return out
 }
 
-// TestSgemmKernels checks sgemm against a float64 product in every transpose case, on
-// shapes that exercise both kernels (sgemmDot, sgemmGer) and the short-k path, ragged
-// tile edges, inner dimensions longer than kc, row strides wider than the matrix, and
-// alpha and beta; and that sgemmDot and sgemmGer agree with each other on each shape.
+// TestSgemmKernels checks sgemm and sgemmFwd against a float64 product in every
+// transpose case, on shapes that exercise both kernels (sgemmDot, sgemmGer) and the
+// short-k path, ragged tile edges, inner dimensions longer than kc, row strides wider
+// than the matrix, and alpha and beta; and that sgemmDot and sgemmGer agree with each
+// other on each shape.
 func TestSgemmKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	shapes := []struct{ m, n, k int }{{1, 1, 40}, {5, 7, 33}, {37, 29, 71}, {10, 130, 128}, {130, 10, 200},
@@ -58,18 +59,20 @@ func TestSgemmKernels(t *testing.T) {
 				a, b := randSlice(r, ar*lda), randSlice(r, br*ldb)
 				c0 := randSlice(r, s.m*ldc)
 				want := naiveGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c0, ldc)
-				c := append([]float32(nil), c0...)
-				sgemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
 				tol := 1e-5 * math.Sqrt(float64(s.k)) * 4
-				for i := range s.m {
-					for j := range s.n {
-						if d := math.Abs(float64(c[i*ldc+j]) - want[i*s.n+j]); d > tol*(1+math.Abs(want[i*s.n+j])) {
-							t.Fatalf("%s: C[%d,%d] = %v, want %v", name, i, j, c[i*ldc+j], want[i*s.n+j])
+				for fi, f := range []func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int){sgemm, sgemmFwd} {
+					c := append([]float32(nil), c0...)
+					f(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
+					for i := range s.m {
+						for j := range s.n {
+							if d := math.Abs(float64(c[i*ldc+j]) - want[i*s.n+j]); d > tol*(1+math.Abs(want[i*s.n+j])) {
+								t.Fatalf("%s (variant %d): C[%d,%d] = %v, want %v", name, fi, i, j, c[i*ldc+j], want[i*s.n+j])
+							}
 						}
-					}
-					for j := s.n; j < ldc; j++ { // the padding between rows is not touched
-						if c[i*ldc+j] != c0[i*ldc+j] {
-							t.Fatalf("%s: C[%d,%d] beyond n was written", name, i, j)
+						for j := s.n; j < ldc; j++ { // the padding between rows is not touched
+							if c[i*ldc+j] != c0[i*ldc+j] {
+								t.Fatalf("%s (variant %d): C[%d,%d] beyond n was written", name, fi, i, j)
+							}
 						}
 					}
 				}

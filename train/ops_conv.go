@@ -265,7 +265,7 @@ func (k *convOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 			}
 		})
 		for gi := range G {
-			sgemm(false, false, mg, cols, ckkg, 1, w.Data[gi*mg*ckkg:], ckkg, col[gi*ckkg*cols:], cols, 0, yb[gi*mg*cols:], cols)
+			sgemmFwd(false, false, mg, cols, ckkg, 1, w.Data[gi*mg*ckkg:], ckkg, col[gi*ckkg*cols:], cols, 0, yb[gi*mg*cols:], cols)
 		}
 		// [M, samples·OHW] → [samples, M, OHW], adding the bias
 		parallelFor(nb*m, ohw, func(lo, hi int) {

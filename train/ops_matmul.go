@@ -64,7 +64,7 @@ func (k *gemmOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 		})
 		beta = 1
 	}
-	sgemm(k.transA, k.transB, m, n, kk, k.alpha, a.Data, a.Shape[1], b.Data, b.Shape[1], beta, y.Data, n)
+	sgemmFwd(k.transA, k.transB, m, n, kk, k.alpha, a.Data, a.Shape[1], b.Data, b.Shape[1], beta, y.Data, n)
 	return []*Tensor{y}, nil
 }
 
@@ -174,7 +174,7 @@ func (matmulOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	if s.flatB && numel(s.aBatch) == numel(s.batch) {
 		// [..., M, K] × [K, N]: one product with the batch folded into M.
 		rows := numel(s.batch) * m
-		sgemm(false, false, rows, n, k, 1, a.Data, k, b.Data, n, 0, y.Data, n)
+		sgemmFwd(false, false, rows, n, k, 1, a.Data, k, b.Data, n, 0, y.Data, n)
 		return []*Tensor{y}, nil
 	}
 	bc := newBcastTo(s.batch, s.aBatch, s.bBatch)
@@ -182,7 +182,7 @@ func (matmulOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	parallelFor(len(offs), m*n*k, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			o := offs[i]
-			sgemm(false, false, m, n, k, 1, a.Data[o[0]*m*k:], k, b.Data[o[1]*k*n:], n, 0, y.Data[i*m*n:], n)
+			sgemmFwd(false, false, m, n, k, 1, a.Data[o[0]*m*k:], k, b.Data[o[1]*k*n:], n, 0, y.Data[i*m*n:], n)
 		}
 	})
 	return []*Tensor{y}, nil
