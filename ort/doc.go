@@ -8,7 +8,10 @@
 // takes and returns onnxio.Tensor values, checks inputs against the model's declared
 // names, element types and fixed dimensions, and copies every result into Go memory, so
 // nothing returned refers to onnxruntime's memory. A Session may Run from several
-// goroutines at once.
+// goroutines at once. Session.RunInto is Run for loops over batches: onnxruntime writes
+// the outputs straight into Go memory kept in a Buffers from one call to the next (no
+// allocation or copy per call once the input shapes repeat), and the returned tensors
+// hold their values until the next call with the same Buffers.
 //
 // Element types: float32, float64, int8 to int64, uint8 to uint64, bool, float16,
 // bfloat16 and string, as inputs and outputs. Outputs of other types (float8, int4,

@@ -79,6 +79,11 @@ type Options struct {
 	// the CPU, when the chosen GPU provider cannot take every node. It has no effect
 	// with the CPU provider.
 	DisableCPUFallback bool
+	// NoSpinning makes onnxruntime's idle pool threads sleep at once instead of spinning
+	// while they wait for work: for a caller that computes on the same cores between or
+	// during runs (calibration folds one batch while the next runs), where spinning
+	// threads would take the cores from it.
+	NoSpinning bool
 }
 
 // optimizationLevel maps Options.Optimization to onnxruntime's level.
@@ -143,6 +148,13 @@ func (o *Options) sessionOptions(p Provider, optimizedPath string) (*ortgo.Sessi
 		}
 		if err := so.SetInterOpNumThreads(o.InterOpThreads); err != nil {
 			return fail("set inter-op threads", err)
+		}
+	}
+	if o.NoSpinning {
+		for _, key := range []string{"session.intra_op.allow_spinning", "session.inter_op.allow_spinning"} {
+			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
+				return fail("turn off spinning", err)
+			}
 		}
 	}
 	level, _ := optimizationLevel(o.Optimization)

@@ -368,6 +368,7 @@ func TestOptionVariants(t *testing.T) {
 		{Optimization: "none", Threads: 1},
 		{Optimization: "basic", Threads: 2},
 		{Optimization: "Extended", InterOpThreads: 2},
+		{Threads: 2, InterOpThreads: 2, NoSpinning: true},
 		{Optimization: "all", Provider: "CPU", ProviderOptions: map[string]string{"ignored": "yes"}},
 	} {
 		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
