@@ -67,7 +67,7 @@ func (b *Buffers) drop() {
 	b.key = ""
 }
 
-// shapeKey identifies the shapes of the session's inputs in t (already checked).
+// shapeKey identifies the shapes of the session's inputs in inputs (already checked).
 func (s *Session) shapeKey(inputs map[string]*onnxio.Tensor) string {
 	var sb strings.Builder
 	for _, info := range s.inputs {
@@ -96,8 +96,8 @@ func (s *Session) RunInto(b *Buffers, inputs map[string]*onnxio.Tensor, outputs 
 }
 
 // preallocated lists the kept values b offers for inputs of shapes key (nil entries:
-// onnxruntime allocates); any reports whether there is at least one.
-func (b *Buffers) preallocated(key string) (out []ortgo.Value, any bool) {
+// onnxruntime allocates); some reports whether there is at least one.
+func (b *Buffers) preallocated(key string) (out []ortgo.Value, some bool) {
 	out = make([]ortgo.Value, len(b.slots))
 	if key != b.key {
 		return out, false
@@ -105,10 +105,10 @@ func (b *Buffers) preallocated(key string) (out []ortgo.Value, any bool) {
 	for i, sl := range b.slots {
 		if sl.value != nil && !sl.dynamic {
 			out[i] = sl.value
-			any = true
+			some = true
 		}
 	}
-	return out, any
+	return out, some
 }
 
 // keep takes over the values of a successful run for inputs of shapes key: outputs
