@@ -46,6 +46,10 @@ func sgemmPick(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		scaleMat(m, n, beta, c, ldc)
 		return
 	}
+	if gemmAsm {
+		sgemmPacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	if k < dotMinK {
 		sgemmShortK(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
