@@ -100,28 +100,186 @@ func TestSgemmKernels(t *testing.T) {
 }
 
 // TestSgemmDeterministic checks that sgemm gives the same bits whatever GOMAXPROCS is
-// and from run to run (the blocks are handed out dynamically).
+// and from run to run (the blocks are handed out dynamically), on both paths (packed
+// assembly kernel, pure-Go kernels) and in every transpose case.
 func TestSgemmDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	m, n, k := 96, 300, 1500
+	m, n, k := 97, 301, 1500
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
-	run := func(procs int, ta bool) []float32 {
+	run := func(procs int, ta, tb bool) []float32 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		c := make([]float32, m*n)
-		lda := k
+		lda, ldb := k, n
 		if ta {
 			lda = m
 		}
-		sgemm(ta, false, m, n, k, 1, a, lda, b, n, 0, c, n)
+		if tb {
+			ldb = k
+		}
+		sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 		return c
 	}
-	for _, ta := range []bool{false, true} {
-		ref := run(1, ta)
-		for _, procs := range []int{2, 3, 4, 2} {
-			got := run(procs, ta)
-			for i := range ref {
-				if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
-					t.Fatalf("transA=%v GOMAXPROCS=%d: element %d is %v, with 1 it is %v", ta, procs, i, got[i], ref[i])
+	for _, asm := range []bool{true, false} {
+		if asm && !gemmAsmAvailable {
+			continue
+		}
+		saved := gemmAsm
+		gemmAsm = asm
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			ta, tb := tr[0], tr[1]
+			ref := run(1, ta, tb)
+			for _, procs := range []int{2, 3, 4, 2} {
+				got := run(procs, ta, tb)
+				for i := range ref {
+					if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
+						gemmAsm = saved
+						t.Fatalf("asm=%v transA=%v transB=%v GOMAXPROCS=%d: element %d is %v, with 1 it is %v", asm, ta, tb, procs, i, got[i], ref[i])
+					}
+				}
+			}
+		}
+		gemmAsm = saved
+	}
+}
+
+// gemmAsmAvailable is gemmAsm as set at start-up (tests switch gemmAsm off to test the
+// pure-Go path).
+var gemmAsmAvailable = gemmAsm
+
+// absGemm is naiveGemm's bound on rounding: |alpha|·|op(A)|·|op(B)| + |beta|·|C|.
+func absGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	abs := func(s []float32) []float32 {
+		out := make([]float32, len(s))
+		for i, v := range s {
+			out[i] = float32(math.Abs(float64(v)))
+		}
+		return out
+	}
+	al, be := float32(math.Abs(float64(alpha))), float32(math.Abs(float64(beta)))
+	return naiveGemm(transA, transB, m, n, k, al, abs(a), lda, abs(b), ldb, be, abs(c), ldc)
+}
+
+// TestSgemmPacked checks sgemm on both paths (the packed AVX2/FMA kernel and the
+// pure-Go fallback) against a float64 product, with an error bound of float32 rounding
+// (k+2 roundings of the sum of absolute products), in every transpose case: shapes with
+// ragged edges in m, n and k (not multiples of the 6×16 tile or of the k slices), k
+// longer than gemmKC, single rows and columns, row strides wider than the matrices,
+// alpha and beta (beta 0 over a C full of NaN, which must not be read), and the padding
+// between C's rows left alone. It also checks that the two paths agree within the sum
+// of their bounds on every element.
+func TestSgemmPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := []struct{ m, n, k int }{{1, 1, 1}, {1, 17, 3}, {6, 16, 1}, {7, 15, 5}, {12, 32, 64}, {13, 33, 100},
+		{100, 10, 385}, {5, 300, 800}, {97, 130, 1000}, {128, 50, 784}, {25, 3, 2000}}
+	for _, s := range shapes {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.75}} {
+				ta, tb := tr[0], tr[1]
+				name := fmt.Sprintf("%dx%dx%d/tA=%v/tB=%v/alpha=%v/beta=%v", s.m, s.n, s.k, ta, tb, ab[0], ab[1])
+				lda, ldb, ldc := s.k+5, s.n+3, s.n+7
+				ar, br := s.m, s.k
+				if ta {
+					lda, ar = s.m+2, s.k
+				}
+				if tb {
+					ldb, br = s.k+1, s.n
+				}
+				a, b := randSlice(r, ar*lda), randSlice(r, br*ldb)
+				c0 := randSlice(r, s.m*ldc)
+				if ab[1] == 0 {
+					for i := range s.m {
+						for j := range s.n {
+							c0[i*ldc+j] = float32(math.NaN())
+						}
+					}
+				}
+				want := naiveGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c0, ldc)
+				bound := absGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c0, ldc)
+				if ab[1] == 0 {
+					want = naiveGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, 0, make([]float32, s.m*ldc), ldc)
+					bound = absGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, 0, make([]float32, s.m*ldc), ldc)
+				}
+				eps := float64(s.k+2) * 0x1p-24
+				var got [2][]float32
+				for pi, asm := range []bool{true, false} {
+					if asm && !gemmAsmAvailable {
+						continue
+					}
+					saved := gemmAsm
+					gemmAsm = asm
+					c := append([]float32(nil), c0...)
+					sgemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
+					gemmAsm = saved
+					got[pi] = c
+					for i := range s.m {
+						for j := range s.n {
+							w, g := want[i*s.n+j], float64(c[i*ldc+j])
+							if math.IsNaN(g) || math.Abs(g-w) > eps*bound[i*s.n+j]+1e-30 {
+								t.Fatalf("%s asm=%v: C[%d,%d] = %v, want %v (bound %g)", name, asm, i, j, g, w, eps*bound[i*s.n+j])
+							}
+						}
+						for j := s.n; j < ldc; j++ {
+							if math.Float32bits(c[i*ldc+j]) != math.Float32bits(c0[i*ldc+j]) {
+								t.Fatalf("%s asm=%v: C[%d,%d] beyond n was written", name, asm, i, j)
+							}
+						}
+					}
+				}
+				if got[0] != nil {
+					for i := range s.m {
+						for j := range s.n {
+							if d := math.Abs(float64(got[0][i*ldc+j] - got[1][i*ldc+j])); d > 2*eps*bound[i*s.n+j]+1e-30 {
+								t.Fatalf("%s: C[%d,%d] asm %v, Go %v", name, i, j, got[0][i*ldc+j], got[1][i*ldc+j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGemmKernelAsm checks the assembly micro-kernel against gemmKernelGo (the same sums
+// in the same order with fused multiply-adds; the Go version's FMA is float64 rounded to
+// float32, so a rare double rounding may differ by an ulp of a partial sum): all k from
+// 0 to 40 (the 4-way unrolled loop and its tail), with and without loading C.
+func TestGemmKernelAsm(t *testing.T) {
+	if !gemmAsmAvailable {
+		t.Skip("no assembly micro-kernel on this machine")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for k := range 41 {
+		a, b := randSlice(r, k*gemmMR), randSlice(r, k*gemmNR)
+		c0 := randSlice(r, gemmMR*20)
+		var bound [gemmMR * gemmNR]float64
+		for i := range gemmMR {
+			for j := range gemmNR {
+				for p := range k {
+					bound[i*gemmNR+j] += math.Abs(float64(a[p*gemmMR+i]) * float64(b[p*gemmNR+j]))
+				}
+			}
+		}
+		for _, load := range []bool{false, true} {
+			c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			var ap, bp *float32
+			if k > 0 {
+				ap, bp = &a[0], &b[0]
+			}
+			gemmKernel6x16(k, ap, bp, &c1[0], 20, 1.5, -0.5, load)
+			gemmKernelGo(k, ap, bp, &c2[0], 20, 1.5, -0.5, load)
+			for i := range gemmMR {
+				for j := range 20 {
+					x, y := c1[i*20+j], c2[i*20+j]
+					if j >= gemmNR {
+						if x != c0[i*20+j] {
+							t.Fatalf("k=%d: column %d beyond the tile was written", k, j)
+						}
+						continue
+					}
+					tol := 4*0x1p-24*(1.5*bound[i*gemmNR+j]+0.5*math.Abs(float64(c0[i*20+j]))) + 1e-30
+					if math.Abs(float64(x-y)) > tol {
+						t.Fatalf("k=%d load=%v: C[%d,%d] asm %v, Go %v", k, load, i, j, x, y)
+					}
 				}
 			}
 		}
