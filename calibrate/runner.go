@@ -25,6 +25,11 @@ type CollectOptions struct {
 	// Tensors limits calibration to these values (empty: every float activation: the
 	// graph's float inputs and every node output of float type).
 	Tensors []string
+	// Aliases maps values that are not measured to a measured value (in Tensors, or an
+	// activation when Tensors is empty) holding exactly the same values, rearranged at
+	// most (quantize.CalibrationTensors finds them): the table gives each the range of
+	// its source, with TensorRange.AliasOf naming it.
+	Aliases map[string]string
 	// MaxPassBytes bounds the extra outputs of one inference run; when the first batch
 	// shows they would pass it, the tensors are split into groups, one pass each.
 	MaxPassBytes int64
@@ -62,6 +67,9 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 	}
 	names, err := candidates(m, o.Tensors)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAliases(m, names, o.Aliases); err != nil {
 		return nil, err
 	}
 	sess, float, nonFloat, err := augmentedSession(m, names, o)
@@ -131,6 +139,13 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 	st.Set = set
 	st.Table.GraphSHA256 = m.GraphHash()
 	st.Table.Samples = total
+	for alias, src := range o.Aliases {
+		if r := st.Table.Tensors[src]; r != nil {
+			c := *r
+			c.AliasOf = src
+			st.Table.Tensors[alias] = &c
+		}
+	}
 	for _, name := range float {
 		if r := st.Table.Tensors[name]; r != nil && r.NonFinite > 0 {
 			st.NonFinite = append(st.NonFinite, name)
@@ -171,6 +186,37 @@ func candidates(m *onnxio.Model, only []string) ([]string, error) {
 		}
 	}
 	return only, nil
+}
+
+// checkAliases checks that every alias is an activation of m and every source one of
+// the values measured.
+func checkAliases(m *onnxio.Model, names []string, aliases map[string]string) error {
+	if len(aliases) == 0 {
+		return nil
+	}
+	all, err := candidates(m, nil)
+	if err != nil {
+		return err
+	}
+	isAct := make(map[string]bool, len(all))
+	for _, n := range all {
+		isAct[n] = true
+	}
+	measured := make(map[string]bool, len(names))
+	for _, n := range names {
+		measured[n] = true
+	}
+	for alias, src := range aliases {
+		switch {
+		case !isAct[alias]:
+			return fmt.Errorf("alias %q is not an activation of the model", alias)
+		case measured[alias]:
+			return fmt.Errorf("alias %q is also measured", alias)
+		case !measured[src]:
+			return fmt.Errorf("alias %q: its source %q is not measured", alias, src)
+		}
+	}
+	return nil
 }
 
 // augmentedSession opens a copy of m whose outputs include names, and sorts them into

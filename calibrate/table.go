@@ -34,6 +34,11 @@ type Table struct {
 	Dataset string `json:"dataset"`
 	// Samples is the number of samples the statistics were collected on.
 	Samples int `json:"samples"`
+	// Coverage says which activations the table holds: CoverageAll (every float
+	// activation), CoverageQuantize (those whose range quantize can read) or
+	// CoverageListed (the listed ones); empty in tables written before it existed, which
+	// hold every activation unless tensors were listed.
+	Coverage string `json:"coverage,omitempty"`
 	// Tensors maps tensor names to their ranges.
 	Tensors map[string]*TensorRange `json:"tensors"`
 }
@@ -53,7 +58,18 @@ type TensorRange struct {
 	Count int64 `json:"count"`
 	// NonFinite is the number of NaN and ±Inf values, left out of everything else.
 	NonFinite int64 `json:"non_finite"`
+	// AliasOf, when set, names the measured tensor whose values this one holds exactly
+	// (it is the output of a Reshape, Transpose, Identity, ... of it): it was not exposed
+	// during calibration and its range and statistics are copied from AliasOf's.
+	AliasOf string `json:"alias_of,omitempty"`
 }
+
+// Coverage values of Table.Coverage.
+const (
+	CoverageAll      = "all"
+	CoverageQuantize = "quantize"
+	CoverageListed   = "listed"
+)
 
 // Range returns the named tensor's range; ok is false for a tensor that is not in the
 // table or had no finite value. (It implements quantize.Ranges.)
@@ -96,6 +112,11 @@ func (t *Table) validate() error {
 	if t.Samples < 0 {
 		return fmt.Errorf("samples %d", t.Samples)
 	}
+	switch t.Coverage {
+	case "", CoverageAll, CoverageQuantize, CoverageListed:
+	default:
+		return fmt.Errorf("coverage %q", t.Coverage)
+	}
 	if t.Tensors == nil {
 		return errors.New("no tensors")
 	}
@@ -111,6 +132,8 @@ func (t *Table) validate() error {
 			return fmt.Errorf("tensor %q: observed range [%g, %g]", name, r.ObservedMin, r.ObservedMax)
 		case math.IsNaN(r.Mean) || math.IsInf(r.Mean, 0) || !(r.Std >= 0) || math.IsInf(r.Std, 0):
 			return fmt.Errorf("tensor %q: mean %g, std %g", name, r.Mean, r.Std)
+		case r.AliasOf != "" && (t.Tensors[r.AliasOf] == nil || t.Tensors[r.AliasOf].AliasOf != ""):
+			return fmt.Errorf("tensor %q: alias_of %q is not a measured tensor of the table", name, r.AliasOf)
 		}
 	}
 	return nil

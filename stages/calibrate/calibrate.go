@@ -12,6 +12,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/quantize"
 	"github.com/onnxpipe/onnxpipe/report"
 )
 
@@ -29,9 +30,16 @@ each. The method chooses each tensor's range: minmax, percentile (of the histogr
 entropy (TensorRT's KL-divergence threshold search) or mse (the clipping threshold that
 minimises the quantization error). The table records the hash of the graph it was made on
 (quantize refuses a table made for another graph) and can be cached: a rerun with the
-same model, dataset and method reuses it.`,
+same model, dataset and method reuses it.
+
+By default only the activations whose range quantize can read are measured (coverage:
+quantize): the inputs and outputs of the ops it quantizes, under any of its options.
+Values that hold exactly another value's data (outputs of Reshape, Flatten, Squeeze,
+Unsqueeze, Transpose, Identity, DepthToSpace, SpaceToDepth) are never exposed: the table
+records them as aliases with their source's range. Exposing fewer values lets onnxruntime
+keep more of its fusions. coverage: all (or a tensorrt_cache) measures every activation.`,
 	NewOptions: func() any {
-		return &Options{Method: "minmax", Percentile: 99.999, Tensors: []string{}, MovingAverage: 0, MaxPassBytes: 1 << 30}
+		return &Options{Method: "minmax", Percentile: 99.999, Tensors: []string{}, MovingAverage: 0, MaxPassBytes: 1 << 30, Coverage: calibrate.CoverageQuantize}
 	},
 	Run: run,
 }
@@ -53,6 +61,10 @@ type Options struct {
 	MovingAverage float64 `yaml:"moving_average" json:"moving_average,omitempty"`
 	// Tensors limits calibration to these tensors; empty means every float activation.
 	Tensors []string `yaml:"tensors" json:"tensors"`
+	// Coverage, when Tensors is empty, is quantize (the activations whose range quantize
+	// can read; the default) or all (every float activation, as a TensorRT cache needs:
+	// TensorRTCache implies it). Copies of another value are aliases either way.
+	Coverage string `yaml:"coverage" json:"coverage"`
 	// Cache is a JSON file the table is saved to and reused from when the model, dataset
 	// and method are unchanged; {name} and {dir} are replaced per model.
 	Cache string `yaml:"cache" json:"cache,omitempty" onnxpipe:"path"`
@@ -77,6 +89,11 @@ func (o *Options) Validate() error {
 	}
 	if o.MovingAverage < 0 || o.MovingAverage >= 1 {
 		return fmt.Errorf("moving_average %g: 0 (off) or a constant in (0, 1)", o.MovingAverage)
+	}
+	switch o.Coverage {
+	case "", calibrate.CoverageQuantize, calibrate.CoverageAll:
+	default:
+		return fmt.Errorf("coverage %q: quantize or all", o.Coverage)
 	}
 	if o.MaxPassBytes < 1<<20 {
 		return fmt.Errorf("max_pass_bytes must be at least 1 MiB")
@@ -117,11 +134,13 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
 	}
 	hash := m.GraphHash()
+	coverage := o.coverage()
 	if o.Cache != "" {
 		t, err := calibrate.LoadTable(o.Cache)
 		switch {
 		case err == nil && t.GraphSHA256 == hash && t.Dataset == fingerprint && t.Method == string(method) &&
-			t.Symmetric == o.Symmetric && t.MovingAverage == o.MovingAverage && (method != calibrate.Percentile || t.Percentile == o.Percentile):
+			t.Symmetric == o.Symmetric && t.MovingAverage == o.MovingAverage && (method != calibrate.Percentile || t.Percentile == o.Percentile) &&
+			covers(t, coverage, o.Tensors):
 			p.Note("calibration cache hit: %s (%d tensors, %d samples)", o.Cache, len(t.Tensors), t.Samples)
 			p.Metric("cache_hit", 1, "")
 			p.Job.Artifacts["calibration"] = o.Cache
@@ -140,9 +159,16 @@ func run(p *pipeline.Pass) (any, error) {
 	for _, w := range ds.Warnings() {
 		p.Warn("dataset %q: %s", o.Dataset, w)
 	}
+	tensors, aliases := o.Tensors, map[string]string(nil)
+	if len(tensors) == 0 {
+		tensors, aliases = quantize.CalibrationTensors(m, coverage == calibrate.CoverageAll)
+		if len(tensors) == 0 { // nothing quantize reads: measure every activation
+			tensors, aliases = quantize.CalibrationTensors(m, true)
+		}
+	}
 	stats, err := calibrate.Collect(p.Ctx, m, ds, calibrate.CollectOptions{
 		Method: method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage,
-		Tensors: o.Tensors, MaxPassBytes: o.MaxPassBytes, Threads: p.Job.Runtime.Threads,
+		Tensors: tensors, Aliases: aliases, MaxPassBytes: o.MaxPassBytes, Threads: p.Job.Runtime.Threads,
 		Optimization: p.Job.Runtime.Optimization, Progress: p.Progress,
 	})
 	if err != nil {
@@ -150,6 +176,8 @@ func run(p *pipeline.Pass) (any, error) {
 	}
 	t := stats.Table
 	t.Dataset = fingerprint
+	t.Coverage = coverage
+	p.Metric("tensors_measured", float64(len(tensors)), "")
 	p.Metric("tensors", float64(len(t.Tensors)), "")
 	p.Metric("samples", float64(t.Samples), "")
 	p.Metric("passes", float64(stats.Passes), "")
@@ -188,6 +216,36 @@ func run(p *pipeline.Pass) (any, error) {
 		p.Chart(c)
 	}
 	return t, nil
+}
+
+// coverage is what the table must hold: listed tensors, every activation (also for a
+// TensorRT cache), or those quantize reads.
+func (o *Options) coverage() string {
+	switch {
+	case len(o.Tensors) > 0:
+		return calibrate.CoverageListed
+	case o.Coverage == calibrate.CoverageAll || o.TensorRTCache != "":
+		return calibrate.CoverageAll
+	}
+	return calibrate.CoverageQuantize
+}
+
+// covers reports whether cached table t holds what a calibration of this coverage (and
+// these listed tensors) would.
+func covers(t *calibrate.Table, coverage string, listed []string) bool {
+	full := t.Coverage == "" || t.Coverage == calibrate.CoverageAll
+	switch coverage {
+	case calibrate.CoverageAll:
+		return full
+	case calibrate.CoverageQuantize:
+		return full || t.Coverage == calibrate.CoverageQuantize
+	}
+	for _, n := range listed {
+		if t.Tensors[n] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 func writeTensorRT(t *calibrate.Table, path string) error {
@@ -268,6 +326,9 @@ func worstClipped(t *calibrate.Table, n int) []string {
 	}
 	var all []kv
 	for name, r := range t.Tensors {
+		if r.AliasOf != "" {
+			continue // its source's histogram
+		}
 		span := float64(r.ObservedMax - r.ObservedMin)
 		if span <= 0 {
 			continue

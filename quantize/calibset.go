@@ -1,0 +1,130 @@
+package quantize
+
+import (
+	"github.com/onnxpipe/onnxpipe/onnxio"
+)
+
+// copyOps hold exactly their data input's values, rearranged at most: their output's
+// range under every calibration method is the input's (the same values in each batch).
+var copyOps = map[string]bool{
+	"Identity": true, "Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+	"Transpose": true, "DepthToSpace": true, "SpaceToDepth": true,
+}
+
+// CalibrationTensors says which values of m's main graph a calibration must measure.
+//
+// aliases maps the output of every copy op (Identity, Reshape, Flatten, Squeeze,
+// Unsqueeze, Transpose, DepthToSpace, SpaceToDepth) whose data input is an activation to
+// the measured value it copies (through chains of copy ops): its values are that value's,
+// so its range is too, and the table can record it without exposing it.
+//
+// expose lists, in graph order (graph inputs first), the activations to measure: with
+// all, every activation that is not an alias; otherwise only those whose range Static
+// can read, under any options (profiles cpu and tensorrt, symmetric or not, op_types,
+// exclude_nodes, overrides, and auto_exclude quantizing again with more nodes in float):
+// the quantized inputs and the outputs of every node of a type Static handles (rules),
+// an alias replaced by its source. The values no such node reads or writes (the inputs
+// and outputs of unsupported ops only, e.g. a decomposed LayerNorm's Sub, Pow and Sqrt)
+// are left out.
+func CalibrationTensors(m *onnxio.Model, all bool) (expose []string, aliases map[string]string) {
+	g := m.Graph()
+	ix := onnxio.NewIndex(g)
+	var candidates []string
+	isCand := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !isCand[n] && !ix.IsConstant(n) {
+			isCand[n] = true
+			candidates = append(candidates, n)
+		}
+	}
+	for _, vi := range g.GetInput() {
+		if _, isInit := ix.Initializers[vi.GetName()]; !isInit {
+			add(vi.GetName())
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, out := range n.GetOutput() {
+			add(out)
+		}
+	}
+	standard := func(d string) bool { return d == "" || d == "ai.onnx" }
+	aliases = map[string]string{}
+	for _, n := range g.GetNode() { // topological order: a source's own alias is known
+		if !standard(n.GetDomain()) || !copyOps[n.GetOpType()] || len(n.GetInput()) == 0 || len(n.GetOutput()) == 0 {
+			continue
+		}
+		in, out := n.GetInput()[0], n.GetOutput()[0]
+		if !isCand[in] || !isCand[out] || in == out {
+			continue
+		}
+		if src, ok := aliases[in]; ok {
+			in = src
+		}
+		aliases[out] = in
+	}
+	root := func(n string) string {
+		if src, ok := aliases[n]; ok {
+			return src
+		}
+		return n
+	}
+	need := map[string]bool{}
+	mark := func(n string) {
+		if n != "" && isCand[n] {
+			need[root(n)] = true
+		}
+	}
+	if all {
+		for _, n := range candidates {
+			mark(n)
+		}
+	} else {
+		for _, n := range g.GetNode() {
+			if !standard(n.GetDomain()) {
+				continue
+			}
+			ru, ok := rules[n.GetOpType()]
+			if !ok {
+				continue
+			}
+			ins, outs := n.GetInput(), n.GetOutput()
+			switch ru.kind {
+			case kindCompute:
+				for i, in := range ins {
+					if i != ru.bias {
+						mark(in)
+					}
+				}
+			case kindMove, kindRemovable:
+				if len(ins) > 0 {
+					mark(ins[0])
+				}
+			case kindOwn:
+				if ru.inputs == nil {
+					for _, in := range ins {
+						mark(in)
+					}
+				}
+				for _, i := range ru.inputs {
+					if i < len(ins) {
+						mark(ins[i])
+					}
+				}
+			}
+			for i, out := range outs {
+				switch {
+				case ru.kind == kindMove && !(n.GetOpType() == "MaxPool" && i > 0):
+					mark(out) // Static checks these have a range
+				case i == 0 && ru.fixedOutput == nil:
+					mark(out)
+				}
+			}
+		}
+	}
+	for _, n := range candidates {
+		if need[n] {
+			expose = append(expose, n)
+		}
+	}
+	return expose, aliases
+}

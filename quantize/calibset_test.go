@@ -1,0 +1,115 @@
+package quantize
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+)
+
+// collectTable calibrates m on feeds with the tensors and aliases given (none: every
+// activation).
+func collectTable(t *testing.T, m *onnxio.Model, feeds []map[string]*onnxio.Tensor, method calibrate.Method, opt string, tensors []string, aliases map[string]string) *calibrate.Table {
+	t.Helper()
+	spec, err := testutil.NPYDataset(t.TempDir(), feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := dataset.Open(spec, dataset.InputsOf(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, Percentile: 99.99,
+		Optimization: opt, Tensors: tensors, Aliases: aliases})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Table
+}
+
+// A table measured on CalibrationTensors' values quantizes every fixture exactly as a
+// table of every activation does: the same QDQ model (nodes, scales, zero points,
+// weights), for every profile and activation symmetry, with nodes excluded (what
+// auto_exclude does), and the aliases carry their source's range.
+func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		shape []int64
+	}{
+		{"../testdata/models/mnist_cnn.onnx", []int64{4, 1, 28, 28}},
+		{"../testdata/models/resnet_small.onnx", []int64{4, 3, 32, 32}},
+		{"../testdata/models/tiny_transformer.onnx", []int64{4, 16, 32}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			m := prepared(t, tc.path)
+			rng := rand.New(rand.NewPCG(3, 4))
+			var feeds []map[string]*onnxio.Tensor
+			for range 3 {
+				feeds = append(feeds, randomFeed(rng, "input", tc.shape))
+			}
+			all, _ := CalibrationTensors(m, true)
+			expose, aliases := CalibrationTensors(m, false)
+			t.Logf("%d activations: %d measured, %d aliases", len(all)+len(aliases), len(expose), len(aliases))
+			// Every node output quantize could be asked to exclude, for the exclusion runs.
+			var names []string
+			for _, n := range m.Graph().GetNode() {
+				if _, ok := rules[n.GetOpType()]; ok {
+					names = append(names, n.GetName())
+				}
+			}
+			sym := DefaultOptions()
+			sym.ActivationType, sym.ActivationSymmetric = onnxio.TypeInt8, true
+			trt := DefaultOptions()
+			trt.Profile = ProfileTensorRT
+			excl := DefaultOptions()
+			for i := 0; i < len(names); i += 2 {
+				excl.ExcludeNodes = append(excl.ExcludeNodes, names[i])
+			}
+			excl2 := DefaultOptions()
+			for i := 1; i < len(names); i += 2 {
+				excl2.ExcludeNodes = append(excl2.ExcludeNodes, names[i])
+			}
+			noRelu := DefaultOptions()
+			for _, op := range SupportedOps() {
+				if op != "Relu" && op != "Clip" {
+					noRelu.OpTypes = append(noRelu.OpTypes, op)
+				}
+			}
+			for _, method := range []calibrate.Method{calibrate.MinMax, calibrate.Percentile} {
+				full := collectTable(t, m, feeds, method, "all", nil, nil)
+				reduced := collectTable(t, m, feeds, method, "all", expose, aliases)
+				for alias, src := range aliases {
+					a, s := reduced.Tensors[alias], full.Tensors[alias]
+					if a == nil && s == nil {
+						continue // not float (a shape)
+					}
+					if a == nil || s == nil || a.AliasOf != src || a.Min != s.Min || a.Max != s.Max || a.Count != s.Count {
+						t.Errorf("%s: alias %q of %q: %+v, measured %+v", method, alias, src, a, s)
+					}
+				}
+				for name, opts := range map[string]Options{"cpu": DefaultOptions(), "symmetric": sym, "tensorrt": trt,
+					"exclude even": excl, "exclude odd": excl2, "no relu": noRelu} {
+					a, b := m.Clone(), m.Clone()
+					ra, err := Static(a, full, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rb, err := Static(b, reduced, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !proto.Equal(a.Proto, b.Proto) {
+						t.Errorf("%s, %s: the QDQ models differ (%d and %d activations quantized)", method, name, ra.ActivationsQuantized, rb.ActivationsQuantized)
+					}
+				}
+			}
+		})
+	}
+}
