@@ -115,6 +115,12 @@ func packA(trans bool, ip, m, k int, a []float32, lda int, dst []float32) {
 		clear(dst)
 	}
 	if trans {
+		if mr == gemmMR {
+			for p := range k {
+				*(*[gemmMR]float32)(dst[p*gemmMR:]) = *(*[gemmMR]float32)(a[p*lda+i0:])
+			}
+			return
+		}
 		for p := range k {
 			copy(dst[p*gemmMR:p*gemmMR+mr], a[p*lda+i0:p*lda+i0+mr])
 		}
@@ -151,12 +157,33 @@ func packB(trans bool, jp, n, k int, b []float32, ldb int, dst []float32) {
 		clear(dst)
 	}
 	if !trans {
+		if nr == gemmNR {
+			for p := range k {
+				*(*[gemmNR]float32)(dst[p*gemmNR:]) = *(*[gemmNR]float32)(b[p*ldb+j0:])
+			}
+			return
+		}
 		for p := range k {
 			copy(dst[p*gemmNR:p*gemmNR+nr], b[p*ldb+j0:p*ldb+j0+nr])
 		}
 		return
 	}
-	// B's rows are op(B)'s columns: four at a time, each read contiguously.
+	// B's rows are op(B)'s columns, each read contiguously: all 16 at once, so that
+	// each step of k writes one whole cache line of dst.
+	if nr == gemmNR {
+		var s [gemmNR][]float32
+		for j := range s {
+			s[j] = b[(j0+j)*ldb:][:k]
+		}
+		for p := range k {
+			d := (*[gemmNR]float32)(dst[p*gemmNR:])
+			d[0], d[1], d[2], d[3] = s[0][p], s[1][p], s[2][p], s[3][p]
+			d[4], d[5], d[6], d[7] = s[4][p], s[5][p], s[6][p], s[7][p]
+			d[8], d[9], d[10], d[11] = s[8][p], s[9][p], s[10][p], s[11][p]
+			d[12], d[13], d[14], d[15] = s[12][p], s[13][p], s[14][p], s[15][p]
+		}
+		return
+	}
 	j := 0
 	for ; j+4 <= nr; j += 4 {
 		s0 := b[(j0+j)*ldb:][:k]
