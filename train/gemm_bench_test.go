@@ -102,14 +102,14 @@ func TestBlockedGemmMatchesGonum(t *testing.T) {
 	}
 }
 
-// BenchmarkGemm reports GFLOP/s of sgemm (the packed AVX2/FMA kernel where the CPU has
-// them), of sgemm's pure-Go path where that differs (purego_: our dot-product and
-// rank-1-update kernels, or gonum's Sgemm for short inner dimensions) and of gonum's
-// Sgemm called directly, in
-// three transpose cases, on the MLP800 training shapes, a square one and convolution
-// shapes (mnist_cnn's second Conv over a block of samples), and of the hand-written
-// blocked kernel (rows split over goroutines) for comparison. Run it with GOMAXPROCS=1
-// for per-core rates on a shared machine.
+// BenchmarkGemm reports GFLOP/s of sgemm on each path this machine has (asm8x32: the
+// packed AVX-512 kernel, asm6x16: the packed AVX2/FMA kernel, go: the pure-Go kernels,
+// our dot-product and rank-1-update kernels or gonum's Sgemm for short inner
+// dimensions) and of gonum's Sgemm called directly, in three transpose cases, on the
+// MLP800 training shapes, a square one and convolution shapes (mnist_cnn's second Conv
+// over a block of samples), and of the hand-written blocked kernel (rows split over
+// goroutines) for comparison. Run it with GOMAXPROCS=1 for per-core rates; on a shared
+// machine cpu-GFLOP/s (by CPU time) is the one to read.
 func BenchmarkGemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	shapes := []struct{ m, n, k int }{{128, 800, 784}, {800, 784, 128}, {128, 784, 800}, {512, 512, 512},
@@ -130,17 +130,9 @@ func BenchmarkGemm(b *testing.B) {
 			if tr.tb {
 				ldb = s.k
 			}
-			b.Run(fmt.Sprintf("sgemm_%s_%dx%dx%d", tr.name, s.m, s.n, s.k), func(b *testing.B) {
-				cpu0 := processCPU()
-				for b.Loop() {
-					sgemm(tr.ta, tr.tb, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-				}
-				reportGFLOPS(b, flops, cpu0)
-			})
-			if gemmAsm {
-				b.Run(fmt.Sprintf("purego_%s_%dx%dx%d", tr.name, s.m, s.n, s.k), func(b *testing.B) {
-					gemmAsm = false
-					defer func() { gemmAsm = true }()
+			for _, path := range gemmPathsHere() {
+				b.Run(fmt.Sprintf("%s_%s_%dx%dx%d", path.name, tr.name, s.m, s.n, s.k), func(b *testing.B) {
+					defer path.use()()
 					cpu0 := processCPU()
 					for b.Loop() {
 						sgemm(tr.ta, tr.tb, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)

@@ -6,8 +6,16 @@ package train
 // kernels (sgemmDot, sgemmGer, gonum's Sgemm).
 var gemmAsm = false
 
+// gemm512 (the AVX-512 micro-kernel) is false here too.
+var gemm512 = false
+
+// gemmAsmKernels lists the assembly micro-kernels this machine runs: none here.
+func gemmAsmKernels() []gemmBlocking { return nil }
+
+func gemmBlock() gemmBlocking { return gemmAVX2 }
+
 // gemmKernel6x16 is the packed micro-kernel in Go (gemmKernelGo), for the tests of the
 // packed driver on other architectures; sgemm does not use it there.
 func gemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool) {
-	gemmKernelGo(k, a, b, c, ldc, alpha, beta, load)
+	gemmKernelGo(gemmMR, gemmNR, k, a, b, c, ldc, alpha, beta, load)
 }

@@ -28,38 +28,54 @@ import (
 const (
 	gemmMR = 6
 	gemmNR = 16
-	gemmKC = 384
-	gemmMC = 16 * gemmMR // rows of C per block
-	gemmNC = 8 * gemmNR  // columns of C per block
+	gemmKC = 256
 )
 
+// gemmBlocking is one micro-kernel with its blocking: an mr×nr tile of C per call, at
+// most kc of the inner dimension per slice, blocks of C of up to mc rows × nc columns.
+type gemmBlocking struct {
+	mr, nr, kc, mc, nc int
+	kernel             func(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool)
+}
+
+// gemmMaxTile is the largest mr·nr of the micro-kernels (8×32).
+const gemmMaxTile = 8 * 32
+
+// gemmAVX2 is the AVX2/FMA blocking: 6×16 tiles (12 of the 16 YMM registers), slices of
+// k up to gemmKC (a B micro-panel of 16 KiB in L1), blocks of 96×128. Both blockings
+// slice k alike, so that they compute the same sums.
+var gemmAVX2 = gemmBlocking{mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: 16 * gemmMR, nc: 8 * gemmNR, kernel: gemmKernel6x16}
+
 func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	mp := (m + gemmMR - 1) / gemmMR
-	np := (n + gemmNR - 1) / gemmNR
-	bufA := getScratch(mp * gemmMR * k)
-	bufB := getScratch(np * gemmNR * k)
+	bl := gemmBlock()
+	mr, nr := bl.mr, bl.nr
+	mp := (m + mr - 1) / mr
+	np := (n + nr - 1) / nr
+	bufA := getScratch(mp * mr * k)
+	bufB := getScratch(np * nr * k)
 	pa, pb := *bufA, *bufB
-	parallelFor(mp, gemmMR*k, func(lo, hi int) {
+	parallelFor(mp, mr*k, func(lo, hi int) {
 		for ip := lo; ip < hi; ip++ {
-			packA(transA, ip, m, k, a, lda, pa[ip*gemmMR*k:(ip+1)*gemmMR*k])
+			packA(transA, mr, ip, m, k, a, lda, pa[ip*mr*k:(ip+1)*mr*k])
 		}
 	})
-	parallelFor(np, gemmNR*k, func(lo, hi int) {
+	parallelFor(np, nr*k, func(lo, hi int) {
 		for jp := lo; jp < hi; jp++ {
-			packB(transB, jp, n, k, b, ldb, pb[jp*gemmNR*k:(jp+1)*gemmNR*k])
+			packB(transB, nr, jp, n, k, b, ldb, pb[jp*nr*k:(jp+1)*nr*k])
 		}
 	})
 
 	// Blocks of C: rb A panels × cb B panels, balanced.
-	tr := (mp*gemmMR + gemmMC - 1) / gemmMC
+	tr := (mp*mr + bl.mc - 1) / bl.mc
 	rb := (mp + tr - 1) / tr
-	tc := (np*gemmNR + gemmNC - 1) / gemmNC
+	tc := (np*nr + bl.nc - 1) / bl.nc
 	cb := (np + tc - 1) / tc
 	tr, tc = (mp+rb-1)/rb, (np+cb-1)/cb
-	ns := (k + gemmKC - 1) / gemmKC
+	ns := (k + bl.kc - 1) / bl.kc
 	kcs := (k + ns - 1) / ns // slice length
-	parallelDynamic(tr*tc, 1, rb*gemmMR*cb*gemmNR*k, func(lo, hi int) {
-		var tile [gemmMR * gemmNR]float32
+	kernel := bl.kernel
+	parallelDynamic(tr*tc, 1, rb*mr*cb*nr*k, func(lo, hi int) {
+		var tile [gemmMaxTile]float32
 		for t := lo; t < hi; t++ {
 			// Column-major over blocks: blocks in flight at once share B panels.
 			ti, tj := t%tr, t/tr
@@ -72,28 +88,28 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 					bet = 1
 				}
 				for jp := jp0; jp < jp1; jp++ {
-					j0 := jp * gemmNR
-					nr := min(gemmNR, n-j0)
-					bp := &pb[jp*gemmNR*k+p0*gemmNR]
+					j0 := jp * nr
+					nn := min(nr, n-j0)
+					bp := &pb[jp*nr*k+p0*nr]
 					for ip := ip0; ip < ip1; ip++ {
-						i0 := ip * gemmMR
-						mr := min(gemmMR, m-i0)
-						ap := &pa[ip*gemmMR*k+p0*gemmMR]
-						if mr == gemmMR && nr == gemmNR {
-							_ = c[(i0+gemmMR-1)*ldc+j0+gemmNR-1] // the tile is inside c
-							gemmKernel6x16(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
+						i0 := ip * mr
+						mm := min(mr, m-i0)
+						ap := &pa[ip*mr*k+p0*mr]
+						if mm == mr && nn == nr {
+							_ = c[(i0+mr-1)*ldc+j0+nr-1] // the tile is inside c
+							kernel(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
 							continue
 						}
-						gemmKernel6x16(kc, ap, bp, &tile[0], gemmNR, alpha, 0, false)
-						for r := range mr {
-							row := c[(i0+r)*ldc+j0:][:nr]
-							src := tile[r*gemmNR:][:nr]
+						kernel(kc, ap, bp, &tile[0], nr, alpha, 0, false)
+						for r := range mm {
+							row := c[(i0+r)*ldc+j0:][:nn]
+							src := tile[r*nr:][:nn]
 							if bet == 0 {
 								copy(row, src)
 								continue
 							}
-							for j, v := range src {
-								row[j] = bet*row[j] + v
+							for j, v := range src { // as the kernel does: fma(beta, C, alpha·AB)
+								row[j] = float32(math.FMA(float64(bet), float64(row[j]), float64(v)))
 							}
 						}
 					}
@@ -105,116 +121,119 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	putScratch(bufB)
 }
 
-// packA writes rows [ip·gemmMR, ip·gemmMR+gemmMR) of op(A) (m×k; A is k×m when trans)
-// into dst, k-major: dst[p·gemmMR+r] = op(A)[ip·gemmMR+r, p], rows past m zero.
-func packA(trans bool, ip, m, k int, a []float32, lda int, dst []float32) {
-	i0 := ip * gemmMR
-	mr := min(gemmMR, m-i0)
-	dst = dst[:gemmMR*k]
-	if mr < gemmMR {
+// packA writes rows [ip·mr, ip·mr+mr) of op(A) (m×k; A is k×m when trans) into dst,
+// k-major: dst[p·mr+r] = op(A)[ip·mr+r, p], rows past m zero.
+func packA(trans bool, mr, ip, m, k int, a []float32, lda int, dst []float32) {
+	i0 := ip * mr
+	mm := min(mr, m-i0)
+	dst = dst[:mr*k]
+	if mm < mr {
 		clear(dst)
 	}
 	if trans {
-		if mr == gemmMR {
+		switch {
+		case mm == 6 && mr == 6:
 			for p := range k {
-				*(*[gemmMR]float32)(dst[p*gemmMR:]) = *(*[gemmMR]float32)(a[p*lda+i0:])
+				*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(a[p*lda+i0:])
 			}
-			return
-		}
-		for p := range k {
-			copy(dst[p*gemmMR:p*gemmMR+mr], a[p*lda+i0:p*lda+i0+mr])
-		}
-		return
-	}
-	if mr == gemmMR {
-		r0 := a[i0*lda:][:k]
-		r1 := a[(i0+1)*lda:][:k]
-		r2 := a[(i0+2)*lda:][:k]
-		r3 := a[(i0+3)*lda:][:k]
-		r4 := a[(i0+4)*lda:][:k]
-		r5 := a[(i0+5)*lda:][:k]
-		for p := range k {
-			d := dst[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
-			d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+		case mm == 8 && mr == 8:
+			for p := range k {
+				*(*[8]float32)(dst[p*8:]) = *(*[8]float32)(a[p*lda+i0:])
+			}
+		default:
+			for p := range k {
+				copy(dst[p*mr:p*mr+mm], a[p*lda+i0:p*lda+i0+mm])
+			}
 		}
 		return
 	}
-	for r := range mr {
+	// Two rows at a time, each read contiguously.
+	r := 0
+	for ; r+2 <= mm; r += 2 {
+		s0 := a[(i0+r)*lda:][:k]
+		s1 := a[(i0+r+1)*lda:][:k]
+		for p := range k {
+			d := dst[p*mr+r : p*mr+r+2 : p*mr+r+2]
+			d[0], d[1] = s0[p], s1[p]
+		}
+	}
+	for ; r < mm; r++ {
 		src := a[(i0+r)*lda:][:k]
 		for p, v := range src {
-			dst[p*gemmMR+r] = v
+			dst[p*mr+r] = v
 		}
 	}
 }
 
-// packB writes columns [jp·gemmNR, jp·gemmNR+gemmNR) of op(B) (k×n; B is n×k when
-// trans) into dst, k-major: dst[p·gemmNR+j] = op(B)[p, jp·gemmNR+j], columns past n zero.
-func packB(trans bool, jp, n, k int, b []float32, ldb int, dst []float32) {
-	j0 := jp * gemmNR
-	nr := min(gemmNR, n-j0)
-	dst = dst[:gemmNR*k]
-	if nr < gemmNR {
+// packB writes columns [jp·nr, jp·nr+nr) of op(B) (k×n; B is n×k when trans) into dst,
+// k-major: dst[p·nr+j] = op(B)[p, jp·nr+j], columns past n zero. nr is a multiple of 16.
+func packB(trans bool, nr, jp, n, k int, b []float32, ldb int, dst []float32) {
+	j0 := jp * nr
+	nn := min(nr, n-j0)
+	dst = dst[:nr*k]
+	if nn < nr {
 		clear(dst)
 	}
 	if !trans {
-		if nr == gemmNR {
+		if nn == nr {
 			for p := range k {
-				*(*[gemmNR]float32)(dst[p*gemmNR:]) = *(*[gemmNR]float32)(b[p*ldb+j0:])
+				for q := 0; q < nr; q += 16 {
+					*(*[16]float32)(dst[p*nr+q:]) = *(*[16]float32)(b[p*ldb+j0+q:])
+				}
 			}
 			return
 		}
 		for p := range k {
-			copy(dst[p*gemmNR:p*gemmNR+nr], b[p*ldb+j0:p*ldb+j0+nr])
+			copy(dst[p*nr:p*nr+nn], b[p*ldb+j0:p*ldb+j0+nn])
 		}
 		return
 	}
-	// B's rows are op(B)'s columns, each read contiguously: all 16 at once, so that
-	// each step of k writes one whole cache line of dst.
-	if nr == gemmNR {
-		var s [gemmNR][]float32
-		for j := range s {
-			s[j] = b[(j0+j)*ldb:][:k]
+	// B's rows are op(B)'s columns, each read contiguously: 16 at once, so that each
+	// step of k writes 64 contiguous bytes of dst.
+	j := 0
+	for ; j+16 <= nn; j += 16 {
+		var s [16][]float32
+		for q := range s {
+			s[q] = b[(j0+j+q)*ldb:][:k]
 		}
 		for p := range k {
-			d := (*[gemmNR]float32)(dst[p*gemmNR:])
+			d := (*[16]float32)(dst[p*nr+j:])
 			d[0], d[1], d[2], d[3] = s[0][p], s[1][p], s[2][p], s[3][p]
 			d[4], d[5], d[6], d[7] = s[4][p], s[5][p], s[6][p], s[7][p]
 			d[8], d[9], d[10], d[11] = s[8][p], s[9][p], s[10][p], s[11][p]
 			d[12], d[13], d[14], d[15] = s[12][p], s[13][p], s[14][p], s[15][p]
 		}
-		return
 	}
-	j := 0
-	for ; j+4 <= nr; j += 4 {
+	for ; j+4 <= nn; j += 4 {
 		s0 := b[(j0+j)*ldb:][:k]
 		s1 := b[(j0+j+1)*ldb:][:k]
 		s2 := b[(j0+j+2)*ldb:][:k]
 		s3 := b[(j0+j+3)*ldb:][:k]
 		for p := range k {
-			d := dst[p*gemmNR+j : p*gemmNR+j+4 : p*gemmNR+j+4]
+			d := dst[p*nr+j : p*nr+j+4 : p*nr+j+4]
 			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 		}
 	}
-	for ; j < nr; j++ {
+	for ; j < nn; j++ {
 		src := b[(j0+j)*ldb:][:k]
 		for p, v := range src {
-			dst[p*gemmNR+j] = v
+			dst[p*nr+j] = v
 		}
 	}
 }
 
-// gemmKernelGo is gemmKernel6x16 in Go: each element a running sum of its k products in
+// gemmKernelGo is the micro-kernels (mr×nr) in Go: each element a running sum of its k products in
 // order, each product added with a fused multiply-add (in float64, rounded to float32:
 // the same as the hardware's single-precision FMA but for rare double roundings).
-func gemmKernelGo(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool) {
-	as := unsafe.Slice(a, k*gemmMR)
-	bs := unsafe.Slice(b, k*gemmNR)
-	cs := unsafe.Slice(c, (gemmMR-1)*ldc+gemmNR)
-	for r := range gemmMR {
-		for j := range gemmNR {
+func gemmKernelGo(mr, nr, k int, a, b, c *float32, ldc int, alpha, beta float32, load bool) {
+	as := unsafe.Slice(a, k*mr)
+	bs := unsafe.Slice(b, k*nr)
+	cs := unsafe.Slice(c, (mr-1)*ldc+nr)
+	for r := range mr {
+		for j := range nr {
 			var s float32
 			for p := range k {
-				s = float32(math.FMA(float64(as[p*gemmMR+r]), float64(bs[p*gemmNR+j]), float64(s)))
+				s = float32(math.FMA(float64(as[p*mr+r]), float64(bs[p*nr+j]), float64(s)))
 			}
 			s *= alpha
 			if load {

@@ -100,8 +100,8 @@ func TestSgemmKernels(t *testing.T) {
 }
 
 // TestSgemmDeterministic checks that sgemm gives the same bits whatever GOMAXPROCS is
-// and from run to run (the blocks are handed out dynamically), on both paths (packed
-// assembly kernel, pure-Go kernels) and in every transpose case.
+// and from run to run (the blocks are handed out dynamically), on every path (packed
+// assembly kernels, pure-Go kernels) and in every transpose case.
 func TestSgemmDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	m, n, k := 97, 301, 1500
@@ -119,12 +119,8 @@ func TestSgemmDeterministic(t *testing.T) {
 		sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 		return c
 	}
-	for _, asm := range []bool{true, false} {
-		if asm && !gemmAsmAvailable {
-			continue
-		}
-		saved := gemmAsm
-		gemmAsm = asm
+	for _, path := range gemmPathsHere() {
+		restore := path.use()
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			ta, tb := tr[0], tr[1]
 			ref := run(1, ta, tb)
@@ -132,19 +128,38 @@ func TestSgemmDeterministic(t *testing.T) {
 				got := run(procs, ta, tb)
 				for i := range ref {
 					if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
-						gemmAsm = saved
-						t.Fatalf("asm=%v transA=%v transB=%v GOMAXPROCS=%d: element %d is %v, with 1 it is %v", asm, ta, tb, procs, i, got[i], ref[i])
+						restore()
+						t.Fatalf("%s transA=%v transB=%v GOMAXPROCS=%d: element %d is %v, with 1 it is %v", path.name, ta, tb, procs, i, got[i], ref[i])
 					}
 				}
 			}
 		}
-		gemmAsm = saved
+		restore()
 	}
 }
 
-// gemmAsmAvailable is gemmAsm as set at start-up (tests switch gemmAsm off to test the
-// pure-Go path).
-var gemmAsmAvailable = gemmAsm
+// gemmPath is one of sgemm's paths: the packed assembly kernel (AVX-512 or AVX2) or
+// the pure-Go kernels.
+type gemmPath struct {
+	name        string
+	asm, avx512 bool
+}
+
+// gemmPathsHere lists the paths this machine can run, the pure-Go one last.
+func gemmPathsHere() []gemmPath {
+	var ps []gemmPath
+	for _, k := range gemmAsmKernels() {
+		ps = append(ps, gemmPath{fmt.Sprintf("asm%dx%d", k.mr, k.nr), true, k.nr == 32})
+	}
+	return append(ps, gemmPath{"go", false, false})
+}
+
+// use switches sgemm to the path and returns a function that switches it back.
+func (p gemmPath) use() func() {
+	asm, w := gemmAsm, gemm512
+	gemmAsm, gemm512 = p.asm, p.avx512
+	return func() { gemmAsm, gemm512 = asm, w }
+}
 
 // absGemm is naiveGemm's bound on rounding: |alpha|·|op(A)|·|op(B)| + |beta|·|C|.
 func absGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
@@ -159,14 +174,15 @@ func absGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	return naiveGemm(transA, transB, m, n, k, al, abs(a), lda, abs(b), ldb, be, abs(c), ldc)
 }
 
-// TestSgemmPacked checks sgemm on both paths (the packed AVX2/FMA kernel and the
-// pure-Go fallback) against a float64 product, with an error bound of float32 rounding
+// TestSgemmPacked checks sgemm on every path this machine has (the packed AVX-512 and
+// AVX2/FMA kernels, the pure-Go fallback) against a float64 product, with an error bound of float32 rounding
 // (k+2 roundings of the sum of absolute products), in every transpose case: shapes with
 // ragged edges in m, n and k (not multiples of the 6×16 tile or of the k slices), k
 // longer than gemmKC, single rows and columns, row strides wider than the matrices,
 // alpha and beta (beta 0 over a C full of NaN, which must not be read), and the padding
-// between C's rows left alone. It also checks that the two paths agree within the sum
-// of their bounds on every element.
+// between C's rows left alone. It also checks that each assembly path agrees with the
+// pure-Go one within the sum of their bounds, and that the two assembly kernels (same
+// slices of k, one lane per element) give the same bits.
 func TestSgemmPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	shapes := []struct{ m, n, k int }{{1, 1, 1}, {1, 17, 3}, {6, 16, 1}, {7, 15, 5}, {12, 32, 64}, {13, 33, 100},
@@ -200,36 +216,40 @@ func TestSgemmPacked(t *testing.T) {
 					bound = absGemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, 0, make([]float32, s.m*ldc), ldc)
 				}
 				eps := float64(s.k+2) * 0x1p-24
-				var got [2][]float32
-				for pi, asm := range []bool{true, false} {
-					if asm && !gemmAsmAvailable {
-						continue
-					}
-					saved := gemmAsm
-					gemmAsm = asm
+				paths := gemmPathsHere()
+				got := make([][]float32, len(paths))
+				for pi, path := range paths {
+					asm := path.name
+					restore := path.use()
 					c := append([]float32(nil), c0...)
 					sgemm(ta, tb, s.m, s.n, s.k, ab[0], a, lda, b, ldb, ab[1], c, ldc)
-					gemmAsm = saved
+					restore()
 					got[pi] = c
 					for i := range s.m {
 						for j := range s.n {
 							w, g := want[i*s.n+j], float64(c[i*ldc+j])
 							if math.IsNaN(g) || math.Abs(g-w) > eps*bound[i*s.n+j]+1e-30 {
-								t.Fatalf("%s asm=%v: C[%d,%d] = %v, want %v (bound %g)", name, asm, i, j, g, w, eps*bound[i*s.n+j])
+								t.Fatalf("%s %s: C[%d,%d] = %v, want %v (bound %g)", name, asm, i, j, g, w, eps*bound[i*s.n+j])
 							}
 						}
 						for j := s.n; j < ldc; j++ {
 							if math.Float32bits(c[i*ldc+j]) != math.Float32bits(c0[i*ldc+j]) {
-								t.Fatalf("%s asm=%v: C[%d,%d] beyond n was written", name, asm, i, j)
+								t.Fatalf("%s %s: C[%d,%d] beyond n was written", name, asm, i, j)
 							}
 						}
 					}
 				}
-				if got[0] != nil {
+				last := len(paths) - 1
+				for pi := range last {
 					for i := range s.m {
 						for j := range s.n {
-							if d := math.Abs(float64(got[0][i*ldc+j] - got[1][i*ldc+j])); d > 2*eps*bound[i*s.n+j]+1e-30 {
-								t.Fatalf("%s: C[%d,%d] asm %v, Go %v", name, i, j, got[0][i*ldc+j], got[1][i*ldc+j])
+							x, y := got[pi][i*ldc+j], got[last][i*ldc+j]
+							if d := math.Abs(float64(x - y)); d > 2*eps*bound[i*s.n+j]+1e-30 {
+								t.Fatalf("%s: C[%d,%d] %s %v, Go %v", name, i, j, paths[pi].name, x, y)
+							}
+							// Both assembly kernels compute the same sums in the same order.
+							if pi > 0 && math.Float32bits(x) != math.Float32bits(got[0][i*ldc+j]) {
+								t.Fatalf("%s: C[%d,%d] %s %v, %s %v", name, i, j, paths[pi].name, x, paths[0].name, got[0][i*ldc+j])
 							}
 						}
 					}
@@ -239,46 +259,51 @@ func TestSgemmPacked(t *testing.T) {
 	}
 }
 
-// TestGemmKernelAsm checks the assembly micro-kernel against gemmKernelGo (the same sums
-// in the same order with fused multiply-adds; the Go version's FMA is float64 rounded to
-// float32, so a rare double rounding may differ by an ulp of a partial sum): all k from
-// 0 to 40 (the 4-way unrolled loop and its tail), with and without loading C.
+// TestGemmKernelAsm checks each assembly micro-kernel against gemmKernelGo (the same
+// sums in the same order with fused multiply-adds; the Go version's FMA is float64
+// rounded to float32, so a rare double rounding may differ by an ulp of a partial sum):
+// all k from 0 to 40 (the 4-way unrolled loop and its tail), with and without loading
+// C, and columns past the tile left alone.
 func TestGemmKernelAsm(t *testing.T) {
-	if !gemmAsmAvailable {
+	ks := gemmAsmKernels()
+	if len(ks) == 0 {
 		t.Skip("no assembly micro-kernel on this machine")
 	}
 	r := rand.New(rand.NewPCG(9, 10))
-	for k := range 41 {
-		a, b := randSlice(r, k*gemmMR), randSlice(r, k*gemmNR)
-		c0 := randSlice(r, gemmMR*20)
-		var bound [gemmMR * gemmNR]float64
-		for i := range gemmMR {
-			for j := range gemmNR {
-				for p := range k {
-					bound[i*gemmNR+j] += math.Abs(float64(a[p*gemmMR+i]) * float64(b[p*gemmNR+j]))
+	for _, kern := range ks {
+		mr, nr, ldc := kern.mr, kern.nr, kern.nr+4
+		for k := range 41 {
+			a, b := randSlice(r, k*mr), randSlice(r, k*nr)
+			c0 := randSlice(r, mr*ldc)
+			bound := make([]float64, mr*nr)
+			for i := range mr {
+				for j := range nr {
+					for p := range k {
+						bound[i*nr+j] += math.Abs(float64(a[p*mr+i]) * float64(b[p*nr+j]))
+					}
 				}
 			}
-		}
-		for _, load := range []bool{false, true} {
-			c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
-			var ap, bp *float32
-			if k > 0 {
-				ap, bp = &a[0], &b[0]
-			}
-			gemmKernel6x16(k, ap, bp, &c1[0], 20, 1.5, -0.5, load)
-			gemmKernelGo(k, ap, bp, &c2[0], 20, 1.5, -0.5, load)
-			for i := range gemmMR {
-				for j := range 20 {
-					x, y := c1[i*20+j], c2[i*20+j]
-					if j >= gemmNR {
-						if x != c0[i*20+j] {
-							t.Fatalf("k=%d: column %d beyond the tile was written", k, j)
+			for _, load := range []bool{false, true} {
+				c1, c2 := append([]float32(nil), c0...), append([]float32(nil), c0...)
+				var ap, bp *float32
+				if k > 0 {
+					ap, bp = &a[0], &b[0]
+				}
+				kern.kernel(k, ap, bp, &c1[0], ldc, 1.5, -0.5, load)
+				gemmKernelGo(mr, nr, k, ap, bp, &c2[0], ldc, 1.5, -0.5, load)
+				for i := range mr {
+					for j := range ldc {
+						x, y := c1[i*ldc+j], c2[i*ldc+j]
+						if j >= nr {
+							if x != c0[i*ldc+j] {
+								t.Fatalf("%dx%d k=%d: column %d beyond the tile was written", mr, nr, k, j)
+							}
+							continue
 						}
-						continue
-					}
-					tol := 4*0x1p-24*(1.5*bound[i*gemmNR+j]+0.5*math.Abs(float64(c0[i*20+j]))) + 1e-30
-					if math.Abs(float64(x-y)) > tol {
-						t.Fatalf("k=%d load=%v: C[%d,%d] asm %v, Go %v", k, load, i, j, x, y)
+						tol := 4*0x1p-24*(1.5*bound[i*nr+j]+0.5*math.Abs(float64(c0[i*ldc+j]))) + 1e-30
+						if math.Abs(float64(x-y)) > tol {
+							t.Fatalf("%dx%d k=%d load=%v: C[%d,%d] asm %v, Go %v", mr, nr, k, load, i, j, x, y)
+						}
 					}
 				}
 			}
