@@ -77,3 +77,63 @@ func TestCollectSplitPasses(t *testing.T) {
 func near(a, b float32) bool {
 	return math.Abs(float64(a-b)) <= 1e-5*math.Max(1, math.Max(math.Abs(float64(a)), math.Abs(float64(b))))
 }
+
+// TestCollectAliases: an alias is not exposed, and its entry is its source's range with
+// alias_of set; aliases that are not activations, or whose source is not measured, are
+// refused.
+func TestCollectAliases(t *testing.T) {
+	m, err := onnxio.Load("../testdata/models/resnet_small.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph()
+	var src, alias string
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Flatten" {
+			src, alias = n.GetInput()[0], n.GetOutput()[0]
+		}
+	}
+	if alias == "" {
+		t.Fatal("resnet_small has no Flatten")
+	}
+	spec := &dataset.Spec{Format: "npy", Inputs: map[string]string{"input": "../testdata/models/resnet_small.input.npy"}, Batch: 2}
+	collect := func(o calibrate.CollectOptions) (*calibrate.Stats, error) {
+		ds, err := dataset.Open(spec, dataset.InputsOf(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ds.Close()
+		return calibrate.Collect(context.Background(), m, ds, o)
+	}
+	full, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []string
+	for _, n := range g.GetNode() {
+		if o := n.GetOutput()[0]; o != alias {
+			others = append(others, o)
+		}
+	}
+	others = append(others, "input")
+	st, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax, Tensors: others, Aliases: map[string]string{alias: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, want := st.Table.Tensors[alias], full.Table.Tensors[alias]
+	if a == nil || a.AliasOf != src || a.Min != want.Min || a.Max != want.Max || a.Count != want.Count {
+		t.Errorf("alias %s: %+v, measured %+v", alias, a, want)
+	}
+	if s := st.Table.Tensors[src]; s == nil || s.AliasOf != "" || s.Min != a.Min || s.Max != a.Max {
+		t.Errorf("source %s: %+v", src, s)
+	}
+	for what, aliases := range map[string]map[string]string{
+		"not an activation":   {"nope": src},
+		"source not measured": {alias: "nope"},
+		"alias also measured": {src: "input"},
+	} {
+		if _, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax, Tensors: others, Aliases: aliases}); err == nil {
+			t.Errorf("%s: no error", what)
+		}
+	}
+}

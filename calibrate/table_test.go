@@ -110,6 +110,10 @@ func TestTableLoadErrors(t *testing.T) {
 		{"float32 overflow", strings.Replace(string(valid), `"max": 6,`, `"max": 1e39,`, 1)},
 		{"negative count", strings.Replace(string(valid), `"count": 500`, `"count": -1`, 1)},
 		{"wrong type", strings.Replace(string(valid), `"samples": 128`, `"samples": "x"`, 1)},
+		{"coverage", strings.Replace(string(valid), `"samples": 128`, `"samples": 128, "coverage": "some"`, 1)},
+		{"alias of nothing", `{"schema_version": 1, "method": "minmax", "tensors": {"a": {"min": 0, "max": 1, "alias_of": "b"}}}`},
+		{"alias of an alias", `{"schema_version": 1, "method": "minmax", "tensors": {"a": {"min": 0, "max": 1, "alias_of": "b"},
+			"b": {"min": 0, "max": 1, "alias_of": "c"}, "c": {"min": 0, "max": 1}}}`},
 	}
 	for _, tc := range tests {
 		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".json")
