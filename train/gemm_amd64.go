@@ -36,15 +36,15 @@ func gemmBlock() gemmBlocking {
 	return gemmAVX2
 }
 
-// gemmKernel6x16 computes a 6×16 tile of C from a packed 6-row panel of A and a packed
-// 16-column panel of B over k with AVX2 and FMA (gemm_amd64.s): C = alpha·A·B, or with
-// load C = alpha·A·B + beta·C. Each element's k products are summed in order in one
+// gemmKernel6x16 computes a 6×16 tile of C from a packed 6-row panel of A and 16
+// columns of B (rows ldb apart: a packed panel or B itself) over k with AVX2 and FMA
+// (gemm_amd64.s): C = alpha·A·B, or with load C = alpha·A·B + beta·C. Each element's k products are summed in order in one
 // register lane with fused multiply-adds.
 //
 //go:noescape
-func gemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool)
+func gemmKernel6x16(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool)
 
 // gemmKernel8x32 is gemmKernel6x16 for an 8×32 tile with AVX-512 (same sums, same order).
 //
 //go:noescape
-func gemmKernel8x32(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool)
+func gemmKernel8x32(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool)

@@ -16,6 +16,6 @@ func gemmBlock() gemmBlocking { return gemmAVX2 }
 
 // gemmKernel6x16 is the packed micro-kernel in Go (gemmKernelGo), for the tests of the
 // packed driver on other architectures; sgemm does not use it there.
-func gemmKernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool) {
-	gemmKernelGo(gemmMR, gemmNR, k, a, b, c, ldc, alpha, beta, load)
+func gemmKernel6x16(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {
+	gemmKernelGo(gemmMR, gemmNR, k, a, b, ldb, c, ldc, alpha, beta, load)
 }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"sync"
 	"unsafe"
 )
 
@@ -35,7 +36,7 @@ const (
 // most kc of the inner dimension per slice, blocks of C of up to mc rows × nc columns.
 type gemmBlocking struct {
 	mr, nr, kc, mc, nc int
-	kernel             func(k int, a, b, c *float32, ldc int, alpha, beta float32, load bool)
+	kernel             func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool)
 }
 
 // gemmMaxTile is the largest mr·nr of the micro-kernels (8×32).
@@ -51,19 +52,35 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	mr, nr := bl.mr, bl.nr
 	mp := (m + mr - 1) / mr
 	np := (n + nr - 1) / nr
-	bufA := getScratch(mp * mr * k)
-	bufB := getScratch(np * nr * k)
-	pa, pb := *bufA, *bufB
+	bufA := packScratch(&packPoolA, mp*mr*k)
+	pa := *bufA
 	parallelFor(mp, mr*k, func(lo, hi int) {
 		for ip := lo; ip < hi; ip++ {
 			packA(transA, mr, ip, m, k, a, lda, pa[ip*mr*k:(ip+1)*mr*k])
 		}
 	})
-	parallelFor(np, nr*k, func(lo, hi int) {
-		for jp := lo; jp < hi; jp++ {
-			packB(transB, nr, jp, n, k, b, ldb, pb[jp*nr*k:(jp+1)*nr*k])
+	// A B that is not transposed is read in place, nr columns at a time (rows ldb
+	// apart): packing it would cost a read and a write of all of B from memory for a
+	// reuse of only m/mr times. Only a ragged last panel is packed (zero-padded). A
+	// transposed B is packed into k-major panels.
+	var bufB *[]float32
+	var pb []float32
+	direct := !transB
+	if direct {
+		if n%nr != 0 {
+			bufB = packScratch(&packPoolB, nr*k)
+			pb = *bufB
+			packB(false, nr, np-1, n, k, b, ldb, pb)
 		}
-	})
+	} else {
+		bufB = packScratch(&packPoolB, np*nr*k)
+		pb = *bufB
+		parallelFor(np, nr*k, func(lo, hi int) {
+			for jp := lo; jp < hi; jp++ {
+				packB(true, nr, jp, n, k, b, ldb, pb[jp*nr*k:(jp+1)*nr*k])
+			}
+		})
+	}
 
 	// Blocks of C: rb A panels × cb B panels, balanced.
 	tr := (mp*mr + bl.mc - 1) / bl.mc
@@ -90,17 +107,27 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 				for jp := jp0; jp < jp1; jp++ {
 					j0 := jp * nr
 					nn := min(nr, n-j0)
-					bp := &pb[jp*nr*k+p0*nr]
+					var bp *float32
+					bs := nr
+					switch {
+					case !direct:
+						bp = &pb[jp*nr*k+p0*nr]
+					case nn == nr:
+						_ = b[(p0+kc-1)*ldb+j0+nr-1] // the panel is inside b
+						bp, bs = &b[p0*ldb+j0], ldb
+					default:
+						bp = &pb[p0*nr]
+					}
 					for ip := ip0; ip < ip1; ip++ {
 						i0 := ip * mr
 						mm := min(mr, m-i0)
 						ap := &pa[ip*mr*k+p0*mr]
 						if mm == mr && nn == nr {
 							_ = c[(i0+mr-1)*ldc+j0+nr-1] // the tile is inside c
-							kernel(kc, ap, bp, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
+							kernel(kc, ap, bp, bs, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
 							continue
 						}
-						kernel(kc, ap, bp, &tile[0], nr, alpha, 0, false)
+						kernel(kc, ap, bp, bs, &tile[0], nr, alpha, 0, false)
 						for r := range mm {
 							row := c[(i0+r)*ldc+j0:][:nn]
 							src := tile[r*nr:][:nn]
@@ -117,8 +144,24 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 			}
 		}
 	})
-	putScratch(bufA)
-	putScratch(bufB)
+	packPoolA.Put(bufA)
+	if bufB != nil {
+		packPoolB.Put(bufB)
+	}
+}
+
+// packPoolA and packPoolB keep the packing buffers of A and of B apart, so that each
+// settles at the largest size asked for (a shared pool would hand the small buffer to
+// the large request, drop it and allocate).
+var packPoolA, packPoolB sync.Pool
+
+func packScratch(pool *sync.Pool, n int) *[]float32 {
+	if p, ok := pool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
 }
 
 // packA writes rows [ip·mr, ip·mr+mr) of op(A) (m×k; A is k×m when trans) into dst,
@@ -225,15 +268,15 @@ func packB(trans bool, nr, jp, n, k int, b []float32, ldb int, dst []float32) {
 // gemmKernelGo is the micro-kernels (mr×nr) in Go: each element a running sum of its k products in
 // order, each product added with a fused multiply-add (in float64, rounded to float32:
 // the same as the hardware's single-precision FMA but for rare double roundings).
-func gemmKernelGo(mr, nr, k int, a, b, c *float32, ldc int, alpha, beta float32, load bool) {
+func gemmKernelGo(mr, nr, k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {
 	as := unsafe.Slice(a, k*mr)
-	bs := unsafe.Slice(b, k*nr)
+	bs := unsafe.Slice(b, max(0, (k-1)*ldb+nr))
 	cs := unsafe.Slice(c, (mr-1)*ldc+nr)
 	for r := range mr {
 		for j := range nr {
 			var s float32
 			for p := range k {
-				s = float32(math.FMA(float64(as[p*mr+r]), float64(bs[p*nr+j]), float64(s)))
+				s = float32(math.FMA(float64(as[p*mr+r]), float64(bs[p*ldb+j]), float64(s)))
 			}
 			s *= alpha
 			if load {

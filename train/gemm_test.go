@@ -262,8 +262,8 @@ func TestSgemmPacked(t *testing.T) {
 // TestGemmKernelAsm checks each assembly micro-kernel against gemmKernelGo (the same
 // sums in the same order with fused multiply-adds; the Go version's FMA is float64
 // rounded to float32, so a rare double rounding may differ by an ulp of a partial sum):
-// all k from 0 to 40 (the 4-way unrolled loop and its tail), with and without loading
-// C, and columns past the tile left alone.
+// all k from 0 to 40 (the 4-way unrolled loop and its tail), B's rows packed or further
+// apart, with and without loading C, and columns past the tile left alone.
 func TestGemmKernelAsm(t *testing.T) {
 	ks := gemmAsmKernels()
 	if len(ks) == 0 {
@@ -273,13 +273,14 @@ func TestGemmKernelAsm(t *testing.T) {
 	for _, kern := range ks {
 		mr, nr, ldc := kern.mr, kern.nr, kern.nr+4
 		for k := range 41 {
-			a, b := randSlice(r, k*mr), randSlice(r, k*nr)
+			ldb := nr + k%3*5 // packed, and B read in place
+			a, b := randSlice(r, k*mr), randSlice(r, k*ldb)
 			c0 := randSlice(r, mr*ldc)
 			bound := make([]float64, mr*nr)
 			for i := range mr {
 				for j := range nr {
 					for p := range k {
-						bound[i*nr+j] += math.Abs(float64(a[p*mr+i]) * float64(b[p*nr+j]))
+						bound[i*nr+j] += math.Abs(float64(a[p*mr+i]) * float64(b[p*ldb+j]))
 					}
 				}
 			}
@@ -289,8 +290,8 @@ func TestGemmKernelAsm(t *testing.T) {
 				if k > 0 {
 					ap, bp = &a[0], &b[0]
 				}
-				kern.kernel(k, ap, bp, &c1[0], ldc, 1.5, -0.5, load)
-				gemmKernelGo(mr, nr, k, ap, bp, &c2[0], ldc, 1.5, -0.5, load)
+				kern.kernel(k, ap, bp, ldb, &c1[0], ldc, 1.5, -0.5, load)
+				gemmKernelGo(mr, nr, k, ap, bp, ldb, &c2[0], ldc, 1.5, -0.5, load)
 				for i := range mr {
 					for j := range ldc {
 						x, y := c1[i*ldc+j], c2[i*ldc+j]
