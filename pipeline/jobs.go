@@ -43,9 +43,25 @@ type Job struct {
 	Artifacts map[string]string
 	// Records are the stage records so far, in order.
 	Records []*report.Stage
+	// Saved are the models written along the chain (save stages), in order; the report
+	// lists them beside the input and the output.
+	Saved []report.File
 	// Log is the job's logger.
 	Log      *slog.Logger
 	progress func(stage string, done, total int)
+}
+
+// RecordSaved notes that the model m was written to path along the chain: the file's size
+// and sha256 and the model's summary go into the job's report.
+func (j *Job) RecordSaved(path string, m *onnxio.Model) error {
+	h, n, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	s := onnxio.Summarize(m)
+	j.Saved = append(j.Saved, report.File{Path: path, Bytes: n, SHA256: h, Nodes: s.Nodes, Params: s.Params.Count, Quantization: s.Quantization})
+	j.Artifacts["save:"+path] = path
+	return nil
 }
 
 // Dataset returns the spec of the named dataset for this job.

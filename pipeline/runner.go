@@ -258,6 +258,7 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 			status, jobErr = StatusFailed, fmt.Errorf("%s: %w", e.Stage.Name, err)
 		}
 	}
+	rep.Saved = j.Saved
 	if status == StatusOK && j.Output != "" {
 		if err := saveArtifact(j, j.Output); err != nil {
 			finish(StatusFailed, err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -187,15 +186,8 @@ func PrintSummary(w io.Writer, res *RunResult) {
 			continue
 		}
 		fmt.Fprintf(w, "%s:\n  report  %s.report.{html,md,json}\n", o.Job.Name, o.Job.ReportPrefix)
-		var saved []string
-		for k, v := range o.Job.Artifacts {
-			if strings.HasPrefix(k, "save:") {
-				saved = append(saved, v)
-			}
-		}
-		sort.Strings(saved)
-		for _, v := range saved {
-			fmt.Fprintf(w, "  saved   %s\n", v)
+		for _, f := range o.Job.Saved {
+			fmt.Fprintf(w, "  saved   %s\n", f.Path)
 		}
 		if o.Status == StatusOK && o.Job.Output != "" {
 			fmt.Fprintf(w, "  output  %s\n", o.Job.Output)

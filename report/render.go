@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -33,6 +34,9 @@ func (j *Job) Markdown() []byte {
 	}
 	fmt.Fprintf(&b, "| | path | size | sha256 |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| input | %s | %s | %.12s |\n", j.Model.Path, HumanBytes(j.Model.Bytes), j.Model.SHA256)
+	for _, f := range j.Saved {
+		fmt.Fprintf(&b, "| saved | %s | %s | %.12s |\n", f.Path, HumanBytes(f.Bytes), f.SHA256)
+	}
 	if j.Output != nil {
 		fmt.Fprintf(&b, "| output | %s | %s | %.12s |\n", j.Output.Path, HumanBytes(j.Output.Bytes), j.Output.SHA256)
 		if j.Model.Bytes > 0 {
@@ -147,18 +151,30 @@ func FormatValue(v Float, unit string) string {
 	return s
 }
 
-// sizeChart draws the model's size before and after, in a unit that suits both.
+// sizeChart draws the sizes of the input, of the models saved along the chain and of the
+// output, in a unit that suits them all.
 func sizeChart(j *Job) (Chart, bool) {
 	if j.Output == nil || j.Model.Bytes == 0 {
 		return Chart{}, false
 	}
-	unit, div := "KiB", float64(1<<10)
-	if max(j.Model.Bytes, j.Output.Bytes) >= 10<<20 {
-		unit, div = "MiB", 1<<20
+	files := append(append([]File{j.Model}, j.Saved...), *j.Output)
+	names := []string{"input"}
+	for _, f := range j.Saved {
+		names = append(names, strings.TrimSuffix(filepath.Base(f.Path), ".onnx"))
 	}
-	return Chart{Title: fmt.Sprintf("model size (%.2fx)", float64(j.Output.Bytes)/float64(j.Model.Bytes)), Kind: "bar", YLabel: unit,
-		X:      []string{"input", "output"},
-		Series: []Series{{Name: "size", Values: []Float{Float(float64(j.Model.Bytes) / div), Float(float64(j.Output.Bytes) / div)}}}}, true
+	names = append(names, "output")
+	unit, div := "KiB", float64(1<<10)
+	for _, f := range files {
+		if f.Bytes >= 10<<20 {
+			unit, div = "MiB", 1<<20
+		}
+	}
+	c := Chart{Title: fmt.Sprintf("model size (%.2fx)", float64(j.Output.Bytes)/float64(j.Model.Bytes)), Kind: "bar", YLabel: unit,
+		X: names, Series: []Series{{Name: "size"}}}
+	for _, f := range files {
+		c.Series[0].Values = append(c.Series[0].Values, Float(float64(f.Bytes)/div))
+	}
+	return c, true
 }
 
 func chartHTML(c Chart) template.HTML {
@@ -239,6 +255,7 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 <h2>Models</h2>
 <div class="scroll"><table class="full"><tr><th></th><th>path</th><th class="num">size</th><th class="num">nodes</th><th class="num">parameters</th><th>quantization</th><th>sha256</th></tr>
 <tr><td>input</td><td><code>{{.Model.Path}}</code></td><td class="num">{{bytes .Model.Bytes}}</td><td class="num">{{.Model.Nodes}}</td><td class="num">{{thousand .Model.Params}}</td><td>{{.Model.Quantization}}</td><td><code title="{{.Model.SHA256}}">{{printf "%.12s" .Model.SHA256}}</code></td></tr>
+{{range .Saved}}<tr><td>saved</td><td><code>{{.Path}}</code></td><td class="num">{{bytes .Bytes}}</td><td class="num">{{.Nodes}}</td><td class="num">{{thousand .Params}}</td><td>{{.Quantization}}</td><td><code title="{{.SHA256}}">{{printf "%.12s" .SHA256}}</code></td></tr>{{end}}
 {{with .Output}}<tr><td>output</td><td><code>{{.Path}}</code></td><td class="num">{{bytes .Bytes}}</td><td class="num">{{.Nodes}}</td><td class="num">{{thousand .Params}}</td><td>{{.Quantization}}</td><td><code title="{{.SHA256}}">{{printf "%.12s" .SHA256}}</code></td></tr>{{end}}
 </table></div>
 {{with sizeChart .}}<div class="charts"><figure>{{.}}</figure></div>{{end}}

@@ -12,18 +12,20 @@ const SchemaVersion = 1
 
 // Job is the report of one job: a model through the plan.
 type Job struct {
-	SchemaVersion int       `json:"schema_version"`
-	Tool          Tool      `json:"tool"`
-	Name          string    `json:"name"`
-	Model         File      `json:"model"`
-	Output        *File     `json:"output,omitempty"`
-	Status        string    `json:"status"` // ok | failed | rejected | skipped | interrupted
-	Error         string    `json:"error,omitempty"`
-	Started       time.Time `json:"started"`
-	Seconds       float64   `json:"seconds"`
-	ConfigSHA256  string    `json:"config_sha256,omitempty"`
-	Stages        []*Stage  `json:"stages"`
-	Environment   Env       `json:"environment"`
+	SchemaVersion int    `json:"schema_version"`
+	Tool          Tool   `json:"tool"`
+	Name          string `json:"name"`
+	Model         File   `json:"model"`
+	Output        *File  `json:"output,omitempty"`
+	// Saved are the models save stages wrote along the chain, in order.
+	Saved        []File    `json:"saved,omitempty"`
+	Status       string    `json:"status"` // ok | failed | rejected | skipped | interrupted
+	Error        string    `json:"error,omitempty"`
+	Started      time.Time `json:"started"`
+	Seconds      float64   `json:"seconds"`
+	ConfigSHA256 string    `json:"config_sha256,omitempty"`
+	Stages       []*Stage  `json:"stages"`
+	Environment  Env       `json:"environment"`
 }
 
 // Tool names the programs that produced the report.

@@ -76,7 +76,9 @@ func run(p *pipeline.Pass) (any, error) {
 	if err := p.Job.Model.Save(o.Path, onnxio.SaveOptions{External: mode, Threshold: o.Threshold}); err != nil {
 		return nil, err
 	}
-	p.Job.Artifacts["save:"+o.Path] = o.Path
+	if err := p.Job.RecordSaved(o.Path, p.Job.Model); err != nil {
+		return nil, err
+	}
 	p.Note("saved %s", o.Path)
 	return nil, nil
 }
