@@ -48,3 +48,28 @@ func gemmKernel6x16(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, b
 //
 //go:noescape
 func gemmKernel8x32(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool)
+
+// transposePack8 transposes 8 rows of src (lds floats apart) into 8 columns of dst (rows
+// ldd floats apart) for the first 8·n8 columns of src, with AVX (gemm_amd64.s):
+// dst[p·ldd+r] = src[r·lds+p].
+//
+//go:noescape
+func transposePack8(dst *float32, ldd int, src *float32, lds int, n8 int)
+
+// packBTrans8 packs 8 columns of op(B) = 8 rows of B (transposed) into a k-major panel
+// with transposePack8 where the assembly kernels run (and returns false elsewhere).
+func packBTrans8(dst []float32, ldd int, src []float32, lds, k int) bool {
+	if !gemmAsm || k < 8 {
+		return false
+	}
+	k8 := k / 8
+	_ = src[7*lds+k8*8-1]
+	_ = dst[(k8*8-1)*ldd+7]
+	transposePack8(&dst[0], ldd, &src[0], lds, k8)
+	for p := k8 * 8; p < k; p++ {
+		for r := range 8 {
+			dst[p*ldd+r] = src[r*lds+p]
+		}
+	}
+	return true
+}

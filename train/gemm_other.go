@@ -19,3 +19,6 @@ func gemmBlock() gemmBlocking { return gemmAVX2 }
 func gemmKernel6x16(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {
 	gemmKernelGo(gemmMR, gemmNR, k, a, b, ldb, c, ldc, alpha, beta, load)
 }
+
+// packBTrans8 has no assembly here: packB takes its Go loops.
+func packBTrans8(dst []float32, ldd int, src []float32, lds, k int) bool { return false }

@@ -231,9 +231,15 @@ func packB(trans bool, nr, jp, n, k int, b []float32, ldb int, dst []float32) {
 		}
 		return
 	}
-	// B's rows are op(B)'s columns, each read contiguously: 16 at once, so that each
-	// step of k writes 64 contiguous bytes of dst.
+	// B's rows are op(B)'s columns: 8×8 blocks transposed in registers where there is
+	// assembly for it, else each row read contiguously, 16 at once, so that each step
+	// of k writes 64 contiguous bytes of dst.
 	j := 0
+	for ; j+8 <= nn; j += 8 {
+		if !packBTrans8(dst[j:], nr, b[(j0+j)*ldb:], ldb, k) {
+			break
+		}
+	}
 	for ; j+16 <= nn; j += 16 {
 		var s [16][]float32
 		for q := range s {
