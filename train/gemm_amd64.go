@@ -15,7 +15,17 @@ var (
 
 // gemmAVX512 is the AVX-512 blocking: 8×32 tiles (16 of the 32 ZMM registers), slices of
 // k up to 256 (a B micro-panel of 32 KiB in L1), blocks of 96×128.
-var gemmAVX512 = gemmBlocking{mr: 8, nr: 32, kc: gemmKC, mc: 12 * 8, nc: 4 * 32, kernel: gemmKernel8x32}
+var gemmAVX512 = gemmBlocking{mr: 8, nr: 32, kc: gemmKC, mc: 12 * 8, nc: 4 * 32}
+
+// gemmMicro calls the micro-kernel of the blocking whose tiles are nr wide (direct
+// calls, so that a tile on the caller's stack stays there).
+func gemmMicro(nr, k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {
+	if nr == 32 {
+		gemmKernel8x32(k, a, b, ldb, c, ldc, alpha, beta, load)
+		return
+	}
+	gemmKernel6x16(k, a, b, ldb, c, ldc, alpha, beta, load)
+}
 
 // gemmAsmKernels lists the assembly micro-kernels this machine runs (for the tests).
 func gemmAsmKernels() []gemmBlocking {

@@ -14,6 +14,11 @@ func gemmAsmKernels() []gemmBlocking { return nil }
 
 func gemmBlock() gemmBlocking { return gemmAVX2 }
 
+// gemmMicro runs the Go micro-kernel (6×16 tiles only).
+func gemmMicro(nr, k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {
+	gemmKernel6x16(k, a, b, ldb, c, ldc, alpha, beta, load)
+}
+
 // gemmKernel6x16 is the packed micro-kernel in Go (gemmKernelGo), for the tests of the
 // packed driver on other architectures; sgemm does not use it there.
 func gemmKernel6x16(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool) {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -32,12 +33,9 @@ const (
 	gemmKC = 256
 )
 
-// gemmBlocking is one micro-kernel with its blocking: an mr×nr tile of C per call, at
-// most kc of the inner dimension per slice, blocks of C of up to mc rows × nc columns.
-type gemmBlocking struct {
-	mr, nr, kc, mc, nc int
-	kernel             func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, load bool)
-}
+// gemmBlocking is one micro-kernel's blocking: an mr×nr tile of C per call (gemmMicro),
+// at most kc of the inner dimension per slice, blocks of C of up to mc rows × nc columns.
+type gemmBlocking struct{ mr, nr, kc, mc, nc int }
 
 // gemmMaxTile is the largest mr·nr of the micro-kernels (8×32).
 const gemmMaxTile = 8 * 32
@@ -45,14 +43,14 @@ const gemmMaxTile = 8 * 32
 // gemmAVX2 is the AVX2/FMA blocking: 6×16 tiles (12 of the 16 YMM registers), slices of
 // k up to gemmKC (a B micro-panel of 16 KiB in L1), blocks of 96×128. Both blockings
 // slice k alike, so that they compute the same sums.
-var gemmAVX2 = gemmBlocking{mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: 16 * gemmMR, nc: 8 * gemmNR, kernel: gemmKernel6x16}
+var gemmAVX2 = gemmBlocking{mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: 16 * gemmMR, nc: 8 * gemmNR}
 
 func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	bl := gemmBlock()
 	mr, nr := bl.mr, bl.nr
 	mp := (m + mr - 1) / mr
 	np := (n + nr - 1) / nr
-	bufA := packScratch(&packPoolA, mp*mr*k)
+	bufA := packScratch(mp * mr * k)
 	pa := *bufA
 	parallelFor(mp, mr*k, func(lo, hi int) {
 		for ip := lo; ip < hi; ip++ {
@@ -68,12 +66,12 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	direct := !transB
 	if direct {
 		if n%nr != 0 {
-			bufB = packScratch(&packPoolB, nr*k)
+			bufB = packScratch(nr * k)
 			pb = *bufB
 			packB(false, nr, np-1, n, k, b, ldb, pb)
 		}
 	} else {
-		bufB = packScratch(&packPoolB, np*nr*k)
+		bufB = packScratch(np * nr * k)
 		pb = *bufB
 		parallelFor(np, nr*k, func(lo, hi int) {
 			for jp := lo; jp < hi; jp++ {
@@ -90,7 +88,6 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	tr, tc = (mp+rb-1)/rb, (np+cb-1)/cb
 	ns := (k + bl.kc - 1) / bl.kc
 	kcs := (k + ns - 1) / ns // slice length
-	kernel := bl.kernel
 	parallelDynamic(tr*tc, 1, rb*mr*cb*nr*k, func(lo, hi int) {
 		var tile [gemmMaxTile]float32
 		for t := lo; t < hi; t++ {
@@ -124,10 +121,10 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 						ap := &pa[ip*mr*k+p0*mr]
 						if mm == mr && nn == nr {
 							_ = c[(i0+mr-1)*ldc+j0+nr-1] // the tile is inside c
-							kernel(kc, ap, bp, bs, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
+							gemmMicro(nr, kc, ap, bp, bs, &c[i0*ldc+j0], ldc, alpha, bet, bet != 0)
 							continue
 						}
-						kernel(kc, ap, bp, bs, &tile[0], nr, alpha, 0, false)
+						gemmMicro(nr, kc, ap, bp, bs, &tile[0], nr, alpha, 0, false)
 						for r := range mm {
 							row := c[(i0+r)*ldc+j0:][:nn]
 							src := tile[r*nr:][:nn]
@@ -144,24 +141,57 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 			}
 		}
 	})
-	packPoolA.Put(bufA)
+	packRelease(bufA)
 	if bufB != nil {
-		packPoolB.Put(bufB)
+		packRelease(bufB)
 	}
 }
 
-// packPoolA and packPoolB keep the packing buffers of A and of B apart, so that each
-// settles at the largest size asked for (a shared pool would hand the small buffer to
-// the large request, drop it and allocate).
-var packPoolA, packPoolB sync.Pool
+// packFree keeps a few packing buffers between calls, the largest ones (a sync.Pool
+// would lose them at each collection, and a training step's garbage starts many).
+var packFree struct {
+	sync.Mutex
+	bufs []*[]float32
+}
 
-func packScratch(pool *sync.Pool, n int) *[]float32 {
-	if p, ok := pool.Get().(*[]float32); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
+// packScratch returns a buffer of n floats: the smallest kept one that is large enough,
+// or a new one.
+func packScratch(n int) *[]float32 {
+	packFree.Lock()
+	best := -1
+	for i, b := range packFree.bufs {
+		if cap(*b) >= n && (best < 0 || cap(*b) < cap(*packFree.bufs[best])) {
+			best = i
+		}
 	}
+	if best >= 0 {
+		b := packFree.bufs[best]
+		packFree.bufs = slices.Delete(packFree.bufs, best, best+1)
+		packFree.Unlock()
+		*b = (*b)[:n]
+		return b
+	}
+	packFree.Unlock()
 	s := make([]float32, n)
 	return &s
+}
+
+// packRelease hands a buffer of packScratch back; of more than packKeep, the smallest
+// is dropped.
+func packRelease(b *[]float32) {
+	const packKeep = 6
+	packFree.Lock()
+	packFree.bufs = append(packFree.bufs, b)
+	if len(packFree.bufs) > packKeep {
+		small := 0
+		for i, x := range packFree.bufs {
+			if cap(*x) < cap(*packFree.bufs[small]) {
+				small = i
+			}
+		}
+		packFree.bufs = slices.Delete(packFree.bufs, small, small+1)
+	}
+	packFree.Unlock()
 }
 
 // packA writes rows [ip·mr, ip·mr+mr) of op(A) (m×k; A is k×m when trans) into dst,

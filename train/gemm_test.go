@@ -290,7 +290,7 @@ func TestGemmKernelAsm(t *testing.T) {
 				if k > 0 {
 					ap, bp = &a[0], &b[0]
 				}
-				kern.kernel(k, ap, bp, ldb, &c1[0], ldc, 1.5, -0.5, load)
+				gemmMicro(nr, k, ap, bp, ldb, &c1[0], ldc, 1.5, -0.5, load)
 				gemmKernelGo(mr, nr, k, ap, bp, ldb, &c2[0], ldc, 1.5, -0.5, load)
 				for i := range mr {
 					for j := range ldc {
