@@ -79,36 +79,83 @@ func finite(v float32) bool { return v-v == 0 }
 // scan makes one pass over x. The sums run in two pairs of interleaved accumulators so
 // the float64 additions do not serialise on their latency.
 func scan(x []float32) batchStats {
-	b := batchStats{min: float32(math.Inf(1)), max: float32(math.Inf(-1))}
+	s, rest := startScan(x)
+	if rest == nil {
+		return s.stats()
+	}
+	s.scan(rest)
+	return s.stats()
+}
+
+// scanState is scan's running state. The fused histogram pass (Histogram.observeFused)
+// folds the same values in the same order into the same accumulators, so its moments
+// and extremes are bit-identical to scan's.
+type scanState struct {
+	seen           bool // a finite value was found
+	mn, mx         float32
+	k              float64 // the shift: the first finite value
+	a0, a1, q0, q1 float64
+	n, bad         int64
+}
+
+// startScan skips x's leading non-finite values and returns the state the scan of the
+// rest starts from, and that rest (nil when x has no finite value).
+func startScan(x []float32) (scanState, []float32) {
 	i := 0
 	for ; i < len(x) && !finite(x[i]); i++ {
-		b.bad++
 	}
+	s := scanState{bad: int64(i)}
 	if i == len(x) {
+		return s, nil
+	}
+	s.seen = true
+	s.mn, s.mx, s.k = x[i], x[i], float64(x[i])
+	return s, x[i:]
+}
+
+// stats is the batch's batchStats.
+func (s *scanState) stats() batchStats {
+	b := batchStats{min: float32(math.Inf(1)), max: float32(math.Inf(-1)), bad: s.bad}
+	if !s.seen {
 		return b
 	}
-	b.shift = float64(x[i])
-	mn, mx := x[i], x[i]
-	k := b.shift
-	var a0, a1, q0, q1 float64
-	var n int64
-	rest := x[i:]
+	b.shift = s.k
+	b.min, b.max, b.n = s.mn, s.mx, s.n
+	b.s1 = s.a0 + s.a1
+	b.s2 = s.q0 + s.q1
+	return b
+}
+
+// slow folds the values of a group of four that holds a non-finite value, or of the
+// tail, one by one.
+func (s *scanState) slow(g []float32) {
+	for _, v := range g {
+		if !finite(v) {
+			s.bad++
+			continue
+		}
+		s.mn, s.mx = min32(s.mn, v), max32(s.mx, v)
+		d := float64(v) - s.k
+		s.a0 += d
+		s.q0 += d * d
+		s.n++
+	}
+}
+
+// scan folds rest, whose groups of four are those of the scan: rest starts at the first
+// finite value or a multiple of four values after it.
+func (s *scanState) scan(rest []float32) {
+	mn, mx, k := s.mn, s.mx, s.k
+	a0, a1, q0, q1 := s.a0, s.a1, s.q0, s.q1
+	n := s.n
 	j := 0
 	for ; j+4 <= len(rest); j += 4 {
 		v0, v1, v2, v3 := rest[j], rest[j+1], rest[j+2], rest[j+3]
 		if (v0-v0)+(v1-v1)+(v2-v2)+(v3-v3) != 0 { // NaN unless all four are finite
 			// Rare: fold the four one by one.
-			for _, v := range rest[j : j+4] {
-				if !finite(v) {
-					b.bad++
-					continue
-				}
-				mn, mx = min32(mn, v), max32(mx, v)
-				d := float64(v) - k
-				a0 += d
-				q0 += d * d
-				n++
-			}
+			s.mn, s.mx, s.a0, s.q0, s.n = mn, mx, a0, q0, n
+			s.slow(rest[j : j+4])
+			mn, mx, a0, q0, n = s.mn, s.mx, s.a0, s.q0, s.n
 			continue
 		}
 		// Each value against the running extremes: branches that are rarely taken.
@@ -121,21 +168,8 @@ func scan(x []float32) batchStats {
 		q1 += d2*d2 + d3*d3
 		n += 4
 	}
-	for _, v := range rest[j:] {
-		if !finite(v) {
-			b.bad++
-			continue
-		}
-		mn, mx = min32(mn, v), max32(mx, v)
-		d := float64(v) - k
-		a0 += d
-		q0 += d * d
-		n++
-	}
-	b.min, b.max, b.n = mn, mx, n
-	b.s1 = a0 + a1
-	b.s2 = q0 + q1
-	return b
+	s.mn, s.mx, s.a0, s.a1, s.q0, s.q1, s.n = mn, mx, a0, a1, q0, q1, n
+	s.slow(rest[j:])
 }
 
 // min32 and max32 compare finite float32s (no NaN handling needed: callers filter).

@@ -173,10 +173,21 @@ func (h *Histogram) rebin(k int, off int64) {
 }
 
 // Observe folds the batch x.
-func (h *Histogram) Observe(x []float32) { h.observe(x, scan(x)) }
+func (h *Histogram) Observe(x []float32) { h.observeFused(x) }
 
-// observe folds x, whose extremes and counts b holds.
+// observe folds x, whose extremes and counts b holds, in two passes: the window first
+// grows to b's extremes, then x is binned. (observeFused gives the same bins reading x
+// once.)
 func (h *Histogram) observe(x []float32, b batchStats) {
+	h.account(b)
+	if b.n > 0 {
+		h.bin(x, b.bad == 0)
+	}
+}
+
+// account adds the batch of statistics b: counts, extremes, and the window grown to fit
+// them.
+func (h *Histogram) account(b batchStats) {
 	h.bad += b.bad
 	if b.n == 0 {
 		return
@@ -188,8 +199,13 @@ func (h *Histogram) observe(x []float32, b batchStats) {
 	}
 	h.min, h.max = min32(h.min, b.min), max32(h.max, b.max)
 	h.total += b.n
+}
+
+// bin adds x's finite values (every one inside the window) to the counts, the zeros and
+// amin; allFinite says that x has no NaN or Inf.
+func (h *Histogram) bin(x []float32, allFinite bool) {
 	inv := math.Ldexp(1, -h.k) // exact: v·inv = v/w with no rounding
-	if b.bad == 0 && len(x) >= splitMin {
+	if allFinite && len(x) >= splitMin {
 		h.zeros += h.binSplit(x, inv)
 		return
 	}

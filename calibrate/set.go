@@ -124,16 +124,20 @@ func (s *Set) stats(name string) *tensorStats {
 }
 
 // Observe folds one batch of the named tensor's values (a name not given to NewSet
-// panics). One pass over x feeds the extremes and moments, a second the histogram.
+// panics). For the histogram methods one pass over x feeds the extremes, the moments
+// and the histogram (Histogram.observeFused).
 func (s *Set) Observe(name string, x []float32) {
 	t := s.stats(name)
-	b := scan(x)
+	if t.h == nil {
+		b := scan(x)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.mm.fold(b)
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mm.fold(b)
-	if t.h != nil {
-		t.h.observe(x, b)
-	}
+	t.mm.fold(t.h.observeFused(x))
 }
 
 // Merge folds o, a set of the same tensors and options fed other batches, into s (o's
