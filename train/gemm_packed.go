@@ -9,24 +9,27 @@ import (
 
 // The packed SGEMM (BLIS/OpenBLAS style) behind sgemm where gemmAsm holds.
 //
-// op(A) is copied into panels of gemmMR rows and op(B) into panels of gemmNR columns,
-// each laid out k-major (gemmMR, resp. gemmNR, consecutive floats per step of k) and
-// zero-padded at the ragged edge, whatever the transpose flags: the four transpose
-// cases differ only in the packing. The micro-kernel (gemmKernel6x16) keeps a 6×16 tile
-// of C in twelve 8-wide registers and, for each k, loads two 8-wide pieces of the B
-// panel, broadcasts each of the 6 A values and issues 12 fused multiply-adds.
+// op(A) is copied into panels of mr rows, laid out k-major (mr consecutive floats per
+// step of k) and zero-padded at the ragged edge, whatever the transpose flag. A
+// transposed B is copied the same way into panels of nr columns (8×8 register
+// transposes); a non-transposed B already has nr consecutive floats per step of k and
+// is read in place, its rows ldb apart (only a ragged last panel is packed, zero-padded).
+// The micro-kernel (gemmMicro: gemmKernel8x32 with AVX-512, gemmKernel6x16 with AVX2)
+// keeps an mr×nr tile of C in registers and, for each k, loads two vectors of B,
+// broadcasts each of the mr A values and issues two fused multiply-adds per row.
 //
-// The inner dimension is cut into slices of at most gemmKC (balanced: 784 is 3 slices
-// of 262/262/260), so that a B micro-panel (16×kc floats, 24 KiB at most) stays in L1
-// while the block's A panels (gemmMC rows × kc, ≤ 144 KiB) stay in L2. The first slice
-// writes C = alpha·AB (+ beta·C), the next ones add. Within a slice each element of C
-// is one running sum of its k products in order, in one register lane, with a fused
+// The inner dimension is cut into balanced slices of at most gemmKC (784 is 4 slices of
+// 196), so that a B micro-panel (nr×kc floats, 16 or 32 KiB) stays in L1 while the
+// block's A panels (mc rows × kc, ≤ 96 KiB) stay in L2. The first slice writes
+// C = alpha·AB (+ beta·C), the next ones add. Within a slice each element of C is one
+// running sum of its k products in order, in one register lane, with a fused
 // multiply-add per product: the order of onnxruntime's MLAS kernels, which also sum
-// each element in one lane over slices of k.
+// each element in one lane over slices of k. Both micro-kernels slice k alike and so
+// give the same bits.
 //
-// Work is split into blocks of C (up to gemmMC rows × gemmNC columns), which goroutines
-// take in turn (parallelDynamic); every element is computed by one goroutine, in an
-// order fixed by its position only, so results do not depend on GOMAXPROCS.
+// Work is split into blocks of C (up to mc rows × nc columns), which goroutines take in
+// turn (parallelDynamic); every element is computed by one goroutine, in an order fixed
+// by its position only, so results do not depend on GOMAXPROCS.
 const (
 	gemmMR = 6
 	gemmNR = 16
