@@ -24,14 +24,16 @@
 // the model changes, so onnxruntime runs it as before.
 //
 // Tensors are float32 (int64 for shapes and indices). Matrix products (Gemm, MatMul,
-// and Conv through im2col) go through sgemm (gemm.go): long dot products or rank-1
-// updates of L1-sized tiles, on gonum's SSE level-1 and level-2 routines, whichever
-// needs the cheaper packing of transposed operands (forward passes always take dot
-// products, whose rounding is closest to onnxruntime's; gonum's Sgemm for inner
-// dimensions under 32). Blocks of a product are handed to runtime.GOMAXPROCS goroutines as they
-// free up; the other kernels split their rows into as many contiguous chunks. Each
-// element is computed in one fixed order, so results are deterministic for a given
-// seed and GOMAXPROCS (matrix products do not even depend on GOMAXPROCS).
+// and Conv through im2col) go through sgemm (gemm.go): on amd64 with AVX-512F or
+// AVX2+FMA, a packed GEMM with an assembly micro-kernel (8x32 or 6x16 tiles of C held
+// in registers; gemm_packed.go, gemm_amd64.s), where each element of C is one fused
+// multiply-add sum over k in order, as onnxruntime's MLAS computes it; elsewhere (or
+// with -tags purego) pure-Go kernels of long dot products or rank-1 updates of L1-sized
+// tiles on gonum's level-1 and level-2 routines. Blocks of a product are handed to
+// runtime.GOMAXPROCS goroutines as they free up; the other kernels split their rows into
+// as many contiguous chunks. Each element is computed in one fixed order, so results are
+// deterministic for a given seed and GOMAXPROCS (matrix products do not even depend on
+// GOMAXPROCS, and the AVX-512 and AVX2 paths give the same bits).
 //
 // Speed: scripts/bench-train.sh (make bench-train) runs BenchmarkTrainStepMLP800 and
 // the same step in PyTorch side by side; docs/benchmarks.md has the numbers.
