@@ -11,15 +11,16 @@ import (
 // scan followed by a second pass that bins.
 //
 // The window does not move during the pass. Values are binned four at a time into
-// binSplit's four partial histograms at the current width; the pass stops at the first
-// group of four with a value outside the window. The rest of the batch is then only
-// scanned, the partial counts are added to the histogram at the old width, the window
-// grows as Observe grows it (from the batch's extremes, which are now known), which moves
-// those counts whole to their bins at the new width, and the rest is binned at the new
-// width. A count binned at width w and moved to width w·2^d lands in the bin the value
-// has at the new width (floor(floor(x/w)/2^d) = floor(x/(w·2^d)), and the same on the
-// negative side of the sign-magnitude grid), so the result is the histogram Observe gives,
-// bin for bin, whichever group the pass stopped at.
+// partial histograms at the current width; finite values outside the window are set
+// aside. After the pass the partial counts are added to the histogram at the old width,
+// the window grows as Observe grows it (from the batch's extremes, now known), which
+// moves those counts whole to their bins at the new width, and the values set aside are
+// binned at the new width. A count binned at width w and moved to width w·2^d lands in
+// the bin the value has at the new width (⌊⌊x/w⌋/2^d⌋ = ⌊x/(w·2^d)⌋, and the same on the
+// negative side of the sign-magnitude grid), so the result is the histogram Observe's
+// two passes give, bin for bin. When more than a quarter of the batch would be set aside
+// (the range jumped), the pass stops at that group of four; the rest of the batch is
+// scanned, then binned after the growth, as observe does.
 
 // cvtIndefinite is true where float64→int64 conversion of NaN, ±Inf and out-of-range
 // values gives math.MinInt64 (x86's "integer indefinite"), an index outside every
@@ -52,14 +53,21 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 	part := (*p)[:n]
 	defer fusePool.Put(p)
 	clear(part)
+	op, _ := outPool.Get().(*[]float32)
+	if op == nil {
+		op = new([]float32)
+	}
+	defer outPool.Put(op)
+	fb := &fuseBuf{part: part, out: (*op)[:0], limit: len(x) / 4}
 	inv := float32(math.Ldexp(1, -h.k))
 	var done int
 	var zeros int64
 	if h.abs {
-		done, zeros, h.amin = s.fuseAbs(rest, inv, part, h.amin)
+		done, zeros, h.amin = s.fuseAbs(rest, inv, fb, h.amin)
 	} else {
-		done, zeros = s.fuseSigned(rest, inv, h.off, part)
+		done, zeros = s.fuseSigned(rest, inv, h.off, fb)
 	}
+	*op = fb.out[:0]
 	rest = rest[done:]
 	s.scan(rest)
 	b := s.stats()
@@ -72,9 +80,43 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 	// What observe does with the batch, for the values not binned yet: grow the window
 	// (moving the counts just added), then bin them.
 	h.account(b)
+	h.binOutliers(fb.out)
 	h.bin(rest, b.bad == 0)
 	return b
 }
+
+// binOutliers adds to the counts the finite values the fused pass found outside the
+// window (the window now holds them), leaving the zeros and amin alone (the pass
+// counted them).
+func (h *Histogram) binOutliers(out []float32) {
+	if len(out) == 0 {
+		return
+	}
+	inv := math.Ldexp(1, -h.k)
+	c := h.counts
+	if h.abs {
+		for _, v := range out {
+			c[int64(float64(abs32(v))*inv)]++
+		}
+		return
+	}
+	for _, v := range out {
+		f := float64(v)*inv + 0
+		c[int64(f)+int64(math.Float64bits(f))>>63-h.off]++
+	}
+}
+
+// fuseBuf is the fused pass's output besides the scan: the partial histograms, and the
+// finite values outside the window (at most limit of them; the pass stops before a group
+// that would make more).
+type fuseBuf struct {
+	part  [][4]uint32
+	out   []float32
+	limit int
+}
+
+// outPool holds fuseBuf.out's memory.
+var outPool sync.Pool
 
 // fusePool holds observeFused's partial histograms: per bin the counts of the four
 // values of a group (value i of a group into part[bin][i]), so that runs of one bin
@@ -94,7 +136,8 @@ var fusePool sync.Pool
 // comes from v's order key, not from the product, which may underflow to -0. NaN, ±Inf
 // and values too large for int64 convert to math.MinInt64 on x86 (cvtIndefinite),
 // outside every window.
-func (s *scanState) fuseSigned(rest []float32, inv float32, off int64, part [][4]uint32) (done int, zeros int64) {
+func (s *scanState) fuseSigned(rest []float32, inv float32, off int64, fb *fuseBuf) (done int, zeros int64) {
+	part := fb.part
 	k := s.k
 	a0, a1, q0, q1 := s.a0, s.a1, s.q0, s.q1
 	mnk, mxk := orderKey(s.mn), orderKey(s.mx)
@@ -113,15 +156,14 @@ func (s *scanState) fuseSigned(rest []float32, inv float32, off int64, part [][4
 		if uint64(i0) >= uint64(len(part)) || uint64(i1) >= uint64(len(part)) ||
 			uint64(i2) >= uint64(len(part)) || uint64(i3) >= uint64(len(part)) ||
 			!cvtIndefinite && (v0-v0)+(v1-v1)+(v2-v2)+(v3-v3) != 0 {
-			// Outside the window, or not finite: stop, or fold the finite values one by
-			// one as scan does (they must all be inside the window).
+			// Outside the window, or not finite: folded by irregular.
 			s.a0, s.a1, s.q0, s.q1 = a0, a1, q0, q1
-			if !s.slowGroup(g, func(v float32) int64 {
+			if !s.irregular(g, func(v float32) int64 {
 				return int64(v*inv) + int64((orderKey(v)+1)>>31) - off
-			}, part, &z) {
+			}, fb, &z) {
 				break
 			}
-			a0, q0 = s.a0, s.q0
+			a0, a1, q0, q1 = s.a0, s.a1, s.q0, s.q1
 			continue
 		}
 		mnk = min(mnk, k0, k1, k2, k3)
@@ -140,29 +182,54 @@ func (s *scanState) fuseSigned(rest []float32, inv float32, off int64, part [][4
 	}
 	s.a0, s.a1, s.q0, s.q1 = a0, a1, q0, q1
 	s.n += 4 * int64(fast)
-	if j+4 > len(rest) && s.slowGroup(rest[j:], func(v float32) int64 {
+	if j+4 > len(rest) && s.irregular(rest[j:], func(v float32) int64 {
 		return int64(v*inv) + int64((orderKey(v)+1)>>31) - off
-	}, part, &z) {
+	}, fb, &z) {
 		j = len(rest)
 	}
 	s.fixExtremes(mnk, mxk, rest[:j])
 	return j, z
 }
 
-// slowGroup folds g (a group with a non-finite value, or the tail) value by value, as
-// scanState.slow does, and bins its finite values (bin gives their window position),
-// when they all lie inside the window; otherwise it folds nothing and returns false.
-func (s *scanState) slowGroup(g []float32, bin func(float32) int64, part [][4]uint32, zeros *int64) bool {
+// irregular folds g, a group of four with a value outside the window or not finite, or
+// the tail: its moments and extremes as scan does (the fast arithmetic for four finite
+// values, value by value otherwise), its finite values inside the window (bin gives
+// their position) into part, the others into fb.out. When fb.out would pass fb.limit it
+// folds nothing and returns false.
+func (s *scanState) irregular(g []float32, bin func(float32) int64, fb *fuseBuf, zeros *int64) bool {
+	outside, bad := 0, false
 	for _, v := range g {
-		if finite(v) && uint64(bin(v)) >= uint64(len(part)) {
-			return false
+		if !finite(v) {
+			bad = true
+		} else if uint64(bin(v)) >= uint64(len(fb.part)) {
+			outside++
 		}
 	}
-	s.slow(g)
+	if len(fb.out)+outside > fb.limit {
+		return false
+	}
+	if len(g) == 4 && !bad {
+		v0, v1, v2, v3 := g[0], g[1], g[2], g[3]
+		s.mn = min32(min32(min32(min32(s.mn, v0), v1), v2), v3)
+		s.mx = max32(max32(max32(max32(s.mx, v0), v1), v2), v3)
+		d0, d1, d2, d3 := float64(v0)-s.k, float64(v1)-s.k, float64(v2)-s.k, float64(v3)-s.k
+		s.a0 += d0 + d1
+		s.a1 += d2 + d3
+		s.q0 += d0*d0 + d1*d1
+		s.q1 += d2*d2 + d3*d3
+		s.n += 4
+	} else {
+		s.slow(g)
+	}
 	for _, v := range g {
-		if finite(v) {
-			part[bin(v)][0]++
-			*zeros += isZero(v)
+		if !finite(v) {
+			continue
+		}
+		*zeros += isZero(v)
+		if i := bin(v); uint64(i) < uint64(len(fb.part)) {
+			fb.part[i][0]++
+		} else {
+			fb.out = append(fb.out, v)
 		}
 	}
 	return true
@@ -170,7 +237,8 @@ func (s *scanState) slowGroup(g []float32, bin func(float32) int64, part [][4]ui
 
 // fuseAbs is fuseSigned for an |x| histogram (window from bin 0); it also lowers amin to
 // the smallest |x| folded.
-func (s *scanState) fuseAbs(rest []float32, inv float32, part [][4]uint32, amin float32) (done int, zeros int64, _ float32) {
+func (s *scanState) fuseAbs(rest []float32, inv float32, fb *fuseBuf, amin float32) (done int, zeros int64, _ float32) {
+	part := fb.part
 	k := s.k
 	a0, a1, q0, q1 := s.a0, s.a1, s.q0, s.q1
 	mnk, mxk := orderKey(s.mn), orderKey(s.mx)
@@ -187,10 +255,10 @@ func (s *scanState) fuseAbs(rest []float32, inv float32, part [][4]uint32, amin 
 			uint64(i2) >= uint64(len(part)) || uint64(i3) >= uint64(len(part)) ||
 			!cvtIndefinite && (v0-v0)+(v1-v1)+(v2-v2)+(v3-v3) != 0 {
 			s.a0, s.a1, s.q0, s.q1 = a0, a1, q0, q1
-			if !s.slowGroup(g, func(v float32) int64 { return int64(abs32(v) * inv) }, part, &z) {
+			if !s.irregular(g, func(v float32) int64 { return int64(abs32(v) * inv) }, fb, &z) {
 				break
 			}
-			a0, q0 = s.a0, s.q0
+			a0, a1, q0, q1 = s.a0, s.a1, s.q0, s.q1
 			for _, v := range g {
 				if finite(v) {
 					amk = min(amk, orderKey(abs32(v)))
@@ -216,7 +284,7 @@ func (s *scanState) fuseAbs(rest []float32, inv float32, part [][4]uint32, amin 
 	}
 	s.a0, s.a1, s.q0, s.q1 = a0, a1, q0, q1
 	s.n += 4 * int64(fast)
-	if j+4 > len(rest) && s.slowGroup(rest[j:], func(v float32) int64 { return int64(abs32(v) * inv) }, part, &z) {
+	if j+4 > len(rest) && s.irregular(rest[j:], func(v float32) int64 { return int64(abs32(v) * inv) }, fb, &z) {
 		for _, v := range rest[j:] {
 			if finite(v) {
 				amk = min(amk, orderKey(abs32(v)))
