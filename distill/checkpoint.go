@@ -31,6 +31,7 @@ type checkpoint struct {
 	History               []Epoch
 	Generations           []Generation
 	LastModel             []byte // the last finished generation's student (self mode: the next teacher)
+	LastTeacher           []byte // online mode, once the run is finished: the trained teacher
 }
 
 func loadCheckpoint(path string) (*checkpoint, error) {

@@ -105,7 +105,14 @@ func (c *Config) check() error {
 		if h.Student == "" || h.Teacher == "" {
 			return fmt.Errorf("a hint loss needs student: and teacher: tensor names")
 		}
-		hints += h.Weight
+		switch {
+		case h.Weight < 0:
+			return fmt.Errorf("hint %s -> %s: weight %g must not be negative", h.Student, h.Teacher, h.Weight)
+		case h.Weight == 0: // the default, 1
+			hints++
+		default:
+			hints += h.Weight
+		}
 	}
 	if c.SoftWeight+c.HardWeight+c.MSEWeight+hints == 0 {
 		return fmt.Errorf("every loss weight is 0: set soft_weight, hard_weight or a loss in losses:")

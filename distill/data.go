@@ -31,13 +31,13 @@ func (s *split) close() {
 
 // loadSplit reads ds once, in order: every sample's inputs and labels. Rows go to
 // temporary files instead of memory when the whole would exceed memLimit bytes.
-func loadSplit(ctx context.Context, name string, ds *dataset.Dataset, memLimit int64) (s *split, err error) {
-	s = &split{inputs: map[string]*rows{}, teacher: map[string]*rows{}}
+func loadSplit(ctx context.Context, name string, ds *dataset.Dataset, memLimit int64) (_ *split, err error) {
+	s := &split{inputs: map[string]*rows{}, teacher: map[string]*rows{}}
 	for _, in := range ds.Inputs() {
 		s.names = append(s.names, in.Name)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil { // s, not the nil returned: its temporary files go
 			s.close()
 		}
 	}()
@@ -60,7 +60,7 @@ func loadSplit(ctx context.Context, name string, ds *dataset.Dataset, memLimit i
 			spill := rowBytes*int64(total) > memLimit
 			for _, in := range s.names {
 				if s.inputs[in], err = newRows(slices.Clone(b.Inputs[in].Shape[1:]), total, spill); err != nil {
-					return nil, err
+					return nil, fmt.Errorf("dataset %q input %q: %w", name, in, err)
 				}
 			}
 		}
@@ -135,7 +135,7 @@ func (s *split) fillTeacher(ctx context.Context, sess *ort.Session, outs []strin
 			spill := rowBytes*int64(s.n) > memLimit
 			for _, o := range outs {
 				if s.teacher[o], err = newRows(slices.Clone(out[o].Shape[1:]), s.n, spill); err != nil {
-					return err
+					return fmt.Errorf("teacher output %q: %w", o, err)
 				}
 			}
 		}

@@ -90,6 +90,9 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 	if cfg.HardWeight > 0 && tr.labels == nil {
 		return nil, fmt.Errorf("hard_weight %g needs labels in the training dataset", cfg.HardWeight)
 	}
+	if cfg.HardWeight > 0 && vs != nil && vs.labels == nil {
+		return nil, fmt.Errorf("hard_weight %g needs labels in the validation dataset too (its objective has the hard loss)", cfg.HardWeight)
+	}
 	if cfg.TeacherBatch <= 0 {
 		cfg.TeacherBatch = cfg.Batch
 	}
@@ -133,6 +136,11 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 	}
 	if startGen >= cfg.Generations { // a finished run: its last student is the result
 		res.Student = current
+		if ck.LastTeacher != nil {
+			if res.Teacher, err = onnxio.LoadBytes(ck.LastTeacher, ""); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+			}
+		}
 		return res, nil
 	}
 	for gen := startGen; gen < cfg.Generations; gen++ {
@@ -316,6 +324,11 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 		}
 		ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen + 1,
 			History: r.res.History, Generations: r.res.Generations, LastModel: b}
+		if r.res.Teacher != nil {
+			if ck.LastTeacher, err = r.res.Teacher.Bytes(); err != nil {
+				return nil, err
+			}
+		}
 		if err := ck.save(cfg.Checkpoint); err != nil {
 			return nil, fmt.Errorf("writing checkpoint: %w", err)
 		}
@@ -353,6 +366,16 @@ func (r *runner) setup(t *trainer) error {
 	t.classifier = r.data.labels != nil && len(out.Shape) == 2 && out.Shape[1] >= 2
 	if cfg.HardWeight > 0 && !t.classifier {
 		return fmt.Errorf("hard_weight needs a classifier output ([N, C]); %q is %v", r.output, out.Shape)
+	}
+	if t.classifier {
+		if err := checkLabels("training", r.data.labels, out.Shape[1], r.output); err != nil {
+			return err
+		}
+		if r.val != nil {
+			if err := checkLabels("validation", r.val.labels, out.Shape[1], r.output); err != nil {
+				return err
+			}
+		}
 	}
 	var params, scales []*train.Param
 	for _, p := range t.student.Params() {
@@ -416,6 +439,17 @@ func (r *runner) setup(t *trainer) error {
 		}
 		if t.tOpt, err = train.NewOptimizer(t.teacher.Params(), toc); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkLabels checks that every label is a class of the output: the losses and the
+// accuracy index the output's row by it.
+func checkLabels(what string, labels []int, classes int, output string) error {
+	for i, l := range labels {
+		if l < 0 || l >= classes {
+			return fmt.Errorf("%s dataset: label %d of sample %d is not a class of output %q (0 to %d)", what, l, i, output, classes-1)
 		}
 	}
 	return nil

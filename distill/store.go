@@ -24,6 +24,9 @@ func newRows(sample []int64, capacity int, spill bool) (*rows, error) {
 	for _, d := range sample {
 		size *= int(d)
 	}
+	if size <= 0 {
+		return nil, fmt.Errorf("samples of shape %v have no elements: training needs non-empty tensors", sample)
+	}
 	r := &rows{sample: sample, size: size}
 	if !spill {
 		r.mem = make([]float32, 0, capacity*size)

@@ -322,7 +322,7 @@ func (t *trainer) evaluate(ctx context.Context, s *split) (loss, acc, teacherAcc
 			return 0, 0, 0, err
 		}
 		sum.add(l, float64(len(idx)))
-		if t.classifier {
+		if t.classifier && labels != nil {
 			correct += train.Accuracy(tape.Output(t.output), labels) * float64(len(idx))
 			tCorrect += train.Accuracy(tg.out, labels) * float64(len(idx))
 		}
@@ -332,7 +332,7 @@ func (t *trainer) evaluate(ctx context.Context, s *split) (loss, acc, teacherAcc
 		}
 	}
 	n := float64(s.n)
-	if !t.classifier {
+	if !t.classifier || s.labels == nil {
 		return sum.total() / n, math.NaN(), math.NaN(), nil
 	}
 	return sum.total() / n, correct / n, tCorrect / n, nil
