@@ -2,8 +2,11 @@ package distill
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"slices"
+	"unsafe"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -18,6 +21,9 @@ type split struct {
 	inputs  map[string]*rows
 	labels  []int // nil when the data set has none
 	teacher map[string]*rows
+	// digest is a CRC-32C of every input value and label in order: checkpoints are
+	// resumed only on the same data.
+	digest uint32
 }
 
 func (s *split) close() {
@@ -28,6 +34,8 @@ func (s *split) close() {
 		r.close()
 	}
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // loadSplit reads ds once, in order: every sample's inputs and labels. Rows go to
 // temporary files instead of memory when the whole would exceed memLimit bytes.
@@ -68,10 +76,16 @@ func loadSplit(ctx context.Context, name string, ds *dataset.Dataset, memLimit i
 			if err := s.inputs[in].addTensor(b.Inputs[in], fmt.Sprintf("dataset %q input %q", name, in)); err != nil {
 				return nil, err
 			}
+			if data, ok := b.Inputs[in].Data.([]float32); ok && len(data) > 0 {
+				s.digest = crc32.Update(s.digest, castagnoli, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
+			}
 		}
 		if b.Labels != nil {
+			var buf [8]byte
 			for _, l := range b.Labels {
 				s.labels = append(s.labels, int(l))
+				binary.LittleEndian.PutUint64(buf[:], uint64(l))
+				s.digest = crc32.Update(s.digest, castagnoli, buf[:])
 			}
 		}
 		s.n += b.N

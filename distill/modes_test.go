@@ -239,3 +239,48 @@ func TestCNNStudentAndErrors(t *testing.T) {
 		t.Logf("lr 1e6: %v", err) // not every explosion reaches Inf within the run
 	}
 }
+
+// TestResumeDropoutAndData: a student with Dropout resumed after its first epoch ends
+// with the uninterrupted run's weights (the masks are drawn per epoch from the seed),
+// and a checkpoint is not resumed on other data of the same size.
+func TestResumeDropoutAndData(t *testing.T) {
+	teacher := loadTeacher(t)
+	in, out := ports(t, teacher)
+	student, err := (&Architecture{MLP: &MLP{Hidden: []int{32}, Dropout: 0.3}}).Build(in, out, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallConfig(Offline)
+	whole, err := Run(context.Background(), teacher, student, openMNIST(t, teacher, true, 400), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Checkpoint = filepath.Join(t.TempDir(), "run.ckpt")
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.Progress = func(done, total int) {
+		if done == 400/cfg.Batch+1 {
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, teacher, student, openMNIST(t, teacher, true, 400), nil, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	cfg.Progress = nil
+	resumed, err := Run(context.Background(), teacher, student, openMNIST(t, teacher, true, 400), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Resumed == "" || !equalParams(t, whole.Student, resumed.Student) {
+		t.Fatalf("resumed %q: weights differ from the uninterrupted run", resumed.Resumed)
+	}
+	// Same size, other samples (the test set instead of the training set): not resumed.
+	var notes []string
+	cfg.Logf = func(f string, args ...any) { notes = append(notes, fmt.Sprintf(f, args...)) }
+	other, err := Run(context.Background(), teacher, student, openMNIST(t, teacher, false, 400), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Resumed != "" || len(notes) == 0 || !strings.Contains(notes[0], "another run") {
+		t.Fatalf("a checkpoint of other data was resumed (%q): %q", other.Resumed, notes)
+	}
+}

@@ -101,7 +101,11 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 		teacherOuts = appendNew(teacherOuts, h.Teacher)
 	}
 
-	key, err := runKey(cfg, teacher, student, tr.n, res.ValSamples)
+	var valDigest uint32
+	if vs != nil {
+		valDigest = vs.digest
+	}
+	key, err := runKey(cfg, teacher, student, tr.n, res.ValSamples, tr.digest, valDigest)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +165,9 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 		current = trained
 	}
 	res.Student = current
+	if cfg.Progress != nil { // early stopping may end a generation before its last epoch
+		cfg.Progress(r.total, r.total)
+	}
 	return res, nil
 }
 
@@ -550,15 +557,16 @@ func reinit(m *onnxio.Model, seed uint64) (*onnxio.Model, error) {
 	return g.Export()
 }
 
-// runKey identifies a run for its checkpoint.
-func runKey(cfg Config, teacher, student *onnxio.Model, n, nVal int) (string, error) {
+// runKey identifies a run for its checkpoint: options, models and data.
+func runKey(cfg Config, teacher, student *onnxio.Model, n, nVal int, digest, valDigest uint32) (string, error) {
 	cfg.Checkpoint = ""
 	b, err := json.Marshal(struct {
-		Cfg              Config
-		LearnScales      bool
-		Teacher, Student string
-		N, NVal          int
-	}{cfg, cfg.LearnScales != nil, teacher.GraphHash(), graphHash(student), n, nVal})
+		Cfg               Config
+		LearnScales       bool
+		Teacher, Student  string
+		N, NVal           int
+		Digest, ValDigest uint32
+	}{cfg, cfg.LearnScales != nil, teacher.GraphHash(), graphHash(student), n, nVal, digest, valDigest})
 	if err != nil {
 		return "", err
 	}

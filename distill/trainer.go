@@ -213,6 +213,11 @@ func sameShape(a, b []int) bool {
 func (t *trainer) epoch(ctx context.Context, epoch int, tick func()) (losses, error) {
 	var sum losses
 	order := t.order(epoch)
+	// Dropout's masks come from (seed, generation, epoch): a resumed run draws the same.
+	t.student.Reseed(t.cfg.Seed ^ uint64(t.gen)<<40 ^ uint64(epoch)<<20 ^ 0x5eed)
+	if t.teacher != nil {
+		t.teacher.Reseed(t.cfg.Seed ^ uint64(t.gen)<<40 ^ uint64(epoch)<<20 ^ 0x7eac)
+	}
 	steps := 0
 	for lo := 0; lo < len(order); lo += t.cfg.Batch {
 		if err := ctx.Err(); err != nil {

@@ -392,6 +392,13 @@ func (g *Graph) Param(name string) *Param {
 	return nil
 }
 
+// Reseed restarts the random numbers of Dropout from seed, so that a training run that
+// reseeds at each epoch (from its seed and the epoch) draws the same masks whether it ran
+// through or was resumed from a checkpoint.
+func (g *Graph) Reseed(seed uint64) {
+	g.rng = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+}
+
 // ZeroGrad clears every parameter's gradient.
 func (g *Graph) ZeroGrad() {
 	for _, p := range g.params {
