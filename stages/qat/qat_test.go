@@ -1,0 +1,81 @@
+package qat_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	_ "github.com/onnxpipe/onnxpipe/stages/all"
+)
+
+func config(t *testing.T, stages string) string {
+	t.Helper()
+	dir, err := mnist.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
+	model, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "models", "mnist_cnn.onnx"))
+	out := t.TempDir()
+	text := `model: ` + model + `
+output: ` + filepath.Join(out, "{name}.qat.onnx") + `
+datasets:
+  train:
+    format: idx
+    inputs: {input: ` + filepath.Join(dir, mnist.TrainImages) + `}
+    labels: ` + filepath.Join(dir, mnist.TrainLabels) + `
+    limit: 300
+stages:
+` + stages
+	path := filepath.Join(out, "c.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConfigErrors: option mistakes are config errors with the file and line.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ stage, want string }{
+		{"  - qat: {}", "dataset is required"},
+		{"  - qat: {dataset: train, teacher: none}", "soft_weight: 0 and hard_weight > 0"},
+		{"  - qat: {dataset: train, teacher: float}", `teacher "float"`},
+		{"  - qat: {dataset: train, weights: {type: int3}}", `weights.type "int3"`},
+		{"  - qat: {dataset: train, soft_weight: 0}", "nothing to learn from"},
+		{"  - qat: {dataset: train, early_stopping: {patience: 1}}", "needs validation"},
+		{"  - qat: {dataset: train, epoch: 1}", "epoch"},
+	} {
+		_, err := pipeline.Load(config(t, tc.stage), pipeline.LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "c.yaml:") {
+			t.Errorf("%s\n  error %v\n  want %q with file:line", tc.stage, err, tc.want)
+		}
+	}
+}
+
+// TestRunErrors: a float model without weights: and a quantized one with weights: fail the
+// job with a message saying what to do.
+func TestRunErrors(t *testing.T) {
+	for _, tc := range []struct{ stages, want string }{
+		{"  - qat: {dataset: train, epochs: 0}\n", "put a quantize stage before it"},
+		{"  - prepare\n  - qat: {dataset: train, weights: {type: int4}, epochs: 0}\n  - qat: {dataset: train, weights: {type: int4}, epochs: 0}\n", "already quantized"},
+	} {
+		cfg, err := pipeline.Load(config(t, tc.stages), pipeline.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := cfg.Jobs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Failed() != 1 || !strings.Contains(res.Outcomes[0].Err.Error(), tc.want) {
+			t.Errorf("%q: %v", tc.stages, res.Outcomes[0].Err)
+		}
+	}
+}
