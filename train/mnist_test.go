@@ -1,13 +1,8 @@
 package train
 
 import (
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,55 +10,13 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
-// readIdx reads the first n items of a gzip-compressed idx file: images (magic 2051) as
-// float32 pixels / 255, or labels (magic 2049).
+// readIdx reads the first n items of an MNIST idx file (mnist.Read), failing the test
+// when it cannot.
 func readIdx(t testing.TB, file string, n int) (pixels []float32, labels []int) {
 	t.Helper()
-	dir, err := mnist.Dir()
+	pixels, labels, err := mnist.Read(file, n)
 	if err != nil {
 		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hdr [2]uint32
-	if err := binary.Read(zr, binary.BigEndian, &hdr); err != nil {
-		t.Fatal(err)
-	}
-	if int(hdr[1]) < n {
-		t.Fatalf("%s holds %d items, want %d", file, hdr[1], n)
-	}
-	switch hdr[0] {
-	case 2051:
-		var dims [2]uint32
-		if err := binary.Read(zr, binary.BigEndian, &dims); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, n*int(dims[0]*dims[1]))
-		if _, err := io.ReadFull(zr, buf); err != nil {
-			t.Fatal(err)
-		}
-		pixels = make([]float32, len(buf))
-		for i, b := range buf {
-			pixels[i] = float32(b) / 255
-		}
-	case 2049:
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(zr, buf); err != nil {
-			t.Fatal(err)
-		}
-		labels = make([]int, n)
-		for i, b := range buf {
-			labels[i] = int(b)
-		}
-	default:
-		t.Fatalf("%s: magic %d", file, hdr[0])
 	}
 	return pixels, labels
 }
