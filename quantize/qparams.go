@@ -67,7 +67,7 @@ func scaleZeroPoint(rmin, rmax float32, q QRange, symmetric bool) (scale float32
 // finite reports whether every value of v is finite.
 func finite(v ...float32) bool {
 	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		if x-x != 0 { // NaN - NaN and Inf - Inf are NaN; every finite x gives 0
 			return false
 		}
 	}
@@ -77,5 +77,11 @@ func finite(v ...float32) bool {
 // Quantize maps x to clamp(round_half_even(x/scale) + zp) as QuantizeLinear computes it.
 func Quantize(x, scale float32, zp int32, q QRange) int32 {
 	v := math.RoundToEven(float64(x)/float64(scale)) + float64(zp)
-	return int32(math.Max(float64(q.Min), math.Min(float64(q.Max), v)))
+	switch {
+	case v < float64(q.Min):
+		return q.Min
+	case v > float64(q.Max):
+		return q.Max
+	}
+	return int32(v)
 }

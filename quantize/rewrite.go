@@ -108,9 +108,20 @@ func (q *quantizer) weightParams(w *onnxio.Tensor, axis int) ([]float32, []int32
 	for i := range lo {
 		lo[i], hi[i] = float32(math.Inf(1)), float32(math.Inf(-1))
 	}
-	for i, v := range data {
-		c := (i / inner) % ch
-		lo[c], hi[c] = min(lo[c], v), max(hi[c], v)
+	for off := 0; off+inner <= len(data); {
+		for c := 0; c < ch; c++ { // the data is [outer..., ch, inner...]: walk it in runs
+			l, h := lo[c], hi[c]
+			for _, v := range data[off : off+inner] {
+				if v < l {
+					l = v
+				}
+				if v > h {
+					h = v
+				}
+			}
+			lo[c], hi[c] = l, h
+			off += inner
+		}
 	}
 	scales := make([]float32, ch)
 	zps := make([]int32, ch)
