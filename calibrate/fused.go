@@ -30,10 +30,10 @@ const cvtIndefinite = runtime.GOARCH == "amd64" || runtime.GOARCH == "386"
 
 // observeFused folds x as observe(x, scan(x)) does, bin for bin, and returns scan(x).
 func (h *Histogram) observeFused(x []float32) batchStats {
-	if h.counts == nil || len(x) < splitMin || len(x) > 1<<30 || h.k < -127 || h.k > 126 {
-		// No window yet (the first batch places it), a batch too small to pay for the
-		// partial histograms, one whose partial counts could overflow, or a width whose
-		// inverse is no normal float32 (see fuseSigned).
+	first := h.counts == nil
+	if len(x) < splitMin || len(x) > 1<<30 || !first && (h.k < -127 || h.k > 126) {
+		// A batch too small to pay for the partial histograms, one whose partial counts
+		// could overflow, or a width whose inverse is no normal float32 (see fuseSigned).
 		b := scan(x)
 		h.observe(x, b)
 		return b
@@ -43,6 +43,17 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 		b := s.stats()
 		h.observe(x, b)
 		return b
+	}
+	if first {
+		// No window yet: a provisional one from a sample (see provisional).
+		k, off, ok := h.provisional(rest)
+		if !ok {
+			s.scan(rest)
+			b := s.stats()
+			h.observe(x, b)
+			return b
+		}
+		h.k, h.off, h.counts = k, off, make([]int64, h.nbins)
 	}
 	n := h.nbins
 	p, _ := fusePool.Get().(*[][4]uint32)
@@ -62,8 +73,9 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 	inv := float32(math.Ldexp(1, -h.k))
 	var done int
 	var zeros int64
+	amin := h.amin
 	if h.abs {
-		done, zeros, h.amin = s.fuseAbs(rest, inv, fb, h.amin)
+		done, zeros, amin = s.fuseAbs(rest, inv, fb, amin)
 	} else {
 		done, zeros = s.fuseSigned(rest, inv, h.off, fb)
 	}
@@ -71,6 +83,18 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 	rest = rest[done:]
 	s.scan(rest)
 	b := s.stats()
+	var k int
+	if first {
+		k = h.need(b.domain(h.abs))
+		if k < h.k {
+			// The provisional width was raised to the finest the fused pass allows, and
+			// the batch needs a finer one: bin it again, as observe does.
+			h.counts, h.k, h.off = nil, 0, 0
+			h.observe(x, b)
+			return b
+		}
+	}
+	h.amin = amin
 	c := h.counts[:n]
 	for j := range c {
 		q := &part[j]
@@ -79,10 +103,60 @@ func (h *Histogram) observeFused(x []float32) batchStats {
 	h.zeros += zeros
 	// What observe does with the batch, for the values not binned yet: grow the window
 	// (moving the counts just added), then bin them.
-	h.account(b)
+	if first {
+		// account's window for a first batch, [lo, hi] placed at width 2^k, reached from
+		// the provisional one as growth reaches it (k is not below the provisional width).
+		lo, hi := b.domain(h.abs)
+		h.rebin(k, h.place(lo, hi, k))
+		h.bad += b.bad
+		h.min, h.max = b.min, b.max
+		h.total += b.n
+	} else {
+		h.account(b)
+	}
 	h.binOutliers(fb.out)
 	h.bin(rest, b.bad == 0)
 	return b
+}
+
+// domain is the range of the binned quantity in a batch with finite values: [min, max],
+// or [0, max|x|] for an |x| histogram, as account covers it.
+func (b batchStats) domain(abs bool) (lo, hi float64) {
+	if abs {
+		return 0, math.Max(math.Abs(float64(b.min)), math.Abs(float64(b.max)))
+	}
+	return float64(b.min), float64(b.max)
+}
+
+// sampleSize is about how many values of a first batch place its provisional window.
+const sampleSize = 1024
+
+// provisional places the window a first batch is binned into by the fused pass: the one
+// account would place for a strided sample of the batch's finite values (rest starts
+// with one), its width raised to the finest the float32 bins allow (2^-127). Every value
+// the sample holds is inside the batch's range, so the batch's own width (need is
+// monotone in the range) is not below the sample's: the counts move whole from the
+// provisional window to the batch's, as growth moves them, and values outside are set
+// aside and binned after, so the provisional window decides only how much of the batch
+// is binned in the pass, never a count. ok is false when the sample's width is too coarse
+// for float32 bins (2^126).
+func (h *Histogram) provisional(rest []float32) (k int, off int64, ok bool) {
+	lo, hi := rest[0], rest[0]
+	// An odd stride, so that it does not fall in step with power-of-two tensor shapes.
+	stride := max(1, len(rest)/sampleSize) | 1
+	for i := stride; i < len(rest); i += stride {
+		if v := rest[i]; finite(v) {
+			lo, hi = min32(lo, v), max32(hi, v)
+		}
+	}
+	b := batchStats{min: lo, max: hi}
+	flo, fhi := b.domain(h.abs)
+	k = h.need(flo, fhi)
+	if k > 126 {
+		return 0, 0, false
+	}
+	k = max(k, -127)
+	return k, h.place(flo, fhi, k), true
 }
 
 // binOutliers adds to the counts the finite values the fused pass found outside the

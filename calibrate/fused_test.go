@@ -72,6 +72,55 @@ func fusedStreams(r *rand.Rand) map[string][][]float32 {
 	s["tiny"] = [][]float32{normals(r, 3000, 0, 100), tiny, tiny}
 	// Non-finite only, and a batch without any value, between normal ones.
 	s["empty"] = [][]float32{normals(r, 3000, 0, 1), {nan, inf, -inf, nan}, nil, normals(r, 3000, 0, 2)}
+	// First batches of every kind (the fused pass bins them into a provisional window
+	// placed from a sample), each followed by an ordinary batch.
+	after := func(name string, first []float32) {
+		s["first-"+name] = [][]float32{first, normals(r, 3000, 0.5, 2)}
+	}
+	zero := make([]float32, 3001)
+	for i := range zero {
+		if i%5 == 2 {
+			zero[i] = negz
+		}
+	}
+	after("zero", zero) // a width finer than the fused pass's
+	after("const", slices.Repeat([]float32{3.5}, 3002))
+	after("const-neg", slices.Repeat([]float32{-1e-3}, 2999))
+	after("const-subnormal", slices.Repeat([]float32{math.Float32frombits(5)}, 3000))
+	after("const-huge", slices.Repeat([]float32{-3e38}, 3000))
+	after("short", []float32{2})
+	after("short-nan", []float32{nan, -7, inf})
+	after("short-seven", []float32{negz, 1, -2, 0, 3, nan, 5})
+	after("relu", relu(normals(r, 3001, 0, 1)))
+	sparse := make([]float32, 40000) // a sample of zeros, a few values far outside it
+	for i := 17; i < len(sparse); i += 151 {
+		sparse[i] = float32(i) / 100
+	}
+	after("sparse-relu", sparse)
+	after("relu-large", relu(normals(r, 40003, -0.5, 1)))
+	after("nonfinite", bad(normals(r, 3002, 0, 1)))
+	sampled := normals(r, 3000, 0, 1) // NaN/Inf where the sample looks (odd strides)
+	for i := 0; i < len(sampled); i += 3 {
+		sampled[i] = [2]float32{nan, -inf}[i/3%2]
+	}
+	after("nonfinite-sampled", sampled)
+	wide := normals(r, 3003, 0, 1)
+	for i := range wide {
+		wide[i] *= float32(math.Pow(10, float64(i%77)/2)) // 1 to 1e38
+	}
+	after("wide", wide)
+	extreme := normals(r, 3000, 0, 1)
+	extreme[1500], extreme[1501] = 3.4e38, -3.4e38
+	after("extreme", extreme)
+	// Most of the batch outside the sample's range (the sample, one value in three,
+	// sees only small values): the pass stops part way.
+	hidden := normals(r, 3000, 0, 0.01)
+	for i := range hidden {
+		if i%3 != 0 {
+			hidden[i] *= 1e4
+		}
+	}
+	after("hidden", hidden)
 	return s
 }
 
