@@ -157,28 +157,13 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 
 // candidates lists the values to calibrate, in graph order.
 func candidates(m *onnxio.Model, only []string) ([]string, error) {
-	g := m.Graph()
-	ix := onnxio.NewIndex(g)
-	var names []string
-	seen := map[string]bool{}
-	add := func(n string) {
-		if n != "" && !seen[n] && !ix.IsConstant(n) {
-			seen[n] = true
-			names = append(names, n)
-		}
-	}
-	for _, vi := range g.GetInput() {
-		if _, isInit := ix.Initializers[vi.GetName()]; !isInit {
-			add(vi.GetName())
-		}
-	}
-	for _, n := range g.GetNode() {
-		for _, out := range n.GetOutput() {
-			add(out)
-		}
-	}
+	names := onnxio.NewIndex(m.Graph()).Activations()
 	if len(only) == 0 {
 		return names, nil
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
 	}
 	for _, n := range only {
 		if !seen[n] {

@@ -145,6 +145,31 @@ func (ix *Index) IsConstant(name string) bool {
 	return ok
 }
 
+// Activations returns the values the graph computes at run time, in graph order: its
+// inputs that no initializer backs, then every node output, leaving out the constant
+// ones (IsConstant). Calibration measures them.
+func (ix *Index) Activations() []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] && !ix.IsConstant(n) {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, vi := range ix.Graph.GetInput() {
+		if _, isInit := ix.Initializers[vi.GetName()]; !isInit {
+			add(vi.GetName())
+		}
+	}
+	for _, n := range ix.Graph.GetNode() {
+		for _, out := range n.GetOutput() {
+			add(out)
+		}
+	}
+	return names
+}
+
 // ConstantTensor returns the tensor behind a constant value: an initializer that is not
 // also a graph input, the value of a Constant node, or either of these reached through a
 // chain of Identity nodes (as PyTorch's exporter writes shared weights).

@@ -29,23 +29,10 @@ var copyOps = map[string]bool{
 func CalibrationTensors(m *onnxio.Model, all bool) (expose []string, aliases map[string]string) {
 	g := m.Graph()
 	ix := onnxio.NewIndex(g)
-	var candidates []string
+	candidates := ix.Activations()
 	isCand := map[string]bool{}
-	add := func(n string) {
-		if n != "" && !isCand[n] && !ix.IsConstant(n) {
-			isCand[n] = true
-			candidates = append(candidates, n)
-		}
-	}
-	for _, vi := range g.GetInput() {
-		if _, isInit := ix.Initializers[vi.GetName()]; !isInit {
-			add(vi.GetName())
-		}
-	}
-	for _, n := range g.GetNode() {
-		for _, out := range n.GetOutput() {
-			add(out)
-		}
+	for _, n := range candidates {
+		isCand[n] = true
 	}
 	standard := func(d string) bool { return d == "" || d == "ai.onnx" }
 	aliases = map[string]string{}
