@@ -87,7 +87,7 @@ type ProviderReport struct {
 
 // Latency is the time of one inference run at one batch size.
 type Latency struct {
-	Model string  `json:"model"` // reference | candidate
+	Model string  `json:"model"` // reference | candidate, both on the report's provider
 	Batch int     `json:"batch"`
 	Runs  int     `json:"runs"`
 	P50   float64 `json:"p50_ms"`
@@ -260,7 +260,7 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 			if r.sess == nil || !slices.Contains(opts.Providers, r.rep.Provider) {
 				continue
 			}
-			if err := measure(ctx, r.rep, refSess, r.sess, refFeed, r.feed, ds, opts.Latency); err != nil {
+			if err := measureOn(ctx, r.rep, refBytes, refSess, r.sess, refFeed, r.feed, ds, opts, base); err != nil {
 				return nil, err
 			}
 		}
@@ -334,6 +334,25 @@ func names(vs []ort.ValueInfo) []string {
 		out = append(out, v.Name)
 	}
 	return out
+}
+
+// measureOn times the reference and the candidate on the candidate's provider: the
+// reference session that judged the outputs runs on cpu, so a GPU provider gets a
+// reference session of its own (comparing a GPU candidate with the reference on cpu would
+// time the providers, not the models).
+func measureOn(ctx context.Context, pr *ProviderReport, refBytes []byte, refCPU, cand *ort.Session, refFeed, candFeed *Feeder, ds *dataset.Dataset, opts Options, base ort.Options) error {
+	ref := refCPU
+	if pr.Provider != ort.CPU {
+		o := base
+		o.Provider, o.ProviderOptions = pr.Provider, opts.ProviderOptions
+		s, err := ort.NewSession(refBytes, o)
+		if err != nil {
+			return fmt.Errorf("reference on %s, for latency: %w", pr.Provider, err)
+		}
+		defer s.Close()
+		ref = s
+	}
+	return measure(ctx, pr, ref, cand, refFeed, candFeed, ds, opts.Latency)
 }
 
 // measure times both models at each batch size: warmup runs of each, then timed runs
