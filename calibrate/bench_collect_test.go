@@ -100,8 +100,8 @@ func infer(tb testing.TB, m *onnxio.Model, ds *dataset.Dataset) {
 }
 
 // BenchmarkCollectVsInference times calibrating N samples (the activations the
-// calibrate stage measures by default, quantize.CalibrationTensors, exposed and folded;
-// the aliases filled in) against N plain forward passes of the same prepared model, side by
+// calibrate stage measures by default before a quantize stage with default options,
+// quantize.CalibrationTensorsFor, exposed and folded; the aliases filled in) against N plain forward passes of the same prepared model, side by
 // side in each iteration, with the same onnxruntime threads. Target: x_of_inference <= 2
 // (aim 1.2).
 func BenchmarkCollectVsInference(b *testing.B) {
@@ -113,7 +113,10 @@ func BenchmarkCollectVsInference(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%s/N=%d", tc.model, method, tc.n), func(b *testing.B) {
 				m := benchModel(b, tc.model)
 				ds := benchData(b, m, tc.n)
-				tensors, aliases := quantize.CalibrationTensors(m, false)
+				tensors, aliases, err := quantize.CalibrationTensorsFor(m, quantize.DefaultOptions())
+				if err != nil {
+					b.Fatal(err)
+				}
 				var tCal, tInf, cCal, cInf time.Duration
 				for b.Loop() {
 					t0, c0 := time.Now(), cpuTime(b)

@@ -41,6 +41,9 @@ type Table struct {
 	Coverage string `json:"coverage,omitempty"`
 	// Tensors maps tensor names to their ranges.
 	Tensors map[string]*TensorRange `json:"tensors"`
+	// NotFloat lists the values asked for that are not float (shapes, indices): they have
+	// no range.
+	NotFloat []string `json:"not_float,omitempty"`
 }
 
 // TensorRange is one tensor's chosen range and the statistics behind it.

@@ -214,7 +214,7 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 	results := map[*Stage]any{}
 	status := StatusOK
 	var jobErr error
-	for _, e := range j.Entries {
+	for i, e := range j.Entries {
 		rec := &report.Stage{Stage: e.Stage.Name, Index: e.Index, Implicit: e.Implicit, Status: "not run",
 			Options: json.RawMessage(MarshalOptions(e.Options))}
 		rep.Stages = append(rep.Stages, rec)
@@ -231,7 +231,7 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 		if e.Stage.Mutates {
 			j.Previous = j.Model
 		}
-		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Job: j,
+		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Job: j, Later: j.Entries[i+1:],
 			ResultOf: results, Log: j.Log.With("stage", e.Stage.Name), record: rec}
 		result, err := e.Stage.Run(pass)
 		rec.Seconds = time.Since(st).Seconds()

@@ -61,9 +61,12 @@ type Pass struct {
 	// ResultOf holds the results of earlier stages; with several entries of one stage,
 	// the latest before this one.
 	ResultOf map[*Stage]any
-	Log      *slog.Logger
-	record   *report.Stage
-	mu       sync.Mutex
+	// Later are the entries of the plan after this one, for a stage whose work serves a
+	// later one (calibrate measures the ranges the quantize stage after it reads).
+	Later  []*Entry
+	Log    *slog.Logger
+	record *report.Stage
+	mu     sync.Mutex
 }
 
 // Metric records a number for the report.
@@ -102,7 +105,7 @@ func (p *Pass) Table(t report.Table) {
 func (p *Pass) Scratch() (*Pass, *report.Stage) {
 	rec := &report.Stage{Stage: p.Stage.Name, Index: p.Entry}
 	return &Pass{Ctx: p.Ctx, Stage: p.Stage, Options: p.Options, Entry: p.Entry, Job: p.Job,
-		ResultOf: p.ResultOf, Log: p.Log, record: rec}, rec
+		ResultOf: p.ResultOf, Later: p.Later, Log: p.Log, record: rec}, rec
 }
 
 // Note records a line of text for the report and logs it.

@@ -3,6 +3,7 @@ package quantize
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -107,6 +108,29 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 					}
 					if !proto.Equal(a.Proto, b.Proto) {
 						t.Errorf("%s, %s: the QDQ models differ (%d and %d activations quantized)", method, name, ra.ActivationsQuantized, rb.ActivationsQuantized)
+					}
+					// The set for these options alone quantizes alike too, and is part
+					// of the set for any options.
+					only, oa, err := CalibrationTensorsFor(m, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, n := range only {
+						if !slices.Contains(expose, n) {
+							t.Errorf("%s: %q is read with these options but not with any", name, n)
+						}
+					}
+					if method == calibrate.MinMax {
+						t.Logf("%s: %d of %d values measured", name, len(only), len(expose))
+					}
+					c := m.Clone()
+					rc, err := Static(c, collectTable(t, m, feeds, method, "all", only, oa), opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !proto.Equal(a.Proto, c.Proto) {
+						t.Errorf("%s, %s: the QDQ model from the table for these options differs (%d and %d activations quantized, %d and %d folded)",
+							method, name, ra.ActivationsQuantized, rc.ActivationsQuantized, ra.ActivationsFolded, rc.ActivationsFolded)
 					}
 				}
 			}

@@ -44,6 +44,31 @@ type qparam struct {
 // must be topologically sorted (Prepare does it); nodes in If/Loop/Scan subgraphs stay in
 // float (reported in Result.Notes). The result passes onnxio.Check.
 func Static(m *onnxio.Model, r Ranges, opts Options) (*Result, error) {
+	q, err := newQuantizer(m, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range q.g.GetNode() {
+		if len(onnxio.Subgraphs(n)) > 0 {
+			q.res.Notes = append(q.res.Notes, fmt.Sprintf("node %s has subgraphs; their nodes stay in float", onnxio.NodeLabel(n)))
+		}
+	}
+	if err := q.plan(); err != nil {
+		return nil, err
+	}
+	if err := q.rewrite(); err != nil {
+		return nil, err
+	}
+	onnxio.RemoveUnusedInitializers(q.g)
+	if err := onnxio.TopoSort(q.g); err != nil {
+		return nil, err
+	}
+	return q.res, onnxio.Check(m)
+}
+
+// newQuantizer checks opts (filling in the defaults) and m, and indexes m's sorted main
+// graph for planning.
+func newQuantizer(m *onnxio.Model, r Ranges, opts Options) (*quantizer, error) {
 	if opts.ActivationType == onnxio.TypeUndefined {
 		opts.ActivationType = onnxio.TypeUint8
 	}
@@ -78,22 +103,7 @@ func Static(m *onnxio.Model, r Ranges, opts Options) (*Result, error) {
 		params: map[string]*qparam{}, weights: map[string]string{}}
 	q.ix = onnxio.NewIndex(g)
 	q.namer = onnxio.NewNamer(g)
-	for _, n := range g.GetNode() {
-		if len(onnxio.Subgraphs(n)) > 0 {
-			q.res.Notes = append(q.res.Notes, fmt.Sprintf("node %s has subgraphs; their nodes stay in float", onnxio.NodeLabel(n)))
-		}
-	}
-	if err := q.plan(); err != nil {
-		return nil, err
-	}
-	if err := q.rewrite(); err != nil {
-		return nil, err
-	}
-	onnxio.RemoveUnusedInitializers(g)
-	if err := onnxio.TopoSort(g); err != nil {
-		return nil, err
-	}
-	return q.res, onnxio.Check(m)
+	return q, nil
 }
 
 type quantizer struct {
@@ -112,6 +122,9 @@ type quantizer struct {
 	order []string
 	// consumers that read a tensor's dequantized value (nil map entry: all consumers)
 	readers map[string]map[*onnxpb.NodeProto]bool
+	// outputs of quantized nodes with no range of their own that a Relu or Clip may fold
+	// into (wantOutput)
+	foldable map[string]bool
 	// nodes to quantize, with their rule
 	nodes []*onnxpb.NodeProto
 	// weights already quantized: key (name|axis) -> dequantized value name
@@ -291,9 +304,7 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 	// a graph output they produce stays float, sparing the model's outputs a rounding.
 	floatOut := q.ix.IsGraphOutput(out) && (n.GetOpType() == "Gemm" || n.GetOpType() == "MatMul")
 	if !q.trt && !floatOut {
-		if p, ok := q.activation(out); ok {
-			q.want(out, p, nil)
-		}
+		q.wantOutput(out)
 	}
 	q.nodes = append(q.nodes, n)
 	q.res.Quantized[n.GetOpType()]++
@@ -359,13 +370,30 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 			qr, _ := IntRange(q.opts.ActivationType, q.opts.ActivationSymmetric, false)
 			s, zp := scaleZeroPoint(ru.fixedOutput[0], ru.fixedOutput[1], qr, q.opts.ActivationSymmetric)
 			q.want(out, &qparam{typ: q.opts.ActivationType, scale: []float32{s}, zp: []int32{zp}}, nil)
-		} else if p, ok := q.activation(out); ok {
-			q.want(out, p, nil)
+		} else {
+			q.wantOutput(out)
 		}
 	}
 	q.nodes = append(q.nodes, n)
 	q.res.Quantized[n.GetOpType()]++
 	return nil
+}
+
+// wantOutput quantizes the output out of a node being quantized with its calibrated
+// range. Without one, when a Relu or Clip reads out alone, the fold may still come:
+// folding replaces out's range with the activation's (planRemovable), so a table made for
+// these options (ReadRanges) leaves such outputs out, and out is marked to be folded.
+func (q *quantizer) wantOutput(out string) {
+	if p, ok := q.activation(out); ok {
+		q.want(out, p, nil)
+		return
+	}
+	if cons := q.ix.Consumers[out]; len(cons) == 1 && rules[cons[0].GetOpType()].kind == kindRemovable && !q.ix.IsGraphOutput(out) {
+		if q.foldable == nil {
+			q.foldable = map[string]bool{}
+		}
+		q.foldable[out] = true
+	}
 }
 
 // planRemovable folds a Relu, or a Clip with constant bounds whose lower bound is 0, into
@@ -377,7 +405,7 @@ func (q *quantizer) planRemovable(n *onnxpb.NodeProto) {
 	if prod == nil || len(q.ix.Consumers[in]) != 1 || q.ix.IsGraphOutput(in) {
 		return
 	}
-	if _, ok := q.params[in]; !ok || !containsNode(q.nodes, prod) {
+	if _, ok := q.params[in]; !ok && !q.foldable[in] || !containsNode(q.nodes, prod) {
 		return
 	}
 	if n.GetOpType() == "Clip" {

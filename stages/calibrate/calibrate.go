@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
@@ -32,8 +33,12 @@ minimises the quantization error). The table records the hash of the graph it wa
 (quantize refuses a table made for another graph) and can be cached: a rerun with the
 same model, dataset and method reuses it.
 
-By default only the activations whose range quantize can read are measured (coverage:
-quantize): the inputs and outputs of the ops it quantizes, under any of its options.
+By default only the activations whose range quantize reads are measured (coverage:
+quantize): with the options of the quantize stage that follows in the chain, or, when
+none follows, under any of its options. A quantize stage with asymmetric activations on
+the cpu profile folds each Relu into the range of the Conv or Add before it, whose own
+range is then never read: leaving it out keeps onnxruntime's Conv+Relu fusions while it
+calibrates (ResNet-18: 40 of 49 values).
 Values that hold exactly another value's data (outputs of Reshape, Flatten, Squeeze,
 Unsqueeze, Transpose, Identity, DepthToSpace, SpaceToDepth) are never exposed: the table
 records them as aliases with their source's range. Exposing fewer values lets onnxruntime
@@ -61,9 +66,11 @@ type Options struct {
 	MovingAverage float64 `yaml:"moving_average" json:"moving_average,omitempty"`
 	// Tensors limits calibration to these tensors; empty means every float activation.
 	Tensors []string `yaml:"tensors" json:"tensors"`
-	// Coverage, when Tensors is empty, is quantize (the activations whose range quantize
-	// can read; the default) or all (every float activation, as a TensorRT cache needs:
-	// TensorRTCache implies it). Copies of another value are aliases either way.
+	// Coverage, when Tensors is empty, is quantize (the default: the activations whose
+	// range the quantize stage after this one reads with its options; with no quantize
+	// stage after it in the chain, those quantize can read under any options) or all
+	// (every float activation, as a TensorRT cache needs: TensorRTCache implies it).
+	// Copies of another value are aliases either way.
 	Coverage string `yaml:"coverage" json:"coverage"`
 	// Cache is a JSON file the table is saved to and reused from when the model, dataset
 	// and method are unchanged; {name} and {dir} are replaced per model.
@@ -135,12 +142,16 @@ func run(p *pipeline.Pass) (any, error) {
 	}
 	hash := m.GraphHash()
 	coverage := o.coverage()
+	tensors, aliases, err := o.measure(p, m, coverage)
+	if err != nil {
+		return nil, err
+	}
 	if o.Cache != "" {
 		t, err := calibrate.LoadTable(o.Cache)
 		switch {
 		case err == nil && t.GraphSHA256 == hash && t.Dataset == fingerprint && t.Method == string(method) &&
 			t.Symmetric == o.Symmetric && t.MovingAverage == o.MovingAverage && (method != calibrate.Percentile || t.Percentile == o.Percentile) &&
-			covers(t, coverage, o.Tensors):
+			covers(t, coverage, tensors, aliases):
 			p.Note("calibration cache hit: %s (%d tensors, %d samples)", o.Cache, len(t.Tensors), t.Samples)
 			p.Metric("cache_hit", 1, "")
 			p.Job.Artifacts["calibration"] = o.Cache
@@ -159,13 +170,6 @@ func run(p *pipeline.Pass) (any, error) {
 	for _, w := range ds.Warnings() {
 		p.Warn("dataset %q: %s", o.Dataset, w)
 	}
-	tensors, aliases := o.Tensors, map[string]string(nil)
-	if len(tensors) == 0 {
-		tensors, aliases = quantize.CalibrationTensors(m, coverage == calibrate.CoverageAll)
-		if len(tensors) == 0 { // nothing quantize reads: measure every activation
-			tensors, aliases = quantize.CalibrationTensors(m, true)
-		}
-	}
 	stats, err := calibrate.Collect(p.Ctx, m, ds, calibrate.CollectOptions{
 		Method: method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage,
 		Tensors: tensors, Aliases: aliases, MaxPassBytes: o.MaxPassBytes, Threads: p.Job.Runtime.Threads,
@@ -177,6 +181,7 @@ func run(p *pipeline.Pass) (any, error) {
 	t := stats.Table
 	t.Dataset = fingerprint
 	t.Coverage = coverage
+	t.NotFloat = stats.NonFloat
 	p.Metric("tensors_measured", float64(len(tensors)), "")
 	p.Metric("tensors", float64(len(t.Tensors)), "")
 	p.Metric("samples", float64(t.Samples), "")
@@ -230,18 +235,75 @@ func (o *Options) coverage() string {
 	return calibrate.CoverageQuantize
 }
 
-// covers reports whether cached table t holds what a calibration of this coverage (and
-// these listed tensors) would.
-func covers(t *calibrate.Table, coverage string, listed []string) bool {
-	full := t.Coverage == "" || t.Coverage == calibrate.CoverageAll
+// RangeReader is implemented by the options of a stage that reads the calibration table
+// (quantize): by default calibrate measures the ranges the first such stage after it
+// reads with its options.
+type RangeReader interface {
+	// CalibrationOptions returns the options the table is read with; ok is false when
+	// this entry reads no table (quantize mode dynamic).
+	CalibrationOptions() (o quantize.Options, ok bool)
+}
+
+// measure lists the values to expose and the aliases to record: the listed tensors;
+// every activation (coverage all); or, for coverage quantize, the ranges the quantize
+// stage after this one reads with its options (quantize.CalibrationTensorsFor: a Conv's
+// output that a folded Relu replaces is left out), or, with no such stage in this
+// chain, the ranges quantize reads under any options.
+func (o *Options) measure(p *pipeline.Pass, m *onnxio.Model, coverage string) ([]string, map[string]string, error) {
 	switch coverage {
+	case calibrate.CoverageListed:
+		return o.Tensors, nil, nil
 	case calibrate.CoverageAll:
-		return full
-	case calibrate.CoverageQuantize:
-		return full || t.Coverage == calibrate.CoverageQuantize
+		t, a := quantize.CalibrationTensors(m, true)
+		return t, a, nil
 	}
-	for _, n := range listed {
-		if t.Tensors[n] == nil {
+	var tensors []string
+	var aliases map[string]string
+	if qo, ok := reader(p); ok {
+		var err error
+		if tensors, aliases, err = quantize.CalibrationTensorsFor(m, qo); err != nil {
+			return nil, nil, fmt.Errorf("the quantize stage's options: %w", err)
+		}
+	} else {
+		tensors, aliases = quantize.CalibrationTensors(m, false)
+	}
+	if len(tensors) == 0 { // nothing quantize reads: measure every activation
+		tensors, aliases = quantize.CalibrationTensors(m, true)
+	}
+	return tensors, aliases, nil
+}
+
+// reader returns the options of the first stage after p that reads the table p makes,
+// if any: it looks no further than the next calibrate stage or a stage that replaces the
+// model (which would make a table for another graph).
+func reader(p *pipeline.Pass) (quantize.Options, bool) {
+	for _, e := range p.Later {
+		if r, ok := e.Options.(RangeReader); ok {
+			return r.CalibrationOptions()
+		}
+		if e.Stage.Name == "calibrate" || e.Stage.Mutates {
+			break
+		}
+	}
+	return quantize.Options{}, false
+}
+
+// covers reports whether cached table t holds what this calibration would measure: for
+// coverage all, every activation; otherwise a range (or a record that it is not float)
+// for each of tensors and aliases.
+func covers(t *calibrate.Table, coverage string, tensors []string, aliases map[string]string) bool {
+	full := t.Coverage == "" || t.Coverage == calibrate.CoverageAll
+	if coverage == calibrate.CoverageAll || full {
+		return full
+	}
+	has := func(n string) bool { return t.Tensors[n] != nil || slices.Contains(t.NotFloat, n) }
+	for _, n := range tensors {
+		if !has(n) {
+			return false
+		}
+	}
+	for a, src := range aliases {
+		if t.Tensors[src] != nil && t.Tensors[a] == nil {
 			return false
 		}
 	}

@@ -146,6 +146,19 @@ func (o *Options) quantizeOptions() (q.Options, error) {
 		OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, Overrides: o.Overrides, Profile: o.Profile}, nil
 }
 
+// CalibrationOptions returns the options Static reads the calibration table with, so
+// that the calibrate stage before this one measures those ranges only; ok is false in
+// mode dynamic, which reads no table.
+func (o *Options) CalibrationOptions() (q.Options, bool) {
+	if o.Mode != "static" {
+		return q.Options{}, false
+	}
+	qo, err := o.quantizeOptions()
+	return qo, err == nil
+}
+
+var _ calibstage.RangeReader = (*Options)(nil)
+
 // Result is what the stage returns to later stages (verify's auto_exclude reads it).
 type Result struct {
 	*q.Result
