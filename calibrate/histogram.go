@@ -173,11 +173,10 @@ func (h *Histogram) rebin(k int, off int64) {
 }
 
 // Observe folds the batch x.
-func (h *Histogram) Observe(x []float32) { h.observeFused(x) }
+func (h *Histogram) Observe(x []float32) { h.observe(x, scan(x)) }
 
-// observe folds x, whose extremes and counts b holds, in two passes: the window first
-// grows to b's extremes, then x is binned. (observeFused gives the same bins reading x
-// once.)
+// observe folds x, whose extremes and counts b holds (scan): the window first grows to
+// b's extremes, then x is binned.
 func (h *Histogram) observe(x []float32, b batchStats) {
 	h.account(b)
 	if b.n > 0 {
@@ -270,8 +269,9 @@ func (h *Histogram) binSplit(x []float32, inv float64) (zeros int64) {
 		chunk := x[:min(len(x), 1<<30)]
 		x = x[len(chunk):]
 		clear(part)
-		var z0, z1 int64
-		i := 0
+		// The whole blocks of 8 in AVX2 where the machine has it, the rest in Go.
+		i, z0 := binBlocks(chunk, h.abs, h.k, h.off, part, n, &amin)
+		var z1 int64
 		if h.abs {
 			am0, am1 := amin, amin
 			for ; i+4 <= len(chunk); i += 4 {

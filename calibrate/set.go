@@ -124,8 +124,8 @@ func (s *Set) stats(name string) *tensorStats {
 }
 
 // Observe folds one batch of the named tensor's values (a name not given to NewSet
-// panics). For the histogram methods one pass over x feeds the extremes, the moments
-// and the histogram (Histogram.observeFused).
+// panics): one scan for the extremes and moments, then, for the histogram methods, the
+// histogram (its window grown to the batch's extremes first).
 func (s *Set) Observe(name string, x []float32) {
 	t := s.stats(name)
 	if t.h == nil {
@@ -137,7 +137,9 @@ func (s *Set) Observe(name string, x []float32) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.mm.fold(t.h.observeFused(x))
+	b := scan(x)
+	t.mm.fold(b)
+	t.h.observe(x, b)
 }
 
 // Merge folds o, a set of the same tensors and options fed other batches, into s (o's
