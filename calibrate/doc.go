@@ -12,6 +12,11 @@
 // are never split and two histograms of different batches merge exactly. NaN and ±Inf
 // are counted, never folded. Set holds the collectors of many tensors for the runner.
 //
+// Every value of every exposed activation is read twice per batch: a scan (extremes,
+// count, moments in 16 float64 lanes) and, for the histogram methods, the binning. Both
+// run on AVX2 kernels (scan_amd64.s) where the CPU has them, with pure-Go versions that
+// give bit-identical results (-tags purego selects them everywhere).
+//
 // # Methods
 //
 // MinMaxRange, PercentileRange, EntropyRange and MSERange choose a range from a

@@ -356,7 +356,7 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 	work := make(chan item, 1)
 	// The batches' inputs are the only garbage a pass makes. Left to the collector's
 	// pace they would pile up to the size of the live heap (the two sets of output
-	// buffers) before a cycle; a cycle once they pass an eighth of it (at least 64 MiB)
+	// buffers) before a cycle; a cycle once they pass a sixteenth of it (at least 64 MiB)
 	// keeps the peak independent of the number of samples.
 	var garbage uint64
 	var foldErr error
@@ -397,7 +397,7 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 			runtime.ReadMemStats(&ms)
 			st.PeakHeapBytes = max(st.PeakHeapBytes, ms.HeapInuse)
 			free <- it.buf // its outputs are folded: onnxruntime may write the next batch there
-			if garbage += it.inBytes; garbage > max(64<<20, ms.HeapInuse/8) {
+			if garbage += it.inBytes; garbage > max(64<<20, ms.HeapInuse/16) {
 				runtime.GC()
 				garbage = 0
 			}
