@@ -126,14 +126,24 @@ done:
 	VPADDD       X1, X0, X0 \
 	VMOVD        X0, AX
 
-// func binSignedAVX2(x *float32, blocks int, inv float32, off int32, part *uint32, nbins int) int
+// INRANGE sets the flags for JNE to leave when a bin of Y1 is not below nbins (Y9 holds
+// nbins-1: a negative bin is a large unsigned one): no count is written outside the
+// histogram, whatever the caller passed (clobbers Y4, BX).
+#define INRANGE \
+	VPMINUD   Y9, Y1, Y4 \
+	VPCMPEQD  Y4, Y1, Y4 \
+	VMOVMSKPS Y4, BX \
+	CMPL      BX, $0xff
+
+// func binSignedAVX2(x *float32, blocks int, inv float32, off int32, part *uint32, nbins int) (done, zeros int)
 //
 // binSplit's signed loop on blocks whole blocks of 8 values (histogram.go): bin
 // ⌊v·inv⌋ (truncated toward 0, less 1 for a negative v other than -0) - off, counted
 // in partial histogram i mod 4 (part, 4·nbins 32-bit counts) for value i of a block.
 // inv is a power of two whose product with every value (all inside the window) is exact
-// or, underflowing, below 1 in magnitude as the exact one is. Returns the number of ±0.
-TEXT ·binSignedAVX2(SB), NOSPLIT, $0-48
+// or, underflowing, below 1 in magnitude as the exact one is. It stops before a block
+// with a bin outside [0, nbins) and returns the blocks binned and their number of ±0.
+TEXT ·binSignedAVX2(SB), NOSPLIT, $0-56
 	MOVQ         x+0(FP), SI
 	MOVQ         blocks+8(FP), CX
 	VBROADCASTSS inv+16(FP), Y15
@@ -142,6 +152,9 @@ TEXT ·binSignedAVX2(SB), NOSPLIT, $0-48
 	VPBROADCASTD X14, Y14
 	MOVQ         part+24(FP), R8
 	MOVQ         nbins+32(FP), DX
+	LEAQ         -1(DX), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
 	SHLQ         $2, DX
 	LEAQ         (R8)(DX*1), R9
 	LEAQ         (R9)(DX*1), R10
@@ -158,6 +171,8 @@ sloop:
 	VCMPPS     $1, Y13, Y0, Y2 // v < 0: -1
 	VPADDD     Y2, Y1, Y1
 	VPSUBD     Y14, Y1, Y1
+	INRANGE
+	JNE        sdone
 	VCMPPS     $0, Y13, Y0, Y3 // v == ±0: -1
 	VPSUBD     Y3, Y12, Y12
 	COUNT8
@@ -168,19 +183,25 @@ sloop:
 sdone:
 	SUMZEROS
 	VZEROUPPER
-	MOVQ         AX, ret+40(FP)
+	MOVQ         AX, zeros+48(FP)
+	MOVQ         blocks+8(FP), AX
+	SUBQ         CX, AX
+	MOVQ         AX, done+40(FP)
 	RET
 
-// func binAbsAVX2(x *float32, blocks int, inv float32, part *uint32, nbins int, amin *float32) int
+// func binAbsAVX2(x *float32, blocks int, inv float32, part *uint32, nbins int, amin *float32) (done, zeros int)
 //
 // binSplit's |x| loop, as binSignedAVX2: bin ⌊|v|·inv⌋; *amin lowered to the smallest |v|.
-TEXT ·binAbsAVX2(SB), NOSPLIT, $0-56
+TEXT ·binAbsAVX2(SB), NOSPLIT, $0-64
 	MOVQ         x+0(FP), SI
 	MOVQ         blocks+8(FP), CX
 	VBROADCASTSS inv+16(FP), Y15
 	MOVQ         part+24(FP), R8
 	MOVQ         nbins+32(FP), DX
 	MOVQ         amin+40(FP), DI
+	LEAQ         -1(DX), AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
 	VBROADCASTSS (DI), Y10
 	SHLQ         $2, DX
 	LEAQ         (R8)(DX*1), R9
@@ -196,9 +217,11 @@ aloop:
 	JEQ        adone
 	VMOVUPS    (SI), Y0
 	VANDPS     Y11, Y0, Y0
-	VMINPS     Y0, Y10, Y10
 	VMULPS     Y15, Y0, Y1
 	VCVTTPS2DQ Y1, Y1
+	INRANGE
+	JNE        adone
+	VMINPS     Y0, Y10, Y10
 	VCMPPS     $0, Y13, Y0, Y3
 	VPSUBD     Y3, Y12, Y12
 	COUNT8
@@ -216,5 +239,8 @@ adone:
 	VMOVSS       X0, (DI)
 	SUMZEROS
 	VZEROUPPER
-	MOVQ         AX, ret+48(FP)
+	MOVQ         AX, zeros+56(FP)
+	MOVQ         blocks+8(FP), AX
+	SUBQ         CX, AX
+	MOVQ         AX, done+48(FP)
 	RET

@@ -157,3 +157,29 @@ func TestBinKernelMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// The binning kernel never counts outside the histogram: it stops before the block of a
+// value outside the window and leaves that block's zeros and smallest |x| alone.
+func TestBinKernelStopsOutsideWindow(t *testing.T) {
+	if !scanAVX2 {
+		t.Skip("no AVX2 kernel on this machine")
+	}
+	const n = 64
+	for _, abs := range []bool{false, true} {
+		x := make([]float32, 40) // 5 blocks; blocks 0 and 1 in the window, block 2 not
+		for i := range x {
+			x[i] = 1
+		}
+		x[3], x[20], x[21] = 0, 0, 1e9
+		part := make([]uint32, 4*n)
+		amin := float32(math.Inf(1))
+		done, zeros := binBlocks(x, abs, 0, 0, part, n, &amin)
+		var total uint32
+		for _, c := range part {
+			total += c
+		}
+		if done != 16 || zeros != 1 || total != 16 || abs && amin != 0 {
+			t.Errorf("abs %v: binned %d values (%d counted, %d zeros, amin %g); want 16, 16, 1, 0", abs, done, total, zeros, amin)
+		}
+	}
+}
