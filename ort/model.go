@@ -16,8 +16,11 @@ type modelInfo struct {
 	hasGraph bool                              // the model has a graph
 	values   map[string]*onnxpb.ValueInfoProto // graph inputs and outputs by name
 	nOutputs int                               // graph outputs
+	inputs   []string                          // graph inputs, in order
+	outputs  []string                          // graph outputs, in order
 	names    map[string]bool                   // every value and node name in the graph, subgraphs included
 	fed      map[string]bool                   // the main graph's inputs and initializers
+	inits    map[string]bool                   // the main graph's initializers
 }
 
 // Field numbers in onnx.proto.
@@ -64,7 +67,7 @@ func eachBytesField(b []byte, f func(num protowire.Number, v []byte) error) erro
 }
 
 func scanModel(b []byte) (*modelInfo, error) {
-	mi := &modelInfo{values: map[string]*onnxpb.ValueInfoProto{}, names: map[string]bool{}, fed: map[string]bool{}}
+	mi := &modelInfo{values: map[string]*onnxpb.ValueInfoProto{}, names: map[string]bool{}, fed: map[string]bool{}, inits: map[string]bool{}}
 	err := eachBytesField(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case modelOpsetImport:
@@ -103,17 +106,21 @@ func (mi *modelInfo) scanGraph(b []byte) error {
 				mi.values[vi.GetName()] = &vi
 			}
 			if num == graphOutput {
+				mi.outputs = append(mi.outputs, vi.GetName())
 				mi.nOutputs++
 			}
 			if num == graphInput {
+				mi.inputs = append(mi.inputs, vi.GetName())
 				mi.fed[vi.GetName()] = true
 			}
 		case graphInitializer:
-			mi.fed[mi.addTensorName(v)] = true
+			name := mi.addTensorName(v)
+			mi.fed[name], mi.inits[name] = true, true
 		case graphSparseInit:
 			return eachBytesField(v, func(num protowire.Number, v []byte) error {
 				if num == sparseTensorValues {
-					mi.fed[mi.addTensorName(v)] = true
+					name := mi.addTensorName(v)
+					mi.fed[name], mi.inits[name] = true, true
 				}
 				return nil
 			})

@@ -3,6 +3,7 @@ package ort
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -104,10 +105,25 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	if scanErr == nil && mi.hasGraph && mi.nOutputs == 0 {
 		return nil, errors.New("load model: the graph has no outputs: declare at least one graph output")
 	}
-	// onnxruntime's view of the inputs and outputs, from a temporary CPU session.
-	ins, outs, err := ortgo.GetInputOutputInfoWithONNXData(model)
-	if err != nil {
-		return nil, fmt.Errorf("load model: %s: pass the bytes of a valid .onnx file", oneLine(strings.TrimPrefix(err.Error(), "Error creating temporary session: ")))
+	// onnxruntime's view of the inputs and outputs: from the session itself when it can
+	// be opened with the names the protobuf declares (openDirect), else from a temporary
+	// CPU session first.
+	var direct *ortgo.DynamicAdvancedSession
+	var ins, outs []ortgo.InputOutputInfo
+	if directOpen && scanErr == nil && opts.OptimizedModelPath == "" {
+		direct, ins, outs, _ = openDirect(model, mi, so)
+	}
+	defer func() {
+		if direct != nil { // not adopted: an error, or the model needs another session
+			direct.Destroy()
+		}
+	}()
+	if direct == nil {
+		tempSessions.Add(1)
+		ins, outs, err = ortgo.GetInputOutputInfoWithONNXData(model)
+		if err != nil {
+			return nil, fmt.Errorf("load model: %s: pass the bytes of a valid .onnx file", oneLine(strings.TrimPrefix(err.Error(), "Error creating temporary session: ")))
+		}
 	}
 	if scanErr != nil {
 		return nil, fmt.Errorf("load model: onnxruntime loaded the model but its protobuf does not parse here (%v): re-save the model with the onnx package", scanErr)
@@ -196,6 +212,10 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
 			return nil, fmt.Errorf("set optimized model path: %s", oneLine(err.Error()))
 		}
+	}
+	if direct != nil && r == nil && slices.Equal(ortOutNames, mi.outputs) {
+		s.sess, direct = direct, nil // the session already open serves as it is
+		return s, nil
 	}
 	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(runModel, inNames, ortOutNames, so)
 	if err != nil {
@@ -424,6 +444,14 @@ func (s *Session) run(b *Buffers, inputs map[string]*onnxio.Tensor, outputs []st
 // liveValues counts the onnxruntime values that Run holds; it is back to zero whenever
 // no Run is in progress (the tests check this).
 var liveValues atomic.Int64
+
+// directOpen turns openDirect on (a variable, so that tests compare it with the
+// two-session way).
+var directOpen = true
+
+// tempSessions counts the temporary sessions NewSession opened to learn a model's inputs
+// and outputs (openDirect avoids them), for the tests.
+var tempSessions atomic.Int64
 
 func track(v ortgo.Value) ortgo.Value {
 	liveValues.Add(1)
