@@ -66,7 +66,8 @@ type Options struct {
 	// Latency sets warmup runs, timed runs and batch sizes (runs: 0 turns it off).
 	Latency v.LatencyOptions `yaml:"latency" json:"latency"`
 	// AutoExclude, when max_tries > 0 and thresholds fail right after a quantize stage,
-	// puts the worst layers back to float and quantizes again, up to max_tries times.
+	// puts the layers that introduce the most error (the largest drop in per-layer SQNR
+	// from their inputs) back to float and quantizes again, up to max_tries times.
 	AutoExclude AutoExclude `yaml:"auto_exclude" json:"auto_exclude"`
 }
 
@@ -74,7 +75,8 @@ type Options struct {
 type AutoExclude struct {
 	// MaxTries is the most re-quantizations (0: off).
 	MaxTries int `yaml:"max_tries" json:"max_tries"`
-	// PerTry is how many of the worst layers go back to float on each try.
+	// PerTry is how many layers go back to float on each try (a folded Relu and the node
+	// before it count as two).
 	PerTry int `yaml:"per_try" json:"per_try,omitempty"`
 }
 
