@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
+
+	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
 // Opening a model used to take two onnxruntime sessions: a temporary one, which
@@ -73,4 +75,21 @@ func openDirect(model []byte, mi *modelInfo, so *ortgo.SessionOptions) (sess *or
 		return nil, nil, nil, false
 	}
 	return sess, ins, outs, true
+}
+
+// needsFetchNodes reports whether the protobuf already shows that an output needs fetch
+// nodes (a float16 or bfloat16 output, or a scalar), so that a direct session could not
+// serve and would only be opened to be closed.
+func needsFetchNodes(mi *modelInfo) bool {
+	for _, name := range mi.outputs {
+		t := mi.values[name].GetType().GetTensorType()
+		if t == nil {
+			continue
+		}
+		dt := onnxio.DataType(t.GetElemType())
+		if dt == onnxio.TypeFloat16 || dt == onnxio.TypeBFloat16 || t.GetShape() != nil && len(t.GetShape().GetDim()) == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -26,10 +26,10 @@ func openBoth(t *testing.T, model []byte) (direct, long *Session, temp int64) {
 
 // A model whose protobuf names its inputs and outputs opens in one session, reporting the
 // same inputs and outputs (types, shapes, names of dimensions) and giving the same
-// results as the two-session way. Models that need fetch nodes (float16 and scalar
-// outputs) open directly, learn that, and open the rewritten model; a model without
-// inputs (a dummy input is added), or whose outputs include a value it only
-// declares by name, still works.
+// results as the two-session way; so does one whose outputs include a value it declares
+// by name only. Models whose declared outputs need fetch nodes (float16 and scalar
+// outputs: the model is rewritten) and models without inputs (a dummy input is added)
+// take the two-session way.
 func TestOpenDirect(t *testing.T) {
 	initORT(t)
 	fixture, err := os.ReadFile("../testdata/models/resnet_small.onnx")
@@ -49,6 +49,12 @@ func TestOpenDirect(t *testing.T) {
 	value := &onnxpb.TensorProto{Dims: []int64{2}, DataType: proto.Int32(int32(onnxio.TypeFloat)), FloatData: []float32{1, 2}}
 	noInputs := graph(t, 17, []*onnxpb.NodeProto{node("Constant", nil, []string{"c"}, attrTensor("value", value))},
 		nil, []*onnxpb.ValueInfoProto{vi("c", onnxio.TypeFloat, 2)})
+	// The same with float16 values: the direct session learns that the output needs a
+	// fetch node, closes, and the rewritten model opens (still no temporary session).
+	byName16 := graph(t, 17,
+		[]*onnxpb.NodeProto{node("Identity", []string{"x"}, []string{"y"})},
+		[]*onnxpb.ValueInfoProto{vi("x", onnxio.TypeFloat16, "N")},
+		[]*onnxpb.ValueInfoProto{{Name: proto.String("y")}})
 	small := onnxio.NewTensor([]int64{2, 3}, []float32{-1, 2, -3, 4, -5, 6})
 	for _, tc := range []struct {
 		name  string
@@ -58,9 +64,10 @@ func TestOpenDirect(t *testing.T) {
 	}{
 		{"resnet_small", fixture, map[string]*onnxio.Tensor{"input": x}, 0},
 		{"output declared by name", byName, map[string]*onnxio.Tensor{"x": small}, 0},
-		{"float16 output", identityModel(t, onnxio.TypeFloat16, []any{"N"}), map[string]*onnxio.Tensor{"x": onnxio.NewTensor([]int64{2}, []float16.Float16{float16.Fromfloat32(1.5), float16.Fromfloat32(-2)})}, 0},
-		{"scalar output", identityModel(t, onnxio.TypeFloat, []any{}), map[string]*onnxio.Tensor{"x": onnxio.NewTensor([]int64{}, []float32{2.5})}, 0},
+		{"float16 output", identityModel(t, onnxio.TypeFloat16, []any{"N"}), map[string]*onnxio.Tensor{"x": onnxio.NewTensor([]int64{2}, []float16.Float16{float16.Fromfloat32(1.5), float16.Fromfloat32(-2)})}, 1},
+		{"scalar output", identityModel(t, onnxio.TypeFloat, []any{}), map[string]*onnxio.Tensor{"x": onnxio.NewTensor([]int64{}, []float32{2.5})}, 1},
 		{"no inputs", noInputs, nil, 1},
+		{"float16 output declared by name", byName16, map[string]*onnxio.Tensor{"x": onnxio.NewTensor([]int64{2}, []float16.Float16{float16.Fromfloat32(0.25), float16.Fromfloat32(-8)})}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, l, temp := openBoth(t, tc.model)

@@ -110,7 +110,7 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	// CPU session first.
 	var direct *ortgo.DynamicAdvancedSession
 	var ins, outs []ortgo.InputOutputInfo
-	if directOpen && scanErr == nil && opts.OptimizedModelPath == "" {
+	if directOpen && scanErr == nil && opts.OptimizedModelPath == "" && !needsFetchNodes(mi) {
 		direct, ins, outs, _ = openDirect(model, mi, so)
 	}
 	defer func() {
@@ -216,6 +216,12 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	if direct != nil && r == nil && slices.Equal(ortOutNames, mi.outputs) {
 		s.sess, direct = direct, nil // the session already open serves as it is
 		return s, nil
+	}
+	if direct != nil {
+		// It cannot serve (fetch nodes, outputs left out): close it before the next one
+		// opens, so that two copies of the model (GPU memory too) are never held at once.
+		direct.Destroy()
+		direct = nil
 	}
 	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(runModel, inNames, ortOutNames, so)
 	if err != nil {

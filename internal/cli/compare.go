@@ -130,6 +130,9 @@ func compare(g *globals, f *compareFlags, refPath, candPath string) error {
 		for _, l := range pr.Latency {
 			fmt.Fprintf(g.stdout, "%s latency %s batch %d: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n", pr.Provider, l.Model, l.Batch, l.P50, l.P90, l.P99)
 		}
+		if pr.LatencyNote != "" {
+			fmt.Fprintf(g.stdout, "%s latency: %s\n", pr.Provider, pr.LatencyNote)
+		}
 	}
 	return nil
 }

@@ -209,6 +209,9 @@ func record(p *pipeline.Pass, rep *v.Report) {
 				p.KeyMetric(prefix+"sqnr_db", float64(m.SQNRdB), "dB")
 			}
 		}
+		if pr.LatencyNote != "" {
+			p.Warn("latency on %s: %s", pr.Provider, pr.LatencyNote)
+		}
 		for _, b := range latencyBatches(pr.Latency) {
 			r, c := p50(pr.Latency, "reference", b), p50(pr.Latency, "candidate", b)
 			if r > 0 && c > 0 {
@@ -330,7 +333,12 @@ func latencyTable(rep *v.Report) (report.Table, bool) {
 	for _, pr := range rep.Providers {
 		for _, b := range latencyBatches(pr.Latency) {
 			r, c := find(pr.Latency, "reference", b), find(pr.Latency, "candidate", b)
-			if r == nil || c == nil {
+			if c == nil {
+				continue
+			}
+			if r == nil { // the reference did not open on this provider (LatencyNote)
+				t.Rows = append(t.Rows, []string{string(pr.Provider), strconv.Itoa(b), strconv.Itoa(c.Runs),
+					"–", "–", "–", ms(c.P50), ms(c.P90), ms(c.P99), "–"})
 				continue
 			}
 			ratio := "–"
@@ -341,7 +349,12 @@ func latencyTable(rep *v.Report) (report.Table, bool) {
 				ms(r.P50), ms(r.P90), ms(r.P99), ms(c.P50), ms(c.P90), ms(c.P99), ratio})
 		}
 	}
-	t.Note = "ratio = candidate p50 / reference p50 (the latency_ratio metrics): below 1 the candidate is faster."
+	t.Note = "ratio = candidate p50 / reference p50 (the latency_ratio metrics): below 1 the candidate is faster. Both run on the row's provider."
+	for _, pr := range rep.Providers {
+		if pr.LatencyNote != "" {
+			t.Note += fmt.Sprintf(" %s: %s.", pr.Provider, pr.LatencyNote)
+		}
+	}
 	return t, len(t.Rows) > 0
 }
 
