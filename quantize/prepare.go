@@ -37,11 +37,12 @@ type PrepareReport struct {
 	OpsetFrom               int64    `json:"opset_from"`
 	OpsetTo                 int64    `json:"opset_to"`
 	NodesRemoved            int      `json:"dead_nodes_removed"`
+	NodesNamed              int      `json:"nodes_named,omitempty"`
 	Notes                   []string `json:"notes,omitempty"`
 }
 
-// Prepare cleans m up in place for calibration and quantization. The graph stays valid
-// after each step (onnxio.Check holds).
+// Prepare cleans m up in place for calibration and quantization, and names the main
+// graph's unnamed nodes. The graph stays valid after each step (onnxio.Check holds).
 func Prepare(m *onnxio.Model, opts PrepareOptions) (*PrepareReport, error) {
 	g := m.Graph()
 	rep := &PrepareReport{OpsetFrom: m.Opset(""), OpsetTo: m.Opset("")}
@@ -74,7 +75,27 @@ func Prepare(m *onnxio.Model, opts PrepareOptions) (*PrepareReport, error) {
 	}
 	rep.NodesRemoved = onnxio.RemoveDeadNodes(g)
 	onnxio.RemoveUnusedInitializers(g)
+	rep.NodesNamed = nameNodes(g)
 	return rep, onnxio.Check(m)
+}
+
+// nameNodes gives every unnamed node of the main graph a name of its own (its op type,
+// made unique), so that every node can be listed in exclude_nodes, named in a report,
+// and put back to float by auto_exclude. It returns how many it named.
+func nameNodes(g *onnxpb.GraphProto) int {
+	var nm *onnxio.Namer
+	named := 0
+	for _, n := range g.GetNode() {
+		if n.GetName() != "" {
+			continue
+		}
+		if nm == nil {
+			nm = onnxio.NewNamer(g)
+		}
+		n.Name = proto.String(nm.Name(n.GetOpType()))
+		named++
+	}
+	return named
 }
 
 // constantsToInitializers replaces tensor-valued Constant nodes of the main graph by
