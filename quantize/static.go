@@ -222,8 +222,10 @@ func (q *quantizer) plan() error {
 					if o == "" || (n.GetOpType() == "MaxPool" && i > 0) {
 						continue
 					}
-					if _, _, has := q.r.Range(o); !has && !q.ix.IsGraphOutput(o) && len(q.ix.Consumers[o]) == 0 {
-						continue
+					if !q.ix.IsGraphOutput(o) && len(q.ix.Consumers[o]) == 0 {
+						if _, _, has := q.r.Range(o); !has {
+							continue // a value nothing reads, and not calibrated
+						}
 					}
 					q.want(o, p, nil) // same scale and zero point as the input
 				}
@@ -278,9 +280,11 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 			}
 			continue
 		}
-		if _, ok := q.activation(in); !ok {
-			q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: input %q has no calibrated range", onnxio.NodeLabel(n), in))
-			return nil
+		if _, quantized := q.params[in]; !quantized { // else it keeps its parameters
+			if _, ok := q.activation(in); !ok {
+				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: input %q has no calibrated range", onnxio.NodeLabel(n), in))
+				return nil
+			}
 		}
 		need = append(need, in)
 	}
@@ -293,9 +297,9 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 		}
 	}
 	for _, in := range need {
-		p, _ := q.activation(in)
-		if old, ok := q.params[in]; ok {
-			p = old
+		p, ok := q.params[in]
+		if !ok {
+			p, _ = q.activation(in)
 		}
 		q.want(in, p, n)
 	}
