@@ -4,43 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	_ "github.com/onnxpipe/onnxpipe/stages/all"
 )
 
 func config(t *testing.T, stages string) string {
-	t.Helper()
-	dir, err := mnist.Dir()
-	if err != nil {
-		t.Skip(err)
-	}
-	model, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "models", "mnist_cnn.onnx"))
-	out := t.TempDir()
-	text := `model: ` + model + `
-output: ` + filepath.Join(out, "{name}.student.onnx") + `
-datasets:
-  train:
-    format: idx
-    inputs: {input: ` + filepath.Join(dir, mnist.TrainImages) + `}
-    labels: ` + filepath.Join(dir, mnist.TrainLabels) + `
-    limit: 500
-  plain:
-    format: idx
-    inputs: {input: ` + filepath.Join(dir, mnist.TestImages) + `}
-    limit: 200
-stages:
-` + stages
-	path := filepath.Join(out, "c.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.MNISTConfig(t, "student.onnx", 500, 200, stages)
 }
 
 // TestConfigErrors: mistakes in a distill entry are config errors that name the key and

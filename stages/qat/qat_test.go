@@ -2,39 +2,16 @@ package qat_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	_ "github.com/onnxpipe/onnxpipe/stages/all"
 )
 
 func config(t *testing.T, stages string) string {
-	t.Helper()
-	dir, err := mnist.Dir()
-	if err != nil {
-		t.Skip(err)
-	}
-	model, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "models", "mnist_cnn.onnx"))
-	out := t.TempDir()
-	text := `model: ` + model + `
-output: ` + filepath.Join(out, "{name}.qat.onnx") + `
-datasets:
-  train:
-    format: idx
-    inputs: {input: ` + filepath.Join(dir, mnist.TrainImages) + `}
-    labels: ` + filepath.Join(dir, mnist.TrainLabels) + `
-    limit: 300
-stages:
-` + stages
-	path := filepath.Join(out, "c.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.MNISTConfig(t, "qat.onnx", 300, 0, stages)
 }
 
 // TestConfigErrors: option mistakes are config errors with the file and line.
