@@ -2,6 +2,7 @@ package ort
 
 import (
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"unsafe"
 
@@ -19,6 +20,31 @@ import (
 // it exports no wrapper for: reached by go:linkname, the session's C handle read by
 // reflection). Whatever does not check out (another onnxruntime_go layout, inputs that
 // are not the protobuf's) makes the caller take the two-session way.
+
+// directVersion is the onnxruntime_go release whose unexported
+// getInputOutputInfoFromCSession and session layout openDirect was checked against. A
+// linkname'd function's signature is not checked by the compiler, so with another release
+// (or a replace) the direct way stays off: TestDirectVersionPinned fails when go.mod
+// moves, as a reminder to check them again.
+const directVersion = "v1.27.0"
+
+func init() { directOpen = linkedVersionOK() }
+
+// linkedVersionOK reports whether this binary links onnxruntime_go at directVersion.
+// Test binaries record no dependencies: they build with go.mod's version, which
+// TestDirectVersionPinned checks.
+func linkedVersionOK() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return true
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/yalue/onnxruntime_go" {
+			return d.Replace == nil && d.Version == directVersion
+		}
+	}
+	return true
+}
 
 //go:linkname ortSessionIO github.com/yalue/onnxruntime_go.getInputOutputInfoFromCSession
 func ortSessionIO(s unsafe.Pointer) ([]ortgo.InputOutputInfo, []ortgo.InputOutputInfo, error)

@@ -3,6 +3,7 @@ package ort
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/x448/float16"
@@ -105,5 +106,21 @@ func BenchmarkNewSession(b *testing.B) {
 				s.Close()
 			}
 		})
+	}
+}
+
+// openDirect reaches into onnxruntime_go (a linkname'd function, a field read by
+// reflection) as v1.27.0 has them; moving go.mod to another release must come with a
+// look at both and a new directVersion.
+func TestDirectVersionPinned(t *testing.T) {
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "github.com/yalue/onnxruntime_go " + directVersion; !strings.Contains(string(mod), want) {
+		t.Errorf("go.mod does not require %s: check getInputOutputInfoFromCSession's signature and DynamicAdvancedSession's layout in the new release (ort/direct.go), then update directVersion", want)
+	}
+	if !directOpen {
+		t.Error("the direct way is off in the test binary")
 	}
 }
