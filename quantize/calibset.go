@@ -120,12 +120,14 @@ func CalibrationTensors(m *onnxio.Model, all bool) (expose []string, aliases map
 }
 
 // CalibrationTensorsFor is CalibrationTensors for one set of quantize options: expose
-// lists only the activations whose range Static reads with o, and leaves out the output
+// lists only the activations whose range Static reads with o. It leaves out the output
 // of a quantized node that a Relu or Clip alone reads and Static folds (a Conv or Add
 // before a Relu, with asymmetric activations on the cpu profile): the fold quantizes
-// with the activation's range, so the producer's own is never used. Leaving those out of
+// with the activation's range, so the producer's own is never used; leaving those out of
 // the calibration keeps onnxruntime's Conv+Relu and Conv+Add+Relu fusions while it
-// computes the ranges (ResNet-18: 49 -> 40 values exposed). A table that holds expose
+// computes the ranges. It also leaves out the values whose parameters Static takes from
+// elsewhere (a data-movement op's output, which shares its input's). ResNet-18: 49 -> 30
+// values exposed. A table that holds expose
 // quantizes with o exactly as one of every activation does; with other options (a Relu
 // excluded, symmetric activations) such a producer keeps a float output.
 //
