@@ -25,6 +25,7 @@ if [ -z "${MNIST_DIR:-}" ]; then
 fi
 export MNIST_DIR
 mkdir -p "$OUT"
+trap 'rm -f docs/distillation-mnist.md.tmp' EXIT
 
 ./bin/onnxpipe run --quiet configs/train-teacher-mnist.yaml
 
@@ -45,7 +46,8 @@ for seed in $SEEDS; do
   done
 done
 
-python3 - "$OUT" > docs/distillation-mnist.md <<'PY'
+# The table goes to a temporary file first: a failure leaves the old one in place.
+python3 - "$OUT" > docs/distillation-mnist.md.tmp <<'PY'
 import json, statistics, sys, datetime, platform, glob, re
 out = sys.argv[1]
 def figures(prefix, stage):
@@ -59,7 +61,7 @@ t, tr = figures(out + "/teacher", "verify")
 teacher_err = round((1 - t["accuracy"]) * 10000)
 runs = []
 for path in glob.glob(out + "/mlp800.*.e*.s*.report.json"):
-    kind, epochs, seed = re.search(r"mlp800\.([\w-]+)\.e(\d+)\.s(\d+)\.report\.json$", path).groups()
+    kind, epochs, seed = re.search(r"mlp800\.([\w.-]+?)\.e(\d+)\.s(\d+)\.report\.json$", path).groups()
     try:
         v, _ = figures(path[:-len(".report.json")], "verify")
         d, _ = figures(path[:-len(".report.json")], "distill")
@@ -91,4 +93,5 @@ paper = {"labels": 146, "distilled": 74}
 for (kind, epochs), e in sorted(errs.items(), key=lambda kv: (kv[0][0] != "labels", kv[0][1])):
     print(f"| {kind} | {epochs} | {len(e)} | {statistics.mean(e):.1f} | {min(e)}-{max(e)} | {paper[kind.split('-')[0]]} |")
 PY
+mv docs/distillation-mnist.md.tmp docs/distillation-mnist.md
 cat docs/distillation-mnist.md
