@@ -68,6 +68,9 @@ func describe(v reflect.Value, prefix string, out *[]Option) {
 		}
 		fv := v.Field(i)
 		o := Option{Path: prefix + name, Type: typeName(f.Type), Doc: docs[Key(t, f.Name)]}
+		if tn, ok := reflect.New(f.Type).Elem().Interface().(interface{ OptionType() string }); ok {
+			o.Type = tn.OptionType() // a type that decodes itself says what it accepts
+		}
 		inner := f.Type
 		if inner.Kind() == reflect.Pointer {
 			inner = inner.Elem()
@@ -83,8 +86,10 @@ func describe(v reflect.Value, prefix string, out *[]Option) {
 	}
 }
 
+// implementsUnmarshaler reports whether *t decodes itself from YAML (either of yaml.v3's
+// Unmarshaler signatures): such a struct is one option, not a mapping of options.
 func implementsUnmarshaler(t reflect.Type) bool {
-	_, ok := reflect.New(t).Interface().(interface{ UnmarshalYAML(any) error })
+	_, ok := reflect.PointerTo(t).MethodByName("UnmarshalYAML")
 	return ok
 }
 

@@ -44,7 +44,7 @@ Unsqueeze, Transpose, Identity, DepthToSpace, SpaceToDepth) are never exposed: t
 records them as aliases with their source's range. Exposing fewer values lets onnxruntime
 keep more of its fusions. coverage: all (or a tensorrt_cache) measures every activation.`,
 	NewOptions: func() any {
-		return &Options{Method: "minmax", Percentile: 99.999, Tensors: []string{}, MovingAverage: 0, MaxPassBytes: 1 << 30, Coverage: calibrate.CoverageQuantize}
+		return &Options{Method: "minmax", Percentile: 99.999, Tensors: TensorSelection{}, MovingAverage: 0, MaxPassBytes: 1 << 30, Coverage: calibrate.CoverageQuantize}
 	},
 	Run: run,
 }
@@ -64,8 +64,9 @@ type Options struct {
 	// MovingAverage, when > 0, is the constant c of a moving average of per-batch minima
 	// and maxima (ema = c*batch + (1-c)*ema; onnxruntime's default c is 0.01), for minmax.
 	MovingAverage float64 `yaml:"moving_average" json:"moving_average,omitempty"`
-	// Tensors limits calibration to these tensors; empty means every float activation.
-	Tensors []string `yaml:"tensors" json:"tensors"`
+	// Tensors limits calibration to these tensors (a list of names), or, written all,
+	// measures every float activation (as coverage: all); empty, coverage decides.
+	Tensors TensorSelection `yaml:"tensors" json:"tensors"`
 	// Coverage, when Tensors is empty, is quantize (the default: the activations whose
 	// range the quantize stage after this one reads with its options; with no quantize
 	// stage after it in the chain, those quantize can read under any options) or all
@@ -227,9 +228,9 @@ func run(p *pipeline.Pass) (any, error) {
 // TensorRT cache), or those quantize reads.
 func (o *Options) coverage() string {
 	switch {
-	case len(o.Tensors) > 0:
+	case len(o.Tensors.Names) > 0:
 		return calibrate.CoverageListed
-	case o.Coverage == calibrate.CoverageAll || o.TensorRTCache != "":
+	case o.Coverage == calibrate.CoverageAll || o.Tensors.All || o.TensorRTCache != "":
 		return calibrate.CoverageAll
 	}
 	return calibrate.CoverageQuantize
@@ -252,7 +253,7 @@ type RangeReader interface {
 func (o *Options) measure(p *pipeline.Pass, m *onnxio.Model, coverage string) ([]string, map[string]string, error) {
 	switch coverage {
 	case calibrate.CoverageListed:
-		return o.Tensors, nil, nil
+		return o.Tensors.Names, nil, nil
 	case calibrate.CoverageAll:
 		t, a := quantize.CalibrationTensors(m, true)
 		return t, a, nil

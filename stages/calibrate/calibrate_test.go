@@ -108,3 +108,49 @@ func TestMeasuresWhatTheNextQuantizeReads(t *testing.T) {
 		t.Errorf("tensors measured for any options %v < for symmetric activations %v", anyOpts["tensors_measured"], symmetric["tensors_measured"])
 	}
 }
+
+// tensors: all measures every float activation, as coverage: all does (the contract's
+// spelling); a list measures those; any other scalar is a config error naming the line.
+func TestTensorsOption(t *testing.T) {
+	work := t.TempDir()
+	model, _ := filepath.Abs("../../testdata/models/resnet_small.onnx")
+	data, _ := filepath.Abs("../../testdata/models/resnet_small.input.npy")
+	measured := func(option string) (float64, string) {
+		path := filepath.Join(work, "c2.yaml")
+		cfg := fmt.Sprintf("model: %s\noutput: out2/{name}.onnx\ndatasets:\n  x: {format: npy, inputs: {input: %s}, batch: 4}\nstages:\n  - calibrate:\n      dataset: x\n      %s\n", model, data, option)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := cli.Main([]string{"run", path, "--force"}, &stdout, &stderr); code != 0 {
+			return -1, stderr.String()
+		}
+		raw, err := os.ReadFile(filepath.Join(work, "out2", "resnet_small.report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep stageReport
+		if err := json.Unmarshal(raw, &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rep.Stages[len(rep.Stages)-1].Metrics {
+			if m.Name == "tensors_measured" {
+				return m.Value, ""
+			}
+		}
+		return -1, "no tensors_measured"
+	}
+	every, msg := measured("coverage: all")
+	if every < 20 {
+		t.Fatalf("coverage: all measured %v (%s)", every, msg)
+	}
+	if n, msg := measured("tensors: all"); n != every {
+		t.Errorf("tensors: all measured %v (%s); coverage: all measures %v", n, msg, every)
+	}
+	if n, msg := measured("tensors: [input, /stem/stem.2/Relu_output_0]"); n != 2 {
+		t.Errorf("a list of two measured %v (%s)", n, msg)
+	}
+	if n, msg := measured("tensors: some"); n != -1 || !strings.Contains(msg, "c2.yaml:7") || !strings.Contains(msg, `"some"`) {
+		t.Errorf("tensors: some: %v, %q; want a config error naming the line", n, msg)
+	}
+}
