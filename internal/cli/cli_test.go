@@ -57,6 +57,26 @@ func TestValidatePrintsThePlan(t *testing.T) {
 	}
 }
 
+// The config contract's full example (testdata/configs/contract.yaml, from CONFIG.md)
+// decodes, every stage and key of it: users and acceptance checks write configs that way.
+func TestContractExampleValidates(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("../../testdata/configs/contract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := write(t, dir, "contract.yaml", string(data))
+	code, stdout, stderr := runCLI("validate", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"1. prepare", "2. calibrate", `"tensors":"all"`, "3. quantize", "4. verify", "5. float16", "6. distill", "7. qat", "8. save"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the plan lacks %s:\n%s", want, stdout)
+		}
+	}
+}
+
 func TestRunExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	data, err := os.ReadFile("../../testdata/models/mnist_cnn.onnx")
