@@ -125,9 +125,10 @@ func CalibrationTensors(m *onnxio.Model, all bool) (expose []string, aliases map
 // before a Relu, with asymmetric activations on the cpu profile): the fold quantizes
 // with the activation's range, so the producer's own is never used; leaving those out of
 // the calibration keeps onnxruntime's Conv+Relu and Conv+Add+Relu fusions while it
-// computes the ranges. It also leaves out the values whose parameters Static takes from
-// elsewhere (a data-movement op's output, which shares its input's). ResNet-18: 49 -> 30
-// values exposed. A table that holds expose
+// computes the ranges. It also leaves out a data-movement op's output that something
+// reads (it shares its input's parameters). ResNet-18: 49 -> 31 values exposed. The
+// table also serves a quantization with more nodes excluded, as auto_exclude makes them
+// (a node, with a Relu the node it folds into): every range those read is read with o. A table that holds expose
 // quantizes with o exactly as one of every activation does; with other options (a Relu
 // excluded, symmetric activations) such a producer keeps a float output.
 //

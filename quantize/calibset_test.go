@@ -137,3 +137,110 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 		})
 	}
 }
+
+// A table made for the quantize stage's options serves auto_exclude's retries too: they
+// quantize again with more nodes excluded (a node, and with a Relu or Clip the node it
+// folds into), and must give what a table of every activation gives.
+func TestCalibrationTensorsForServesExclusions(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		shape []int64
+		every int // try every n-th node
+	}{
+		{"../testdata/models/mnist_cnn.onnx", []int64{4, 1, 28, 28}, 1},
+		{"../testdata/models/resnet_small.onnx", []int64{4, 3, 32, 32}, 1},
+		{"../testdata/models/tiny_transformer.onnx", []int64{4, 16, 32}, 7},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			m := prepared(t, tc.path)
+			rng := rand.New(rand.NewPCG(5, 6))
+			var feeds []map[string]*onnxio.Tensor
+			for range 3 {
+				feeds = append(feeds, randomFeed(rng, "input", tc.shape))
+			}
+			o := DefaultOptions()
+			only, aliases, err := CalibrationTensorsFor(m, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := collectTable(t, m, feeds, calibrate.MinMax, "all", nil, nil)
+			reduced := collectTable(t, m, feeds, calibrate.MinMax, "all", only, aliases)
+			ix := onnxio.NewIndex(m.Graph())
+			tried := 0
+			for i, n := range m.Graph().GetNode() {
+				if _, ok := rules[n.GetOpType()]; !ok || i%tc.every != 0 {
+					continue
+				}
+				ex := o
+				ex.ExcludeNodes = []string{n.GetName()}
+				if op := n.GetOpType(); op == "Relu" || op == "Clip" {
+					if p := ix.Producer[n.GetInput()[0]]; p != nil {
+						ex.ExcludeNodes = append(ex.ExcludeNodes, p.GetName())
+					}
+				}
+				a, b := m.Clone(), m.Clone()
+				ra, err1 := Static(a, full, ex)
+				rb, err2 := Static(b, reduced, ex)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if !proto.Equal(a.Proto, b.Proto) {
+					t.Errorf("excluding %v: the models differ (%d and %d activations quantized)", ex.ExcludeNodes, ra.ActivationsQuantized, rb.ActivationsQuantized)
+				}
+				tried++
+			}
+			t.Logf("%d exclusions tried, %d values measured", tried, len(only))
+		})
+	}
+}
+
+// A MaxPool read only by an Add: with the MaxPool quantized the Add takes its parameters
+// and needs no range of it; a retry with the MaxPool in float does. The table for the
+// options holds it all the same.
+func TestCalibrationTensorsForMoveThenOwn(t *testing.T) {
+	b := onnxio.NewBuilder(17)
+	x := b.Input("input", onnxio.TypeFloat, []int64{-1, 2, 8, 8})
+	w := make([]float32, 4*2*3*3)
+	for i := range w {
+		w[i] = float32(i%7-3) / 8
+	}
+	wn := b.Initializer("W", onnxio.NewTensor([]int64{4, 2, 3, 3}, w))
+	c := b.Op("Conv", []string{x, wn}, onnxio.AttrInts("pads", 1, 1, 1, 1))
+	r := b.Op("Relu", []string{c})
+	p := b.Op("MaxPool", []string{r}, onnxio.AttrInts("kernel_shape", 2, 2), onnxio.AttrInts("strides", 2, 2))
+	y := b.Op("Add", []string{p, p})
+	b.Output(y, onnxio.TypeFloat, []int64{-1, 4, 4, 4})
+	m, err := b.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(m, PrepareOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var feeds []map[string]*onnxio.Tensor
+	for range 2 {
+		feeds = append(feeds, randomFeed(rng, "input", []int64{2, 2, 8, 8}))
+	}
+	o := DefaultOptions()
+	only, aliases, err := CalibrationTensorsFor(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := collectTable(t, m, feeds, calibrate.MinMax, "all", nil, nil)
+	reduced := collectTable(t, m, feeds, calibrate.MinMax, "all", only, aliases)
+	var pool string
+	for _, n := range m.Graph().GetNode() {
+		if n.GetOpType() == "MaxPool" {
+			pool = n.GetName()
+		}
+	}
+	ex := o
+	ex.ExcludeNodes = []string{pool}
+	a, bm := m.Clone(), m.Clone()
+	ra, _ := Static(a, full, ex)
+	rb, _ := Static(bm, reduced, ex)
+	if !proto.Equal(a.Proto, bm.Proto) {
+		t.Errorf("MaxPool excluded: the models differ (%v quantized with every range, %v with the table for the options)", ra.Quantized, rb.Quantized)
+	}
+}

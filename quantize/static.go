@@ -280,11 +280,13 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 			}
 			continue
 		}
-		if _, quantized := q.params[in]; !quantized { // else it keeps its parameters
-			if _, ok := q.activation(in); !ok {
-				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: input %q has no calibrated range", onnxio.NodeLabel(n), in))
-				return nil
-			}
+		// Read even when the input already has parameters (a MaxPool's output shares
+		// its input's): a table made for these options then holds the range, which a
+		// quantization with more nodes excluded (auto_exclude: the MaxPool in float)
+		// needs.
+		if _, ok := q.activation(in); !ok {
+			q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: input %q has no calibrated range", onnxio.NodeLabel(n), in))
+			return nil
 		}
 		need = append(need, in)
 	}
@@ -359,6 +361,11 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: input %q has no calibrated range", onnxio.NodeLabel(n), in))
 				return nil
 			}
+		} else {
+			// Not needed here (a MaxPool's output shares its input's parameters), but
+			// read all the same: a table made for these options then holds the range a
+			// quantization with that producer excluded needs (CalibrationTensorsFor).
+			q.r.Range(in)
 		}
 		picks = append(picks, pick{in, p, false})
 	}

@@ -68,14 +68,14 @@ func describe(v reflect.Value, prefix string, out *[]Option) {
 		}
 		fv := v.Field(i)
 		o := Option{Path: prefix + name, Type: typeName(f.Type), Doc: docs[Key(t, f.Name)]}
-		if tn, ok := reflect.New(f.Type).Elem().Interface().(interface{ OptionType() string }); ok {
-			o.Type = tn.OptionType() // a type that decodes itself says what it accepts
-		}
 		inner := f.Type
 		if inner.Kind() == reflect.Pointer {
 			inner = inner.Elem()
 		}
-		if inner.Kind() == reflect.Struct && !implementsUnmarshaler(f.Type) {
+		if tn, ok := reflect.New(inner).Interface().(interface{ OptionType() string }); ok {
+			o.Type = tn.OptionType() // a type that decodes itself says what it accepts
+		}
+		if inner.Kind() == reflect.Struct && !implementsUnmarshaler(inner) {
 			o.Type = "mapping"
 			*out = append(*out, o)
 			describe(fv, prefix+name+".", out)

@@ -163,7 +163,8 @@ func recordTries(p *pipeline.Pass, tries []Try) {
 // accumulate along the graph, so the layers with the lowest SQNR are mostly the last
 // ones, which only pass on what the early ones made; the drop points at the layer that
 // made it (the MNIST CNN: its first convolution, 144 -> 40 dB, against 40 -> 38 dB for
-// the second, whose output has the lowest SQNR). Ties go to the lower SQNR.
+// the second, whose output has the lowest SQNR). A layer below only exact or unmeasured
+// (float) values made all of its error: it comes first. Ties go to the lower SQNR.
 func introduced(ix *onnxio.Index, layers []v.Layer) []v.Layer {
 	known := make(map[string]float64, len(layers))
 	for _, l := range layers {
@@ -171,11 +172,7 @@ func introduced(ix *onnxio.Index, layers []v.Layer) []v.Layer {
 	}
 	drop := make(map[string]float64, len(layers))
 	for _, l := range layers {
-		in, ok := upstreamSQNR(ix, l.Tensor, known)
-		if !ok || math.IsInf(in, 1) || math.IsNaN(in) {
-			in = float64(l.SQNRdB) // nothing measured above it: no drop to blame it for
-		}
-		drop[l.Tensor] = in - float64(l.SQNRdB)
+		drop[l.Tensor] = sqnrDrop(ix, l, known)
 	}
 	s := append([]v.Layer(nil), layers...)
 	sort.SliceStable(s, func(i, j int) bool {
@@ -186,6 +183,27 @@ func introduced(ix *onnxio.Index, layers []v.Layer) []v.Layer {
 		return s[i].SQNRdB < s[j].SQNRdB
 	})
 	return s
+}
+
+// sqnrDrop is the error layer l introduces, as a drop in dB: +Inf when everything above
+// it is exact (+Inf SQNR) or unmeasured (float), so all of its error is its own; -Inf
+// when its own output is exact; never NaN (which would scramble the order).
+func sqnrDrop(ix *onnxio.Index, l v.Layer, known map[string]float64) float64 {
+	out := float64(l.SQNRdB)
+	switch {
+	case math.IsNaN(out) || math.IsInf(out, 1):
+		return math.Inf(-1)
+	case math.IsInf(out, -1):
+		return math.Inf(1)
+	}
+	in, ok := upstreamSQNR(ix, l.Tensor, known)
+	if !ok || math.IsInf(in, 1) {
+		return math.Inf(1)
+	}
+	if d := in - out; !math.IsNaN(d) {
+		return d
+	}
+	return math.Inf(-1)
 }
 
 // upstreamSQNR is the lowest SQNR among the measured values nearest above tensor: the
