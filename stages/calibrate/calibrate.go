@@ -38,7 +38,7 @@ quantize): with the options of the quantize stage that follows in the chain, or,
 none follows, under any of its options. A quantize stage with asymmetric activations on
 the cpu profile folds each Relu into the range of the Conv or Add before it, whose own
 range is then never read: leaving it out keeps onnxruntime's Conv+Relu fusions while it
-calibrates (ResNet-18: 30 of 49 values).
+calibrates (ResNet-18: 31 of 49 values).
 Values that hold exactly another value's data (outputs of Reshape, Flatten, Squeeze,
 Unsqueeze, Transpose, Identity, DepthToSpace, SpaceToDepth) are never exposed: the table
 records them as aliases with their source's range. Exposing fewer values lets onnxruntime
