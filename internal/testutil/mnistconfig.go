@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/pipeline"
 )
 
 // Fixture is the absolute path of a committed model fixture (testdata/models/name).
@@ -50,4 +52,24 @@ datasets:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// RunConfig loads the config at path with --set overrides and runs every job, forced;
+// it fails the test when the config does not load or the run cannot start (a failing
+// job is in the result).
+func RunConfig(t testing.TB, path string, sets ...string) *pipeline.RunResult {
+	t.Helper()
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cfg.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

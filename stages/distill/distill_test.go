@@ -1,7 +1,6 @@
 package distill_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -49,22 +48,11 @@ func TestStageRun(t *testing.T) {
       epochs: 2
       batch: 50
 `)
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := cfg.Jobs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := testutil.RunConfig(t, path)
 	if res.Failed() != 0 {
 		t.Fatalf("run failed: %+v", res)
 	}
-	out := strings.Replace(jobs[0].Output, "{name}", "mnist_cnn", 1)
+	out := strings.Replace(res.Outcomes[0].Job.Output, "{name}", "mnist_cnn", 1)
 	m, err := onnxio.Load(out)
 	if err != nil {
 		t.Fatal(err)
@@ -97,10 +85,7 @@ func TestStageRun(t *testing.T) {
 	}
 
 	path = config(t, "  - distill: {dataset: plain, hard_weight: 1, epochs: 1, student: {architecture: {mlp: {hidden: [8]}}}}\n")
-	cfg, _ = pipeline.Load(path, pipeline.LoadOptions{})
-	jobs, _ = cfg.Jobs()
-	res, err = pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
-	if err != nil || res.Failed() != 1 {
-		t.Fatalf("hard_weight without labels: %v %+v", err, res)
+	if res := testutil.RunConfig(t, path); res.Failed() != 1 {
+		t.Fatalf("hard_weight without labels: %+v", res)
 	}
 }

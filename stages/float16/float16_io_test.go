@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 )
@@ -41,7 +42,7 @@ stages:
       thresholds: {sqnr_db: 40, top1_agreement: 0.999, accuracy_drop: 0.1}
       latency: {warmup: 1, runs: 3, batch: [1, 8]}
 `)
-	o := onlyOutcome(t, runConfig(t, cfg), pipeline.StatusOK)
+	o := onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusOK)
 	fs := stageOf(t, o, "float16")
 	if len(fs.Warnings) != 0 {
 		t.Errorf("float16 warnings: %q", fs.Warnings)

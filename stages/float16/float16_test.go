@@ -1,7 +1,6 @@
 package float16_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
@@ -21,24 +21,6 @@ func initORT(t *testing.T) {
 	if err := ort.Init(""); err != nil {
 		t.Fatalf("onnxruntime: %v", err)
 	}
-}
-
-// runConfig loads a config file with --set overrides and runs its jobs.
-func runConfig(t *testing.T, path string, sets ...string) *pipeline.RunResult {
-	t.Helper()
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := cfg.Jobs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }
 
 // writeConfig writes an inline config beside copies of nothing: model paths in it are
@@ -108,7 +90,7 @@ func TestConfigFloat16(t *testing.T) {
 	}
 	t.Setenv("MNIST_DIR", dir)
 	out := t.TempDir()
-	res := runConfig(t, "../../configs/float16.yaml", "output="+filepath.Join(out, "{name}.fp16.onnx"),
+	res := testutil.RunConfig(t, "../../configs/float16.yaml", "output="+filepath.Join(out, "{name}.fp16.onnx"),
 		"stages.2.verify.latency.runs=3")
 	o := onlyOutcome(t, res, pipeline.StatusOK)
 	fs := stageOf(t, o, "float16")
@@ -145,7 +127,7 @@ func TestConfigFloat16(t *testing.T) {
 func TestConfigFloat16Mixed(t *testing.T) {
 	initORT(t)
 	out := t.TempDir()
-	res := runConfig(t, "../../configs/float16-mixed.yaml", "output="+filepath.Join(out, "{name}.mixed.onnx"),
+	res := testutil.RunConfig(t, "../../configs/float16-mixed.yaml", "output="+filepath.Join(out, "{name}.mixed.onnx"),
 		"stages.1.verify.latency.runs=3")
 	o := onlyOutcome(t, res, pipeline.StatusOK)
 	fs := stageOf(t, o, "float16")
@@ -237,7 +219,7 @@ datasets:
 stages:
   - float16: `+c.opts+verify+`
 `)
-		res := runConfig(t, cfg)
+		res := testutil.RunConfig(t, cfg)
 		o := onlyOutcome(t, res, pipeline.StatusOK)
 		fs := stageOf(t, o, "float16")
 		ratio, _ := metric(fs, "size_ratio")
@@ -306,14 +288,14 @@ output: `+filepath.Join(dir, "{name}.fp16.onnx")+`
 stages:
   - float16
 `)
-	onlyOutcome(t, runConfig(t, cfg), pipeline.StatusOK)
+	onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusOK)
 	cfg = writeConfig(t, `
 model: `+filepath.Join(dir, "mnist_cnn.fp16.onnx")+`
 output: `+filepath.Join(dir, "{name}.again.onnx")+`
 stages:
   - float16
 `)
-	o := onlyOutcome(t, runConfig(t, cfg), pipeline.StatusFailed)
+	o := onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusFailed)
 	if msg := stageOf(t, o, "float16").Error; !strings.Contains(msg, "already float16") || strings.Contains(msg, "\n") {
 		t.Errorf("float16 twice: %q", msg)
 	}
@@ -327,7 +309,7 @@ datasets:
 stages:
   - float16: {keep_io_types: false, auto_mixed: {dataset: probe, metric: sqnr_db, min: 200}}
 `)
-	o = onlyOutcome(t, runConfig(t, cfg), pipeline.StatusFailed)
+	o = onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusFailed)
 	msg := stageOf(t, o, "float16").Error
 	t.Logf("unreachable bound: %s", msg)
 	if !strings.Contains(msg, "auto_mixed") || !strings.Contains(msg, "200") || strings.Contains(msg, "\n") {
@@ -340,7 +322,7 @@ output: `+filepath.Join(dir, "{name}.warn.onnx")+`
 stages:
   - float16: {block_nodes: [no_such_node]}
 `)
-	o = onlyOutcome(t, runConfig(t, cfg), pipeline.StatusOK)
+	o = onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusOK)
 	if w := stageOf(t, o, "float16").Warnings; len(w) != 1 || !strings.Contains(w[0], "no_such_node") {
 		t.Errorf("warnings %q, want one naming no_such_node", w)
 	}

@@ -1,7 +1,6 @@
 package qat_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -39,18 +38,7 @@ func TestRunErrors(t *testing.T) {
 		{"  - qat: {dataset: train, epochs: 0}\n", "put a quantize stage before it"},
 		{"  - prepare\n  - qat: {dataset: train, weights: {type: int4}, epochs: 0}\n  - qat: {dataset: train, weights: {type: int4}, epochs: 0}\n", "already quantized"},
 	} {
-		cfg, err := pipeline.Load(config(t, tc.stages), pipeline.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs, err := cfg.Jobs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{Force: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := testutil.RunConfig(t, config(t, tc.stages))
 		if res.Failed() != 1 || !strings.Contains(res.Outcomes[0].Err.Error(), tc.want) {
 			t.Errorf("%q: %v", tc.stages, res.Outcomes[0].Err)
 		}
