@@ -27,12 +27,7 @@ func resnet18(tb testing.TB, width float64) *onnxio.Model {
 // calibrated returns m quantized (static, default options) with a minmax table from a
 // few random images.
 func calibrated(tb testing.TB, m *onnxio.Model, samples int) (*onnxio.Model, *Result, *calibrate.Table) {
-	rng := rand.New(rand.NewPCG(8, 8))
-	var feeds []map[string]*onnxio.Tensor
-	for range samples {
-		feeds = append(feeds, randomFeed(rng, "input", []int64{1, 3, 224, 224}))
-	}
-	table := minmaxTable(tb, m, feeds)
+	table := minmaxTable(tb, m, randomFeeds(rand.New(rand.NewPCG(8, 8)), samples, []int64{1, 3, 224, 224}))
 	qm := m.Clone()
 	res, err := Static(qm, table, DefaultOptions())
 	if err != nil {

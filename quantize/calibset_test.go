@@ -35,6 +35,33 @@ func collectTable(t *testing.T, m *onnxio.Model, feeds []map[string]*onnxio.Tens
 	return st.Table
 }
 
+// quantizeAlike quantizes a copy of m with opts from each of the tables a and b, and
+// reports whether the two QDQ models are the same, with what each quantization did.
+func quantizeAlike(t *testing.T, m *onnxio.Model, a, b Ranges, opts Options) (ra, rb *Result, same bool) {
+	t.Helper()
+	ma, mb := m.Clone(), m.Clone()
+	ra, err := Static(ma, a, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb, err = Static(mb, b, opts); err != nil {
+		t.Fatal(err)
+	}
+	return ra, rb, proto.Equal(ma.Proto, mb.Proto)
+}
+
+// optionTables calibrates m on feeds with minmax twice: every activation (full), and
+// only what CalibrationTensorsFor(m, o) lists (forOpts, of n values).
+func optionTables(t *testing.T, m *onnxio.Model, feeds []map[string]*onnxio.Tensor, o Options) (full, forOpts *calibrate.Table, n int) {
+	t.Helper()
+	only, aliases, err := CalibrationTensorsFor(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return collectTable(t, m, feeds, calibrate.MinMax, "all", nil, nil),
+		collectTable(t, m, feeds, calibrate.MinMax, "all", only, aliases), len(only)
+}
+
 // A table measured on CalibrationTensors' values quantizes every fixture exactly as a
 // table of every activation does: the same QDQ model (nodes, scales, zero points,
 // weights), for every profile and activation symmetry, with nodes excluded (what
@@ -50,11 +77,7 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			m := prepared(t, tc.path)
-			rng := rand.New(rand.NewPCG(3, 4))
-			var feeds []map[string]*onnxio.Tensor
-			for range 3 {
-				feeds = append(feeds, randomFeed(rng, "input", tc.shape))
-			}
+			feeds := randomFeeds(rand.New(rand.NewPCG(3, 4)), 3, tc.shape)
 			all, _ := CalibrationTensors(m, true)
 			expose, aliases := CalibrationTensors(m, false)
 			t.Logf("%d activations: %d measured, %d aliases", len(all)+len(aliases), len(expose), len(aliases))
@@ -97,16 +120,8 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 				}
 				for name, opts := range map[string]Options{"cpu": DefaultOptions(), "symmetric": sym, "tensorrt": trt,
 					"exclude even": excl, "exclude odd": excl2, "no relu": noRelu} {
-					a, b := m.Clone(), m.Clone()
-					ra, err := Static(a, full, opts)
-					if err != nil {
-						t.Fatal(err)
-					}
-					rb, err := Static(b, reduced, opts)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !proto.Equal(a.Proto, b.Proto) {
+					ra, rb, same := quantizeAlike(t, m, full, reduced, opts)
+					if !same {
 						t.Errorf("%s, %s: the QDQ models differ (%d and %d activations quantized)", method, name, ra.ActivationsQuantized, rb.ActivationsQuantized)
 					}
 					// The set for these options alone quantizes alike too, and is part
@@ -123,12 +138,8 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 					if method == calibrate.MinMax {
 						t.Logf("%s: %d of %d values measured", name, len(only), len(expose))
 					}
-					c := m.Clone()
-					rc, err := Static(c, collectTable(t, m, feeds, method, "all", only, oa), opts)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !proto.Equal(a.Proto, c.Proto) {
+					_, rc, same := quantizeAlike(t, m, full, collectTable(t, m, feeds, method, "all", only, oa), opts)
+					if !same {
 						t.Errorf("%s, %s: the QDQ model from the table for these options differs (%d and %d activations quantized, %d and %d folded)",
 							method, name, ra.ActivationsQuantized, rc.ActivationsQuantized, ra.ActivationsFolded, rc.ActivationsFolded)
 					}
@@ -153,18 +164,8 @@ func TestCalibrationTensorsForServesExclusions(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			m := prepared(t, tc.path)
-			rng := rand.New(rand.NewPCG(5, 6))
-			var feeds []map[string]*onnxio.Tensor
-			for range 3 {
-				feeds = append(feeds, randomFeed(rng, "input", tc.shape))
-			}
 			o := DefaultOptions()
-			only, aliases, err := CalibrationTensorsFor(m, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			full := collectTable(t, m, feeds, calibrate.MinMax, "all", nil, nil)
-			reduced := collectTable(t, m, feeds, calibrate.MinMax, "all", only, aliases)
+			full, reduced, measured := optionTables(t, m, randomFeeds(rand.New(rand.NewPCG(5, 6)), 3, tc.shape), o)
 			ix := onnxio.NewIndex(m.Graph())
 			tried := 0
 			for i, n := range m.Graph().GetNode() {
@@ -178,18 +179,12 @@ func TestCalibrationTensorsForServesExclusions(t *testing.T) {
 						ex.ExcludeNodes = append(ex.ExcludeNodes, p.GetName())
 					}
 				}
-				a, b := m.Clone(), m.Clone()
-				ra, err1 := Static(a, full, ex)
-				rb, err2 := Static(b, reduced, ex)
-				if err1 != nil || err2 != nil {
-					t.Fatal(err1, err2)
-				}
-				if !proto.Equal(a.Proto, b.Proto) {
+				if ra, rb, same := quantizeAlike(t, m, full, reduced, ex); !same {
 					t.Errorf("excluding %v: the models differ (%d and %d activations quantized)", ex.ExcludeNodes, ra.ActivationsQuantized, rb.ActivationsQuantized)
 				}
 				tried++
 			}
-			t.Logf("%d exclusions tried, %d values measured", tried, len(only))
+			t.Logf("%d exclusions tried, %d values measured", tried, measured)
 		})
 	}
 }
@@ -217,18 +212,8 @@ func TestCalibrationTensorsForMoveThenOwn(t *testing.T) {
 	if _, err := Prepare(m, PrepareOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 8))
-	var feeds []map[string]*onnxio.Tensor
-	for range 2 {
-		feeds = append(feeds, randomFeed(rng, "input", []int64{2, 2, 8, 8}))
-	}
 	o := DefaultOptions()
-	only, aliases, err := CalibrationTensorsFor(m, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := collectTable(t, m, feeds, calibrate.MinMax, "all", nil, nil)
-	reduced := collectTable(t, m, feeds, calibrate.MinMax, "all", only, aliases)
+	full, reduced, _ := optionTables(t, m, randomFeeds(rand.New(rand.NewPCG(7, 8)), 2, []int64{2, 2, 8, 8}), o)
 	var pool string
 	for _, n := range m.Graph().GetNode() {
 		if n.GetOpType() == "MaxPool" {
@@ -237,10 +222,7 @@ func TestCalibrationTensorsForMoveThenOwn(t *testing.T) {
 	}
 	ex := o
 	ex.ExcludeNodes = []string{pool}
-	a, bm := m.Clone(), m.Clone()
-	ra, _ := Static(a, full, ex)
-	rb, _ := Static(bm, reduced, ex)
-	if !proto.Equal(a.Proto, bm.Proto) {
+	if ra, rb, same := quantizeAlike(t, m, full, reduced, ex); !same {
 		t.Errorf("MaxPool excluded: the models differ (%v quantized with every range, %v with the table for the options)", ra.Quantized, rb.Quantized)
 	}
 }

@@ -64,3 +64,12 @@ func sqnr(ref, cand []float32) float64 {
 	}
 	return 10 * math.Log10(s/e)
 }
+
+// randomFeeds is n random feeds of the input "input" of this shape.
+func randomFeeds(rng *rand.Rand, n int, shape []int64) []map[string]*onnxio.Tensor {
+	var feeds []map[string]*onnxio.Tensor
+	for range n {
+		feeds = append(feeds, randomFeed(rng, "input", shape))
+	}
+	return feeds
+}

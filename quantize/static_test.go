@@ -45,11 +45,7 @@ func TestStaticFixtures(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			m := prepared(t, tc.path)
-			rng := rand.New(rand.NewPCG(1, 2))
-			var feeds []map[string]*onnxio.Tensor
-			for range 4 {
-				feeds = append(feeds, randomFeed(rng, "input", tc.shape))
-			}
+			feeds := randomFeeds(rand.New(rand.NewPCG(1, 2)), 4, tc.shape)
 			table := minmaxTable(t, m, feeds)
 			fm := m.Clone()
 			res, err := Static(m, table, DefaultOptions())
