@@ -86,15 +86,10 @@ func scan(x []float32) batchStats {
 	k := float64(x[i])
 	rest := x[i:]
 	acc := newScanAcc()
-	for len(rest) >= scanLanes {
-		done := scanBlocks(rest, k, acc)
-		b.n += int64(done * scanLanes)
-		rest = rest[done*scanLanes:]
-		if len(rest) < scanLanes {
-			break
-		}
-		// A block with a non-finite value: its finite values one by one, in their lanes.
-		for l, v := range rest[:scanLanes] {
+	// oneByOne folds the finite values of a block (or the tail) one by one, value i in
+	// lane i, and counts the others.
+	oneByOne := func(blk []float32) {
+		for l, v := range blk {
 			if finite(v) {
 				acc.fold(l, v, k)
 				b.n++
@@ -102,16 +97,18 @@ func scan(x []float32) batchStats {
 				b.bad++
 			}
 		}
+	}
+	for len(rest) >= scanLanes {
+		done := scanBlocks(rest, k, acc)
+		b.n += int64(done * scanLanes)
+		rest = rest[done*scanLanes:]
+		if len(rest) < scanLanes {
+			break
+		}
+		oneByOne(rest[:scanLanes]) // the block with a non-finite value
 		rest = rest[scanLanes:]
 	}
-	for l, v := range rest {
-		if finite(v) {
-			acc.fold(l, v, k)
-			b.n++
-		} else {
-			b.bad++
-		}
-	}
+	oneByOne(rest)
 	b.shift = k
 	mn, mx := acc.mn[0], acc.mx[0]
 	for l := 1; l < scanLanes; l++ {

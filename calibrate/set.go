@@ -128,18 +128,13 @@ func (s *Set) stats(name string) *tensorStats {
 // histogram (its window grown to the batch's extremes first).
 func (s *Set) Observe(name string, x []float32) {
 	t := s.stats(name)
-	if t.h == nil {
-		b := scan(x)
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.mm.fold(b)
-		return
-	}
+	b := scan(x) // reads only x: outside the lock
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b := scan(x)
 	t.mm.fold(b)
-	t.h.observe(x, b)
+	if t.h != nil {
+		t.h.observe(x, b)
+	}
 }
 
 // Merge folds o, a set of the same tensors and options fed other batches, into s (o's
