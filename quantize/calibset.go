@@ -136,7 +136,7 @@ func CalibrationTensors(m *onnxio.Model, all bool) (expose []string, aliases map
 // recording the ranges the plan reads.
 func CalibrationTensorsFor(m *onnxio.Model, o Options) (expose []string, aliases map[string]string, err error) {
 	all, aliases := CalibrationTensors(m, true)
-	c := &onnxio.Model{Proto: proto.Clone(m.Proto).(*onnxpb.ModelProto)}
+	c := planCopy(m)
 	rec := recorder{}
 	q, err := newQuantizer(c, rec, o)
 	if err != nil {
@@ -166,6 +166,20 @@ func CalibrationTensorsFor(m *onnxio.Model, o Options) (expose []string, aliases
 		}
 	}
 	return expose, aliases, nil
+}
+
+// planCopy is a copy of m to plan on and throw away: the main graph's node list and
+// nodes are its own (planning sorts the list and rewires a folded producer's output);
+// the initializers, inputs, outputs and opsets are m's, shared, since planning only
+// reads them (a deep copy of a large model would double its memory for nothing).
+func planCopy(m *onnxio.Model) *onnxio.Model {
+	g := m.Graph()
+	ng := &onnxpb.GraphProto{Name: g.Name, Initializer: g.Initializer, SparseInitializer: g.SparseInitializer,
+		Input: g.Input, Output: g.Output, ValueInfo: g.ValueInfo}
+	for _, n := range g.GetNode() {
+		ng.Node = append(ng.Node, proto.Clone(n).(*onnxpb.NodeProto))
+	}
+	return &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: m.Proto.IrVersion, OpsetImport: m.Proto.OpsetImport, Graph: ng}}
 }
 
 // recorder is a Ranges that has a range, [0, 1], for every name, and records the names

@@ -165,7 +165,11 @@ func TestCalibrationTensorsForServesExclusions(t *testing.T) {
 		t.Run(tc.path, func(t *testing.T) {
 			m := prepared(t, tc.path)
 			o := DefaultOptions()
+			before := m.Clone()
 			full, reduced, measured := optionTables(t, m, randomFeeds(rand.New(rand.NewPCG(5, 6)), 3, tc.shape), o)
+			if !proto.Equal(before.Proto, m.Proto) {
+				t.Fatal("CalibrationTensorsFor changed the model it planned on")
+			}
 			ix := onnxio.NewIndex(m.Graph())
 			tried := 0
 			for i, n := range m.Graph().GetNode() {
