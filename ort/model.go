@@ -15,7 +15,6 @@ type modelInfo struct {
 	opset    int64                             // the default domain's opset version
 	hasGraph bool                              // the model has a graph
 	values   map[string]*onnxpb.ValueInfoProto // graph inputs and outputs by name
-	nOutputs int                               // graph outputs
 	inputs   []string                          // graph inputs, in order
 	outputs  []string                          // graph outputs, in order
 	names    map[string]bool                   // every value and node name in the graph, subgraphs included
@@ -107,7 +106,6 @@ func (mi *modelInfo) scanGraph(b []byte) error {
 			}
 			if num == graphOutput {
 				mi.outputs = append(mi.outputs, vi.GetName())
-				mi.nOutputs++
 			}
 			if num == graphInput {
 				mi.inputs = append(mi.inputs, vi.GetName())

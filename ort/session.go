@@ -102,7 +102,7 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	}
 	defer so.Destroy()
 	mi, scanErr := scanModel(model)
-	if scanErr == nil && mi.hasGraph && mi.nOutputs == 0 {
+	if scanErr == nil && mi.hasGraph && len(mi.outputs) == 0 {
 		return nil, errors.New("load model: the graph has no outputs: declare at least one graph output")
 	}
 	// onnxruntime's view of the inputs and outputs: from the session itself when it can

@@ -628,8 +628,8 @@ func TestScanModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mi.opset != 13 || !mi.hasGraph || mi.nOutputs != 1 {
-		t.Errorf("opset %d, graph %v, outputs %d", mi.opset, mi.hasGraph, mi.nOutputs)
+	if mi.opset != 13 || !mi.hasGraph || len(mi.outputs) != 1 {
+		t.Errorf("opset %d, graph %v, outputs %d", mi.opset, mi.hasGraph, len(mi.outputs))
 	}
 	for _, n := range []string{"x", "w", "y"} {
 		if !mi.names[n] {

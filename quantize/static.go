@@ -393,7 +393,8 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 // wantOutput quantizes the output out of a node being quantized with its calibrated
 // range. Without one, when a Relu or Clip reads out alone, the fold may still come:
 // folding replaces out's range with the activation's (planRemovable), so a table made for
-// these options (ReadRanges) leaves such outputs out, and out is marked to be folded.
+// these options (CalibrationTensorsFor) leaves such outputs out, and out is marked to
+// be folded.
 func (q *quantizer) wantOutput(out string) {
 	if p, ok := q.activation(out); ok {
 		q.want(out, p, nil)
