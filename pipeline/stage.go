@@ -140,10 +140,10 @@ func (p *Pass) SetModel(m *onnxio.Model) {
 
 // EditModel returns the job's current model for editing in place. The current model may
 // be shared with Job.Input or Job.Previous (no copy is made for stages that only read
-// it); then it is copied first, so those stay as they were.
+// it); then the current model is copied first, so those stay as they were.
 func (p *Pass) EditModel() *onnxio.Model {
 	if p.Job.Model == p.Job.Input || p.Job.Model == p.Job.Previous {
-		p.Job.Model = p.Job.Input.Clone()
+		p.Job.Model = p.Job.Model.Clone()
 	}
 	return p.Job.Model
 }
