@@ -45,7 +45,7 @@ func BenchmarkObserveHistogram(b *testing.B) {
 	}
 }
 
-// BenchmarkSetObserve is what the runner pays per value: minmax alone, or the moments
+// BenchmarkSetObserve is what collect.Run pays per value: minmax alone, or the moments
 // pass plus the histogram pass.
 func BenchmarkSetObserve(b *testing.B) {
 	x := normals(rng(32), benchValues, 0, 1)

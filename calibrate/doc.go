@@ -10,7 +10,7 @@
 // deviation and an optional moving average of batch extremes; Histogram keeps 2048 bins
 // (DefaultBins) on a power-of-two grid anchored at 0 that widens by whole bins, so counts
 // are never split and two histograms of different batches merge exactly. NaN and ±Inf
-// are counted, never folded. Set holds the collectors of many tensors for the runner.
+// are counted, never folded. Set holds the collectors of many tensors for package collect, which runs the model.
 //
 // Every value of every exposed activation is read twice per batch: a scan (extremes,
 // count, moments in 16 float64 lanes) and, for the histogram methods, the binning. Both

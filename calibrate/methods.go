@@ -25,6 +25,16 @@ const (
 // Methods lists the methods, in documentation order.
 var Methods = []Method{MinMax, Percentile, Entropy, MSE}
 
+// Values lists the method names, in documentation order (a config's method is one of
+// them).
+func (Method) Values() []string {
+	out := make([]string, len(Methods))
+	for i, m := range Methods {
+		out[i] = string(m)
+	}
+	return out
+}
+
 // ParseMethod parses a method name, ignoring case and surrounding space ("MinMax" and
 // "minmax" are the same method).
 func ParseMethod(s string) (Method, error) {

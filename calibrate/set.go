@@ -65,7 +65,7 @@ func (o SetOptions) withDefaults() SetOptions {
 	return o
 }
 
-// Set holds the collectors of a list of tensors, as the runner feeds them: per tensor a
+// Set holds the collectors of a list of tensors, as collect.Run feeds them: per tensor a
 // MinMaxCollector (extremes, mean, std, non-finite count, moving average), and for the
 // histogram methods a Histogram of DefaultBins bins, over |x| for symmetric methods and
 // for entropy, over x otherwise.

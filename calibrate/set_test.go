@@ -136,7 +136,7 @@ func TestSetConcurrentAndMerge(t *testing.T) {
 		}
 		want := seq.Table()
 
-		// Concurrent, per tensor in order (what the runner does).
+		// Concurrent, per tensor in order (what collect.Run does).
 		con := NewSet(setNames, o)
 		var wg sync.WaitGroup
 		for _, n := range setNames[:3] {

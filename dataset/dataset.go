@@ -143,7 +143,7 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 			src, err = d.openPB(in, i)
 		case "images":
 			var cls []int64
-			src, cls, err = d.openImages(in, classes == nil && spec.Labels == "folders")
+			src, cls, err = d.openImages(in, classes == nil && spec.Labels == LabelsFromFolders)
 			if cls != nil {
 				classes = cls
 			}
@@ -174,9 +174,9 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 	}
 	labelsWhat := ""
 	switch {
-	case spec.Labels == "folders" && spec.Format == "images":
+	case spec.Labels == LabelsFromFolders && spec.Format == "images":
 		d.labels, labelsWhat = classes, "class folders"
-	case spec.Labels == "folders":
+	case spec.Labels == LabelsFromFolders:
 		return nil, fmt.Errorf("labels: folders works with format images only; give a labels file (.npy, .npz, .txt or idx) instead")
 	case spec.Labels != "":
 		d.labels, err = d.readLabels(spec.Labels)

@@ -104,7 +104,11 @@ func (s *Spec) ResolvePaths(resolve func(string) string) {
 	for k, v := range s.Inputs {
 		s.Inputs[k] = resolve(v)
 	}
-	if s.Labels != "" {
+	if s.Labels != "" && s.Labels != LabelsFromFolders {
 		s.Labels = resolve(s.Labels)
 	}
 }
+
+// LabelsFromFolders is the labels value that takes each image's label from its class
+// subfolder (format images), not from a file.
+const LabelsFromFolders = "folders"

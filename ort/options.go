@@ -22,6 +22,15 @@ const (
 // Providers lists the valid providers in the order ParseProvider's errors name them.
 var Providers = []Provider{CPU, CUDA, TensorRT}
 
+// Values lists the provider names (a config names providers by them).
+func (Provider) Values() []string {
+	out := make([]string, len(Providers))
+	for i, p := range Providers {
+		out[i] = string(p)
+	}
+	return out
+}
+
 // ParseProvider reads a provider name ("cpu", "cuda" or "tensorrt", in any case, with
 // "trt" accepted for "tensorrt"); "" means cpu. Anything else is an error listing the
 // valid names.

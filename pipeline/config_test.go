@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -39,14 +40,20 @@ func (o *testOptions) Warnings() []string {
 	return nil
 }
 
+// testTable is the test calibration stage's result type.
+type testTable string
+
 var (
-	testCalib = &Stage{Name: "tcalib", Doc: "Test calibration.", Run: func(*Pass) (any, error) { return "table", nil },
+	testCalib = &Stage{Name: "tcalib", Doc: "Test calibration.", ResultType: reflect.TypeFor[testTable](),
+		Run:        func(*Pass) (any, error) { return testTable("table"), nil },
 		NewOptions: func() any { return &testOptions{Method: "minmax", Percentile: 99.999} }}
-	testQuant = &Stage{Name: "tquant", Doc: "Test quantization.", Mutates: true,
+	testQuant = &Stage{Name: "tquant", Doc: "Test quantization.", Mutates: Always,
 		NewOptions: func() any { return &testOptions{Method: "minmax", Percentile: 99.999} },
-		Requires:   func(any) []*Stage { return []*Stage{testCalib} },
+		Requires: func(any) []Requirement {
+			return []Requirement{{Result: reflect.TypeFor[testTable](), SameModel: true}}
+		},
 		Run: func(p *Pass) (any, error) {
-			if p.ResultOf[testCalib] != "table" {
+			if t, ok := Result[testTable](p); !ok || t != "table" {
 				return nil, errors.New("no calibration result")
 			}
 			return nil, nil
@@ -93,7 +100,7 @@ func TestDecodeErrors(t *testing.T) {
 		},
 		{
 			yaml: "model: m.onnx\nstages:\n  - tquant\n",
-			want: []string{`c.yaml:3:5: tquant: needs a tcalib stage before it`},
+			want: []string{`c.yaml:3:5: tquant needs a tcalib stage before it`},
 		},
 		{
 			yaml: "model: m.onnx\nstages:\n  - tcalib: {method: entropy}\n",
@@ -132,7 +139,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestDecodeDefaultsSetEnvAndPaths(t *testing.T) {
 	text := "model: ${MODEL_DIR}/m.onnx\noutput: out/{name}.int8.onnx\nruntime:\n  threads: ${THREADS:-2}\n" +
-		"datasets:\n  calib: {format: npy, inputs: {x: data/x.npy}}\n" +
+		"datasets:\n  calib: {format: npy, inputs: {x: data/x.npy}}\n  classes: {format: images, inputs: {x: imgs}, labels: folders, image: {size: [4, 4]}}\n" +
 		"stages:\n  - tcalib:\n      dataset: calib\n      cache: cache/{name}.json\n  - tquant\n  - tcalib\n"
 	env := map[string]string{"MODEL_DIR": "models"}
 	cfg, err := parse(t, text, LoadOptions{
@@ -150,6 +157,10 @@ func TestDecodeDefaultsSetEnvAndPaths(t *testing.T) {
 	}
 	if got := cfg.File.Datasets["calib"].Inputs["x"]; got != filepath.Join(cfg.Dir, "data/x.npy") {
 		t.Errorf("dataset path not resolved: %s", got)
+	}
+	// labels: folders names no file: it stays as written
+	if got := cfg.File.Datasets["classes"].Labels; got != "folders" {
+		t.Errorf("labels: folders became %q", got)
 	}
 	es := cfg.Plan.Entries
 	if len(es) != 3 || es[0].Stage != testCalib || es[1].Stage != testQuant {

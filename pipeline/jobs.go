@@ -8,15 +8,16 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
-	"github.com/onnxpipe/onnxpipe/pipeline/internal/yamlx"
 	"github.com/onnxpipe/onnxpipe/report"
 )
 
-// Job is one model's run through the plan. The fields above the line are fixed when jobs
-// are expanded; the others are the job's state while it runs.
+// Job is one model's run through the plan: what is fixed when jobs are expanded, and,
+// unexported, the job's state while it runs (its models, datasets, artifacts), which
+// stages reach through their Pass.
 type Job struct {
 	// Index is the job's position in the job list sorted by model path (0-based); shards
 	// are taken by it.
@@ -32,37 +33,23 @@ type Job struct {
 	// Entries are the plan's entries with this job's placeholders substituted.
 	Entries []*Entry
 
-	// Input is the model as loaded; stages must not modify it.
-	Input *onnxio.Model
-	// Model is the current model, replaced by stages that change it. It may be the same
-	// value as Input: edit it only through Pass.EditModel.
-	Model *onnxio.Model
-	// Previous is the model before the latest stage that changed it (nil before any).
-	Previous *onnxio.Model
-	// Artifacts maps a name to a file a stage wrote (calibration cache, step saves).
-	Artifacts map[string]string
-	// Records are the stage records so far, in order.
-	Records []*report.Stage
-	// Saved are the models written along the chain (save stages), in order; the report
-	// lists them beside the input and the output.
-	Saved []report.File
-	// Log is the job's logger.
-	Log      *slog.Logger
+	// input is the model as loaded; model the current one (the same value until a stage
+	// changes it); previous the model before the latest stage that changed it.
+	input, model, previous *onnxio.Model
+	// artifacts maps a name to a file a stage wrote (calibration cache, step saves).
+	artifacts map[string]string
+	// saved are the models written along the chain (save stages), in order.
+	saved []report.File
+	// opened are the datasets opened for this job, by name and model inputs.
+	opened   map[string]*dataset.Dataset
+	openedMu sync.Mutex
+	log      *slog.Logger
 	progress func(stage string, done, total int)
 }
 
-// RecordSaved notes that the model m was written to path along the chain: the file's size
-// and sha256 and the model's summary go into the job's report.
-func (j *Job) RecordSaved(path string, m *onnxio.Model) error {
-	h, n, err := fileSHA256(path)
-	if err != nil {
-		return err
-	}
-	s := onnxio.Summarize(m)
-	j.Saved = append(j.Saved, report.File{Path: path, Bytes: n, SHA256: h, Nodes: s.Nodes, Params: s.Params.Count, Quantization: s.Quantization})
-	j.Artifacts["save:"+path] = path
-	return nil
-}
+// Artifacts maps a name to each file the job wrote besides its output (calibration
+// cache, step saves, the report), after it ran.
+func (j *Job) Artifacts() map[string]string { return j.artifacts }
 
 // Dataset returns the spec of the named dataset for this job.
 func (j *Job) Dataset(name string) (*dataset.Spec, error) {
@@ -71,6 +58,49 @@ func (j *Job) Dataset(name string) (*dataset.Spec, error) {
 		return nil, fmt.Errorf("dataset %q is not defined for model %s", name, j.ModelPath)
 	}
 	return s, nil
+}
+
+// openDataset opens the named dataset for a model with these inputs, or returns the one
+// this job opened before for the same inputs; fresh says it was opened now.
+func (j *Job) openDataset(name string, inputs []dataset.InputInfo) (ds *dataset.Dataset, fresh bool, err error) {
+	spec, err := j.Dataset(name)
+	if err != nil {
+		return nil, false, err
+	}
+	key := name + "\x00" + inputsKey(inputs)
+	j.openedMu.Lock()
+	defer j.openedMu.Unlock()
+	if ds := j.opened[key]; ds != nil {
+		return ds, false, nil
+	}
+	ds, err = dataset.Open(spec, inputs)
+	if err != nil {
+		return nil, false, err
+	}
+	if j.opened == nil {
+		j.opened = map[string]*dataset.Dataset{}
+	}
+	j.opened[key] = ds
+	return ds, true, nil
+}
+
+// inputsKey identifies a model's inputs (names, types, shapes) for the dataset cache.
+func inputsKey(inputs []dataset.InputInfo) string {
+	var b strings.Builder
+	for _, in := range inputs {
+		fmt.Fprintf(&b, "%s:%d:%v;", in.Name, in.Type, in.Shape)
+	}
+	return b.String()
+}
+
+// closeDatasets closes the datasets the job opened.
+func (j *Job) closeDatasets() {
+	j.openedMu.Lock()
+	defer j.openedMu.Unlock()
+	for _, ds := range j.opened {
+		_ = ds.Close()
+	}
+	j.opened = nil
 }
 
 // Jobs expands the config into its jobs, sorted by model path: globs are matched,
@@ -176,6 +206,7 @@ func (c *Config) Jobs() ([]*Job, error) {
 			ne.Options = substitute(e.Options, vars)
 			j.Entries = append(j.Entries, &ne)
 		}
+		link(j.Entries) // the requests, from this job's options (the plan checked the links)
 		jobs = append(jobs, j)
 	}
 	if d.failed() {
@@ -261,5 +292,3 @@ func Shard(jobs []*Job, i, n int) []*Job {
 	}
 	return out
 }
-
-var _ = yamlx.Diagnostic{}

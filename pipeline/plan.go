@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -27,7 +28,24 @@ type Entry struct {
 	Reason    string
 	Line, Col int
 	Path      string // "stages.2.quantize"
+
+	// needs links each requirement of the entry to the entry that provides it.
+	needs []need
+	// requests are the later entries' requests of this entry's result (Pass.Requests).
+	requests []any
+	// lastReader is the index of the last entry that reads this entry's result; -1 when
+	// none does (the runner lets the result go after its last reader).
+	lastReader int
 }
+
+// need is a requirement and the index of the entry providing it.
+type need struct {
+	req  Requirement
+	from int
+}
+
+// Mutates reports whether the entry changes the job's model.
+func (e *Entry) Mutates() bool { return e.Stage.mutates(e.Options) }
 
 // implicitBefore names stages the plan adds, with defaults, before the first entry of
 // the listed stages when the config has none of them earlier: calibration and
@@ -87,17 +105,8 @@ func (d *decoder) plan(c *Config, doc *yaml.Node) *Plan {
 	for i, e := range p.Entries {
 		e.Index = i
 	}
-	for i, e := range p.Entries {
-		if e.Stage.Requires == nil {
-			continue
-		}
-		for _, req := range e.Stage.Requires(e.Options) {
-			found := slices.ContainsFunc(p.Entries[:i], func(x *Entry) bool { return x.Stage == req })
-			if !found {
-				d.errorAt(e.Line, e.Col, e.Path, fmt.Sprintf("%s: needs a %s stage before it (add `- %s:` earlier in stages)",
-					e.Stage.Name, req.Name, req.Name))
-			}
-		}
+	for _, pr := range link(p.Entries) {
+		d.errorAt(pr.entry.Line, pr.entry.Col, pr.entry.Path, pr.msg)
 	}
 	if len(p.Entries) == 0 && c.File.Output == "" && !slices.ContainsFunc(c.File.Models, func(m ModelRef) bool { return m.Output != "" }) {
 		d.errorAt(doc.Line, doc.Column, "stages", errNoStages.Error()+"; add `stages:` or `output:`")
@@ -132,10 +141,14 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 	path += "." + name
 	opts := st.NewOptions()
 	e = &Entry{Stage: st, Options: opts, Line: n.Line, Col: n.Column, Path: path}
+	reported := map[string]bool{} // the options the decoder already reported
 	if value != nil && !(value.Kind == yaml.ScalarNode && value.Tag == "!!null") {
 		before := len(d.diags)
 		d.add(prefix(yamlx.Check(value, reflect.TypeOf(opts), path), name))
 		checked := len(d.diags) > before
+		for _, dg := range d.diags[before:] {
+			reported[dg.Path] = true
+		}
 		// Decode even after unknown keys (they are skipped), so that the dataset and
 		// option checks below report their problems in the same run.
 		if err := value.Decode(opts); err != nil {
@@ -166,9 +179,7 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 		}
 	})
 	if vd, ok := opts.(Validator); ok {
-		if err := vd.Validate(); err != nil {
-			d.errorNode(n, path, name+": "+err.Error())
-		}
+		d.problems(vd.Validate(), value, n, path, name, reported)
 	}
 	if w, ok := opts.(Warner); ok {
 		for _, msg := range w.Warnings() {
@@ -176,6 +187,47 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 		}
 	}
 	return e
+}
+
+// problems reports what Validate returned: each Problem at its option's key (the entry
+// when the option is not written), any other error at the entry. Problems of options in
+// reported (a value outside an enum, already said by the decoder) are not repeated.
+func (d *decoder) problems(err error, value, entry *yaml.Node, path, stage string, reported map[string]bool) {
+	if err == nil {
+		return
+	}
+	var ps Problems
+	if !errors.As(err, &ps) {
+		d.errorNode(entry, path, stage+": "+err.Error())
+		return
+	}
+	for _, p := range ps {
+		where := path
+		if p.Field != "" {
+			where += "." + p.Field
+		}
+		if reported[where] {
+			continue
+		}
+		d.errorNode(locateField(value, p.Field, entry), where, stage+": "+p.String())
+	}
+}
+
+// locateField finds the key of the option field (a dot path) under value, or of the
+// nearest option above it that is written (a tensor name in the path may hold dots);
+// fallback when none is.
+func locateField(value *yaml.Node, field string, fallback *yaml.Node) *yaml.Node {
+	for value != nil && field != "" {
+		if k := yamlx.LocateKey(value, field); k != nil {
+			return k
+		}
+		i := strings.LastIndexByte(field, '.')
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	return fallback
 }
 
 func prefix(ds []yamlx.Diagnostic, stage string) []yamlx.Diagnostic {

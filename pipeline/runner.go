@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -143,11 +144,12 @@ func Run(ctx context.Context, cfg *Config, jobs []*Job, opts RunOptions) (*RunRe
 // fails its job with the stack in the log.
 func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Outcome) {
 	start := time.Now()
-	j.Log = opts.Log.With("job", j.Name)
-	j.Artifacts = map[string]string{}
+	j.log = opts.Log.With("job", j.Name)
+	j.artifacts = map[string]string{}
 	if opts.Progress != nil {
 		j.progress = func(stage string, done, total int) { opts.Progress(j, stage, done, total) }
 	}
+	defer j.closeDatasets()
 	rep := &report.Job{
 		SchemaVersion: report.SchemaVersion,
 		Tool:          toolInfo(opts.Version),
@@ -172,53 +174,76 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 		if j.progress != nil {
 			j.progress("", 1, 1)
 		}
-		j.Log.Info("job finished", "status", out.Status, "seconds", fmt.Sprintf("%.2f", rep.Seconds))
+		j.log.Info("job finished", "status", out.Status, "seconds", fmt.Sprintf("%.2f", rep.Seconds))
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			j.Log.Error("panic", "value", r, "stack", string(debug.Stack()))
+			j.log.Error("panic", "value", r, "stack", string(debug.Stack()))
 			finish(StatusFailed, fmt.Errorf("internal error (please report it): %v", r))
 		}
 	}()
-
-	inHash, inBytes, err := fileSHA256(j.ModelPath)
-	if err != nil {
-		finish(StatusFailed, fmt.Errorf("cannot read model: %w", err))
-		return out
-	}
-	rep.Model.SHA256, rep.Model.Bytes = inHash, inBytes
-	if err := ort.Init(j.Runtime.Library); err != nil {
+	skip, err := prepareJob(j, opts, rep)
+	switch {
+	case err != nil:
 		finish(StatusFailed, err)
 		return out
-	}
-	rep.Tool.ONNXRuntime = ort.Version()
-	runtimeEnv(&rep.Environment)
-	if !opts.Force && j.Output != "" && manifestMatches(j, inHash, rep) {
-		out.Status = StatusSkipped
-		rep.Status = StatusSkipped
-		j.Log.Info("skipped: the manifest matches the input and the config (use --force to redo)")
+	case skip:
+		out.Status, rep.Status = StatusSkipped, StatusSkipped
+		j.log.Info("skipped: the manifest matches the input and the config (use --force to redo)")
 		if j.progress != nil {
 			j.progress("", 1, 1)
 		}
 		return out
 	}
+	status, jobErr := runStages(ctx, j, rep)
+	rep.Saved = j.saved
+	status, jobErr = publish(j, opts, rep, status, jobErr)
+	finish(status, jobErr)
+	if status == StatusOK && j.Output != "" {
+		if err := writeManifest(j, rep); err != nil {
+			out.Status, out.Err = StatusFailed, err
+		}
+	}
+	return out
+}
+
+// prepareJob hashes the input, loads onnxruntime and, unless the manifest says the job is
+// done (skip), the model.
+func prepareJob(j *Job, opts RunOptions, rep *report.Job) (skip bool, err error) {
+	inHash, inBytes, err := fileSHA256(j.ModelPath)
+	if err != nil {
+		return false, fmt.Errorf("cannot read model: %w", err)
+	}
+	rep.Model.SHA256, rep.Model.Bytes = inHash, inBytes
+	if err := ort.Init(j.Runtime.Library); err != nil {
+		return false, err
+	}
+	rep.Tool.ONNXRuntime = ort.Version()
+	runtimeEnv(&rep.Environment)
+	if !opts.Force && j.Output != "" && manifestMatches(j, inHash, rep) {
+		return true, nil
+	}
 	m, err := onnxio.Load(j.ModelPath)
 	if err != nil {
-		finish(StatusFailed, err)
-		return out
+		return false, err
 	}
 	summ := onnxio.Summarize(m)
 	rep.Model.Nodes, rep.Model.Params, rep.Model.Quantization = summ.Nodes, summ.Params.Count, summ.Quantization
-	j.Input, j.Model = m, m // shared until a stage calls Pass.EditModel
+	j.input, j.model, j.previous = m, m, nil // shared until a stage changes the model
+	return false, nil
+}
 
-	results := map[*Stage]any{}
+// runStages runs the job's entries in order until one fails, recording each in the
+// report; it returns the job's status.
+func runStages(ctx context.Context, j *Job, rep *report.Job) (string, error) {
+	results := make([]any, len(j.Entries))
+	guard := newContractGuard(j)
 	status := StatusOK
 	var jobErr error
 	for i, e := range j.Entries {
 		rec := &report.Stage{Stage: e.Stage.Name, Index: e.Index, Implicit: e.Implicit, Status: "not run",
 			Options: json.RawMessage(MarshalOptions(e.Options))}
 		rep.Stages = append(rep.Stages, rec)
-		j.Records = append(j.Records, rec)
 		if status != StatusOK {
 			continue
 		}
@@ -227,75 +252,102 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 			continue
 		}
 		st := time.Now()
-		j.Log.Info("stage", "stage", e.Stage.Name, "index", e.Index+1)
-		if e.Stage.Mutates {
-			j.Previous = j.Model
+		j.log.Info("stage", "stage", e.Stage.Name, "index", e.Index+1)
+		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Requests: e.requests,
+			Log: j.log.With("stage", e.Stage.Name), job: j, start: j.model, results: map[reflect.Type]any{},
+			mutates: e.Mutates(), record: rec}
+		for _, nd := range e.needs {
+			pass.results[nd.req.Result] = results[nd.from]
 		}
-		pass := &Pass{Ctx: ctx, Stage: e.Stage, Options: e.Options, Entry: e.Index, Job: j, Later: j.Entries[i+1:],
-			ResultOf: results, Log: j.Log.With("stage", e.Stage.Name), record: rec}
+		guard.before(pass)
 		result, err := e.Stage.Run(pass)
 		rec.Seconds = time.Since(st).Seconds()
-		var rej *Rejected
-		switch {
-		case err == nil:
-			rec.Status = StatusOK
-			results[e.Stage] = result
-			if dp, ok := result.(report.DataProvider); ok {
-				rec.Data = dp.ReportData()
-			}
-		case errors.As(err, &rej):
-			rec.Status, rec.Error = StatusRejected, err.Error()
-			// what was judged belongs in the report of a rejected job too
-			if dp, ok := result.(report.DataProvider); ok && result != nil {
-				rec.Data = dp.ReportData()
-			}
-			status, jobErr = StatusRejected, fmt.Errorf("%s: %w", e.Stage.Name, err)
-		case ctx.Err() != nil:
-			rec.Status, rec.Error = StatusInterrupted, err.Error()
-			status, jobErr = StatusInterrupted, ctx.Err()
-		default:
-			rec.Status, rec.Error = StatusFailed, err.Error()
-			status, jobErr = StatusFailed, fmt.Errorf("%s: %w", e.Stage.Name, err)
+		if err == nil {
+			err = guard.after(pass, result)
+		}
+		if j.model != pass.start {
+			j.previous = pass.start
+		}
+		status, jobErr = judge(ctx, e, rec, result, err)
+		if status == StatusOK {
+			results[i] = result
+		}
+		release(j.Entries, results, i)
+	}
+	return status, jobErr
+}
+
+// judge turns a stage's outcome into its record and the job's status.
+func judge(ctx context.Context, e *Entry, rec *report.Stage, result any, err error) (string, error) {
+	var rej *Rejected
+	switch {
+	case err == nil:
+		rec.Status = StatusOK
+		if dp, ok := result.(report.DataProvider); ok {
+			rec.Data = dp.ReportData()
+		}
+		return StatusOK, nil
+	case errors.As(err, &rej):
+		rec.Status, rec.Error = StatusRejected, err.Error()
+		// what was judged belongs in the report of a rejected job too
+		if dp, ok := result.(report.DataProvider); ok && result != nil {
+			rec.Data = dp.ReportData()
+		}
+		return StatusRejected, fmt.Errorf("%s: %w", e.Stage.Name, err)
+	case ctx.Err() != nil:
+		rec.Status, rec.Error = StatusInterrupted, err.Error()
+		return StatusInterrupted, ctx.Err()
+	}
+	rec.Status, rec.Error = StatusFailed, err.Error()
+	return StatusFailed, fmt.Errorf("%s: %w", e.Stage.Name, err)
+}
+
+// release lets go of the results whose last reader is entry i (a quantize stage's
+// calibration table, say), so that the job does not hold them to its end.
+func release(entries []*Entry, results []any, i int) {
+	for k := 0; k < i; k++ {
+		if entries[k].lastReader == i {
+			results[k] = nil
 		}
 	}
-	rep.Saved = j.Saved
+	if entries[i].lastReader < 0 {
+		results[i] = nil
+	}
+}
+
+// publish writes the job's artifact when the job succeeded (or the rejected model, with
+// KeepFailed) and returns the job's final status.
+func publish(j *Job, opts RunOptions, rep *report.Job, status string, jobErr error) (string, error) {
 	if status == StatusOK && j.Output != "" {
 		if err := saveArtifact(j, j.Output); err != nil {
-			finish(StatusFailed, err)
-			return out
+			return StatusFailed, err
 		}
 		h, n, err := fileSHA256(j.Output)
 		if err != nil {
-			finish(StatusFailed, err)
-			return out
+			return StatusFailed, err
 		}
-		o := onnxio.Summarize(j.Model)
+		o := onnxio.Summarize(j.model)
 		rep.Output = &report.File{Path: j.Output, Bytes: n, SHA256: h, Nodes: o.Nodes, Params: o.Params.Count, Quantization: o.Quantization}
-		finish(StatusOK, nil)
-		if err := writeManifest(j, rep); err != nil {
-			out.Status, out.Err = StatusFailed, err
-		}
-		return out
+		return StatusOK, nil
 	}
 	if status == StatusRejected && opts.KeepFailed && j.Output != "" {
 		kept := strings.TrimSuffix(j.Output, ".onnx") + ".rejected.onnx"
 		if err := saveArtifact(j, kept); err != nil {
-			j.Log.Warn("cannot keep the rejected model", "error", err)
+			j.log.Warn("cannot keep the rejected model", "error", err)
 		} else {
-			j.Artifacts["rejected"] = kept
+			j.artifacts["rejected"] = kept
 		}
 	}
-	finish(status, jobErr)
-	return out
+	return status, jobErr
 }
 
 // saveArtifact checks the job's model (structure, then an onnxruntime session) and saves
 // it atomically to path. The bytes onnxruntime opened are the bytes written.
 func saveArtifact(j *Job, path string) error {
-	if err := onnxio.Check(j.Model); err != nil {
+	if err := onnxio.Check(j.model); err != nil {
 		return fmt.Errorf("the result is not a valid model: %w", err)
 	}
-	data, err := j.Model.Bytes()
+	data, err := j.model.Bytes()
 	if err != nil {
 		return err
 	}
@@ -339,7 +391,7 @@ func writeReport(j *Job, rep *report.Job) error {
 			return err
 		}
 	}
-	j.Artifacts["report"] = j.ReportPrefix + ".report.json"
+	j.artifacts["report"] = j.ReportPrefix + ".report.json"
 	return nil
 }
 

@@ -1,19 +1,17 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
+	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
-
-	"github.com/onnxpipe/onnxpipe/onnxio"
-	"github.com/onnxpipe/onnxpipe/report"
 )
 
-// A Stage is one kind of step in a pipeline: a value with metadata, registered once.
+// A Stage is one kind of step in a pipeline: a value with metadata, registered once. A
+// stage never sees the entries before or after it: what it reads of another stage's
+// work it declares in Requires, and the plan links it to the entry that provides it
+// before any job runs.
 type Stage struct {
 	// Name is the YAML key of a stage entry (`- quantize: {...}`).
 	Name string
@@ -23,13 +21,49 @@ type Stage struct {
 	// The struct's yaml tags and field doc comments are the one source of truth for the
 	// decoder, `onnxpipe stages` and docs/stages.md.
 	NewOptions func() any
-	// Requires returns the stages whose results Run reads, given the decoded options; a
-	// plan is valid only when each appears earlier in it (nil: none).
-	Requires func(opts any) []*Stage
-	// Mutates is true for stages that replace the job's model.
-	Mutates bool
-	// Run does the work. Its result is available to later stages in Pass.ResultOf.
+	// Requires lists the results Run reads from earlier entries, given the decoded
+	// options (nil: none). Each is provided by the nearest earlier entry whose stage's
+	// ResultType is the requirement's Result; a plan where none is is rejected.
+	Requires func(opts any) []Requirement
+	// ResultType is the type of the value Run returns (nil: Run returns nil). The runner
+	// checks every result against it.
+	ResultType reflect.Type
+	// Mutates reports whether an entry with these options changes the job's model (nil:
+	// never). Only such entries may call Pass.EditModel and Pass.SetModel.
+	Mutates func(opts any) bool
+	// Run does the work.
 	Run func(*Pass) (any, error)
+}
+
+// Always is a Mutates function for stages that change the model whatever their options.
+func Always(any) bool { return true }
+
+// Requirement is one result an entry reads from an earlier entry.
+type Requirement struct {
+	// Result is the type of the result: the nearest earlier entry whose stage declares it
+	// as ResultType provides it (Result[T] returns it in Run).
+	Result reflect.Type
+	// Request, when not nil, is handed to the providing entry (Pass.Requests) before any
+	// job runs: what this entry will read of the result, so that the provider makes just
+	// that (calibrate measures the ranges the quantize after it reads).
+	Request any
+	// SameModel requires the result to be made on the model this entry gets: no entry in
+	// between may change the model (a calibration table describes one graph).
+	SameModel bool
+	// For names the option that needs the result ("auto_exclude"), for messages; empty
+	// when the stage itself does.
+	For string
+}
+
+// mutates reports whether the stage changes the model with options opts.
+func (s *Stage) mutates(opts any) bool { return s.Mutates != nil && s.Mutates(opts) }
+
+// requires lists the stage's requirements with options opts.
+func (s *Stage) requires(opts any) []Requirement {
+	if s.Requires == nil {
+		return nil
+	}
+	return s.Requires(opts)
 }
 
 // Summary is the first line of Doc.
@@ -38,8 +72,9 @@ func (s *Stage) Summary() string {
 	return first
 }
 
-// Validator is implemented by options that can check themselves without I/O; the
-// decoder calls it and reports the error at the stage entry's position.
+// Validator is implemented by options that can check themselves without I/O. Validate
+// returns every problem at once: a Problems value puts each at its option's line:col, any
+// other error is reported at the stage entry.
 type Validator interface {
 	Validate() error
 }
@@ -48,104 +83,6 @@ type Validator interface {
 // option the chosen method ignores); each string is reported as a warning.
 type Warner interface {
 	Warnings() []string
-}
-
-// Pass is everything a stage's Run may touch.
-type Pass struct {
-	Ctx     context.Context
-	Stage   *Stage
-	Options any // the decoded *Options of this entry
-	// Entry is this stage's index in the plan.
-	Entry int
-	Job   *Job
-	// ResultOf holds the results of earlier stages; with several entries of one stage,
-	// the latest before this one.
-	ResultOf map[*Stage]any
-	// Later are the entries of the plan after this one, for a stage whose work serves a
-	// later one (calibrate measures the ranges the quantize stage after it reads).
-	Later  []*Entry
-	Log    *slog.Logger
-	record *report.Stage
-	mu     sync.Mutex
-}
-
-// Metric records a number for the report.
-func (p *Pass) Metric(name string, value float64, unit string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: report.Float(value), Unit: unit})
-}
-
-// KeyMetric records a number that also stands for the job in the summary table (the
-// latest key metric of a job wins).
-func (p *Pass) KeyMetric(name string, value float64, unit string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.record.Metrics = append(p.record.Metrics, report.Metric{Name: name, Value: report.Float(value), Unit: unit, Key: true})
-}
-
-// Chart adds a figure to the stage's report.
-func (p *Pass) Chart(c report.Chart) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.record.Charts = append(p.record.Charts, c)
-}
-
-// Table adds a table to the stage's report.
-func (p *Pass) Table(t report.Table) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.record.Tables = append(p.record.Tables, t)
-}
-
-// Scratch returns a pass like p whose metrics, notes, warnings, charts and tables go to
-// a record of their own, returned with it, instead of p's: a stage that runs another
-// stage's code (verify's auto_exclude quantizing again) keeps that output apart and
-// reports what it chooses. Logging still goes to p's logger.
-func (p *Pass) Scratch() (*Pass, *report.Stage) {
-	rec := &report.Stage{Stage: p.Stage.Name, Index: p.Entry}
-	return &Pass{Ctx: p.Ctx, Stage: p.Stage, Options: p.Options, Entry: p.Entry, Job: p.Job,
-		ResultOf: p.ResultOf, Later: p.Later, Log: p.Log, record: rec}, rec
-}
-
-// Note records a line of text for the report and logs it.
-func (p *Pass) Note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.mu.Lock()
-	p.record.Notes = append(p.record.Notes, msg)
-	p.mu.Unlock()
-	p.Log.Info(msg)
-}
-
-// Warn records a warning for the report and logs it.
-func (p *Pass) Warn(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.mu.Lock()
-	p.record.Warnings = append(p.record.Warnings, msg)
-	p.mu.Unlock()
-	p.Log.Warn(msg)
-}
-
-// Progress reports work done out of total (samples, epochs) for progress display.
-func (p *Pass) Progress(done, total int) {
-	if p.Job.progress != nil {
-		p.Job.progress(p.Stage.Name, done, total)
-	}
-}
-
-// SetModel replaces the job's current model (a stage with Mutates).
-func (p *Pass) SetModel(m *onnxio.Model) {
-	p.Job.Model = m
-}
-
-// EditModel returns the job's current model for editing in place. The current model may
-// be shared with Job.Input or Job.Previous (no copy is made for stages that only read
-// it); then the current model is copied first, so those stay as they were.
-func (p *Pass) EditModel() *onnxio.Model {
-	if p.Job.Model == p.Job.Input || p.Job.Model == p.Job.Previous {
-		p.Job.Model = p.Job.Model.Clone()
-	}
-	return p.Job.Model
 }
 
 // Rejected is the error a stage returns when the model it judges misses a threshold: the
@@ -161,6 +98,7 @@ func (r *Rejected) Error() string {
 var (
 	registryMu sync.RWMutex
 	registry   = map[string]*Stage{}
+	order      []*Stage // in registration order
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
@@ -179,7 +117,15 @@ func Register(s *Stage) {
 	case s.Run == nil || s.NewOptions == nil:
 		panic(fmt.Sprintf("pipeline: stage %q needs Run and NewOptions", s.Name))
 	}
+	if t := s.ResultType; t != nil {
+		for _, o := range order {
+			if o.ResultType == t {
+				panic(fmt.Sprintf("pipeline: stages %q and %q both declare result type %v", o.Name, s.Name, t))
+			}
+		}
+	}
 	registry[s.Name] = s
+	order = append(order, s)
 }
 
 // Lookup returns the registered stage called name.
@@ -190,23 +136,29 @@ func Lookup(name string) (*Stage, bool) {
 	return s, ok
 }
 
-// Stages returns every registered stage, sorted by name.
+// Stages returns every registered stage in registration order (stages/all registers
+// them in the order a chain uses them).
 func Stages() []*Stage {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	out := make([]*Stage, 0, len(registry))
-	for _, s := range registry {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return append([]*Stage(nil), order...)
 }
 
-// StageNames returns the registered names, sorted.
+// StageNames returns the registered names, in registration order.
 func StageNames() []string {
 	var names []string
 	for _, s := range Stages() {
 		names = append(names, s.Name)
 	}
 	return names
+}
+
+// provider returns the registered stage whose ResultType is t.
+func provider(t reflect.Type) *Stage {
+	for _, s := range Stages() {
+		if s.ResultType == t {
+			return s
+		}
+	}
+	return nil
 }

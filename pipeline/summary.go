@@ -186,7 +186,7 @@ func PrintSummary(w io.Writer, res *RunResult) {
 			continue
 		}
 		fmt.Fprintf(w, "%s:\n  report  %s.report.{html,md,json}\n", o.Job.Name, o.Job.ReportPrefix)
-		for _, f := range o.Job.Saved {
+		for _, f := range o.Report.Saved {
 			fmt.Fprintf(w, "  saved   %s\n", f.Path)
 		}
 		if o.Status == StatusOK && o.Job.Output != "" {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -27,7 +28,7 @@ func collectTable(t *testing.T, m *onnxio.Model, feeds []map[string]*onnxio.Tens
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, Percentile: 99.99,
+	st, err := collect.Run(context.Background(), m, ds, collect.Options{Method: method, Percentile: 99.99,
 		Optimization: opt, Tensors: tensors, Aliases: aliases})
 	if err != nil {
 		t.Fatal(err)

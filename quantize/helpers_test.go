@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -40,7 +41,7 @@ func minmaxTable(tb testing.TB, m *onnxio.Model, feeds []map[string]*onnxio.Tens
 		tb.Fatal(err)
 	}
 	defer ds.Close()
-	st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: calibrate.MinMax, Optimization: "none"})
+	st, err := collect.Run(context.Background(), m, ds, collect.Options{Method: calibrate.MinMax, Optimization: "none"})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -55,52 +56,65 @@ func DefaultOptions() Options {
 		PerChannel: true, Profile: ProfileCPU}
 }
 
-// Validate checks the options.
+// OptionError is one problem with Options, named by the option (as a config writes
+// it: "weight_type", "overrides.x.min").
+type OptionError struct {
+	Option string
+	Msg    string
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Msg }
+
+// Validate checks the options and returns every problem, each an *OptionError, joined.
 func (o *Options) Validate() error {
+	var errs []error
+	bad := func(option, format string, args ...any) {
+		errs = append(errs, &OptionError{Option: option, Msg: fmt.Sprintf(format, args...)})
+	}
 	switch o.ActivationType {
 	case onnxio.TypeUint8, onnxio.TypeInt8, onnxio.TypeUint16, onnxio.TypeInt16:
 	default:
-		return fmt.Errorf("activation type %s: int8, uint8, int16 or uint16", o.ActivationType)
+		bad("activation_type", "%s: int8, uint8, int16 or uint16", o.ActivationType)
 	}
 	switch o.WeightType {
 	case onnxio.TypeUint8, onnxio.TypeInt8:
 	default:
-		return fmt.Errorf("weight type %s: int8 or uint8", o.WeightType)
+		bad("weight_type", "%s: int8 or uint8", o.WeightType)
 	}
 	if o.ActivationType == onnxio.TypeInt8 && o.WeightType == onnxio.TypeUint8 {
-		return fmt.Errorf("int8 activations with uint8 weights have no onnxruntime kernels; use int8 weights")
+		bad("weight_type", "int8 activations with uint8 weights have no onnxruntime kernels; use int8 weights")
 	}
 	switch o.Profile {
 	case "", ProfileCPU, ProfileTensorRT:
 	default:
-		return fmt.Errorf("profile %q: cpu or tensorrt", o.Profile)
+		bad("profile", "%q: cpu or tensorrt", o.Profile)
 	}
 	for _, op := range o.OpTypes {
 		if !slices.Contains(SupportedOps(), op) {
-			return fmt.Errorf("op_types: %s is not quantized by onnxpipe; supported: %s", op, strings.Join(SupportedOps(), ", "))
+			bad("op_types", "%s is not quantized by onnxpipe; supported: %s", op, strings.Join(SupportedOps(), ", "))
 		}
 	}
 	for _, p := range o.ExcludeNodes {
 		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("exclude_nodes: bad pattern %q", p)
+			bad("exclude_nodes", "bad pattern %q", p)
 		}
 	}
 	for name, ov := range o.Overrides {
 		if ov.Type != "" {
 			if _, err := onnxio.ParseDataType(ov.Type); err != nil {
-				return fmt.Errorf("overrides.%s.type: %v", name, err)
+				bad("overrides."+name+".type", "%v", err)
 			}
 		}
 		for _, v := range []*float32{ov.Min, ov.Max} {
 			if v != nil && !finite(*v) {
-				return fmt.Errorf("overrides.%s: min and max must be finite", name)
+				bad("overrides."+name, "min and max must be finite")
 			}
 		}
 		if ov.Min != nil && ov.Max != nil && *ov.Min > *ov.Max {
-			return fmt.Errorf("overrides.%s: min > max", name)
+			bad("overrides."+name, "min > max")
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // excluded reports whether a node name matches ExcludeNodes.

@@ -93,7 +93,16 @@ func implementsUnmarshaler(t reflect.Type) bool {
 	return ok
 }
 
+// enum is what option types with a fixed set of spellings implement (the decoder checks
+// them too).
+type enum interface{ Values() []string }
+
+// typeName is how the option reference names a type: an enum by its values
+// ("static | dynamic"), other types by their YAML kind.
 func typeName(t reflect.Type) string {
+	if t.Kind() != reflect.Pointer && t.Implements(reflect.TypeFor[enum]()) {
+		return strings.Join(reflect.Zero(t).Interface().(enum).Values(), " | ")
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return typeName(t.Elem())

@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
-	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	"github.com/onnxpipe/onnxpipe/quantize"
 	"github.com/onnxpipe/onnxpipe/report"
+	"github.com/onnxpipe/onnxpipe/stages/internal/results"
 )
 
 // Stage is the calibrate stage.
@@ -34,8 +36,8 @@ minimises the quantization error). The table records the hash of the graph it wa
 same model, dataset and method reuses it.
 
 By default only the activations whose range quantize reads are measured (coverage:
-quantize): with the options of the quantize stage that follows in the chain, or, when
-none follows, under any of its options. A quantize stage with asymmetric activations on
+quantize): those the quantize stage that reads this table asks for (its options decide
+them), or, when no stage reads it, those quantize reads under any of its options. A quantize stage with asymmetric activations on
 the cpu profile folds each Relu into the range of the Conv or Add before it, whose own
 range is then never read: leaving it out keeps onnxruntime's Conv+Relu fusions while it
 calibrates (ResNet-18: 31 of 49 values).
@@ -44,35 +46,52 @@ Unsqueeze, Transpose, Identity, DepthToSpace, SpaceToDepth) are never exposed: t
 records them as aliases with their source's range. Exposing fewer values lets onnxruntime
 keep more of its fusions. coverage: all (or a tensorrt_cache) measures every activation.`,
 	NewOptions: func() any {
-		return &Options{Method: "minmax", Percentile: 99.999, Tensors: TensorSelection{}, MovingAverage: 0, MaxPassBytes: 1 << 30, Coverage: calibrate.CoverageQuantize}
+		return &Options{Method: calibrate.MinMax, Percentile: calibrate.DefaultPercentile, Tensors: TensorSelection{},
+			MaxPassBytes: 1 << 30, Coverage: CoverageQuantize}
 	},
-	Run: run,
+	ResultType: reflect.TypeFor[*results.Calibration](),
+	Run:        run,
 }
 
-func init() { pipeline.Register(Stage) }
+// Coverage says which activations a calibration measures when no tensors are listed.
+type Coverage string
+
+// The coverages.
+const (
+	// CoverageQuantize measures the ranges the quantize stage reads.
+	CoverageQuantize Coverage = calibrate.CoverageQuantize
+	// CoverageAll measures every float activation.
+	CoverageAll Coverage = calibrate.CoverageAll
+)
+
+// Values lists the coverages.
+func (Coverage) Values() []string { return []string{calibrate.CoverageQuantize, calibrate.CoverageAll} }
 
 // Options are the calibrate stage's options.
 type Options struct {
 	// Dataset names the calibration dataset. Required.
 	Dataset string `yaml:"dataset" json:"dataset" onnxpipe:"dataset"`
-	// Method is minmax, percentile, entropy or mse.
-	Method string `yaml:"method" json:"method"`
+	// Method chooses each range: minmax (the observed extremes), percentile (the tails
+	// of the histogram cut at percentile), entropy (TensorRT's KL-divergence threshold)
+	// or mse (the clipping threshold with the least quantization error).
+	Method calibrate.Method `yaml:"method" json:"method"`
 	// Percentile is the percentile kept by method percentile.
 	Percentile float64 `yaml:"percentile" json:"percentile"`
 	// Symmetric makes every range symmetric around zero.
 	Symmetric bool `yaml:"symmetric" json:"symmetric"`
-	// MovingAverage, when > 0, is the constant c of a moving average of per-batch minima
-	// and maxima (ema = c*batch + (1-c)*ema; onnxruntime's default c is 0.01), for minmax.
+	// MovingAverage, for method minmax, is the constant c of a moving average of the
+	// per-batch minima and maxima (ema = c*batch + (1-c)*ema; onnxruntime's default c is
+	// 0.01); 0 takes the plain extremes.
 	MovingAverage float64 `yaml:"moving_average" json:"moving_average,omitempty"`
 	// Tensors limits calibration to these tensors (a list of names), or, written all,
 	// measures every float activation (as coverage: all); empty, coverage decides.
 	Tensors TensorSelection `yaml:"tensors" json:"tensors"`
-	// Coverage, when Tensors is empty, is quantize (the default: the activations whose
-	// range the quantize stage after this one reads with its options; with no quantize
-	// stage after it in the chain, those quantize can read under any options) or all
-	// (every float activation, as a TensorRT cache needs: TensorRTCache implies it).
-	// Copies of another value are aliases either way.
-	Coverage string `yaml:"coverage" json:"coverage"`
+	// Coverage, when Tensors is empty, is quantize (the activations whose range the
+	// quantize stage that reads this table reads with its options; with no such stage,
+	// those quantize can read under any options) or all (every float activation, as a
+	// TensorRT cache needs: TensorRTCache implies it). Copies of another value are
+	// aliases either way.
+	Coverage Coverage `yaml:"coverage" json:"coverage"`
 	// Cache is a JSON file the table is saved to and reused from when the model, dataset
 	// and method are unchanged; {name} and {dir} are replaced per model.
 	Cache string `yaml:"cache" json:"cache,omitempty" onnxpipe:"path"`
@@ -86,36 +105,29 @@ type Options struct {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
+	var ps pipeline.Problems
 	if o.Dataset == "" {
-		return fmt.Errorf("dataset is required")
-	}
-	if _, err := calibrate.ParseMethod(o.Method); err != nil {
-		return err
+		ps.Add("dataset", "is required: name one of the config's datasets")
 	}
 	if o.Percentile <= 50 || o.Percentile > 100 {
-		return fmt.Errorf("percentile %g: between 50 and 100", o.Percentile)
+		ps.Add("percentile", "%g: between 50 and 100", o.Percentile)
 	}
 	if o.MovingAverage < 0 || o.MovingAverage >= 1 {
-		return fmt.Errorf("moving_average %g: 0 (off) or a constant in (0, 1)", o.MovingAverage)
-	}
-	switch o.Coverage {
-	case "", calibrate.CoverageQuantize, calibrate.CoverageAll:
-	default:
-		return fmt.Errorf("coverage %q: quantize or all", o.Coverage)
+		ps.Add("moving_average", "%g: 0 (off) or a constant in (0, 1)", o.MovingAverage)
 	}
 	if o.MaxPassBytes < 1<<20 {
-		return fmt.Errorf("max_pass_bytes must be at least 1 MiB")
+		ps.Add("max_pass_bytes", "%d: at least 1 MiB (1048576)", o.MaxPassBytes)
 	}
-	return nil
+	return ps.Err()
 }
 
 // Warnings reports options the method ignores.
 func (o *Options) Warnings() []string {
 	var w []string
-	if o.Method != "percentile" && o.Percentile != 99.999 {
+	if o.Method != calibrate.Percentile && o.Percentile != calibrate.DefaultPercentile {
 		w = append(w, fmt.Sprintf("percentile is ignored with method %s", o.Method))
 	}
-	if o.Method != "minmax" && o.MovingAverage != 0 {
+	if o.Method != calibrate.MinMax && o.MovingAverage != 0 {
 		w = append(w, fmt.Sprintf("moving_average is ignored with method %s", o.Method))
 	}
 	return w
@@ -126,55 +138,33 @@ var (
 	_ pipeline.Warner    = (*Options)(nil)
 )
 
-// tableResult wraps the table for the report (a summary, not every tensor).
-type tableResult struct{ *calibrate.Table }
-
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	spec, err := p.Job.Dataset(o.Dataset)
+	spec, err := p.DatasetSpec(o.Dataset)
 	if err != nil {
 		return nil, err
 	}
-	m := p.Job.Model
-	method, _ := calibrate.ParseMethod(o.Method)
+	m := p.Model()
 	fingerprint, err := dataset.Fingerprint(spec)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
 	}
-	hash := m.GraphHash()
 	coverage := o.coverage()
-	tensors, aliases, err := o.measure(p, m, coverage)
+	tensors, aliases, err := measure(p.Requests, m, coverage, o.Tensors.Names)
 	if err != nil {
 		return nil, err
 	}
-	if o.Cache != "" {
-		t, err := calibrate.LoadTable(o.Cache)
-		switch {
-		case err == nil && t.GraphSHA256 == hash && t.Dataset == fingerprint && t.Method == string(method) &&
-			t.Symmetric == o.Symmetric && t.MovingAverage == o.MovingAverage && (method != calibrate.Percentile || t.Percentile == o.Percentile) &&
-			covers(t, coverage, tensors, aliases):
-			p.Note("calibration cache hit: %s (%d tensors, %d samples)", o.Cache, len(t.Tensors), t.Samples)
-			p.Metric("cache_hit", 1, "")
-			p.Job.Artifacts["calibration"] = o.Cache
-			return t, nil
-		case err == nil:
-			p.Note("calibration cache %s is for another model, dataset or method: recalibrating", o.Cache)
-		case !os.IsNotExist(err):
-			p.Warn("calibration cache ignored: %v", err)
-		}
+	if t := o.cached(p, m.GraphHash(), fingerprint, coverage, tensors, aliases); t != nil {
+		return &results.Calibration{Table: t, Dataset: o.Dataset}, nil
 	}
-	ds, err := dataset.Open(spec, dataset.InputsOf(m))
+	ds, err := p.Dataset(o.Dataset, dataset.InputsOf(m))
 	if err != nil {
-		return nil, fmt.Errorf("dataset %q: %w", o.Dataset, err)
+		return nil, err
 	}
-	defer ds.Close()
-	for _, w := range ds.Warnings() {
-		p.Warn("dataset %q: %s", o.Dataset, w)
-	}
-	stats, err := calibrate.Collect(p.Ctx, m, ds, calibrate.CollectOptions{
-		Method: method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage,
-		Tensors: tensors, Aliases: aliases, MaxPassBytes: o.MaxPassBytes, Threads: p.Job.Runtime.Threads,
-		Optimization: p.Job.Runtime.Optimization, Progress: p.Progress,
+	stats, err := collect.Run(p.Ctx, m, ds, collect.Options{
+		Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage,
+		Tensors: tensors, Aliases: aliases, MaxPassBytes: o.MaxPassBytes, Threads: p.Runtime().Threads,
+		Optimization: p.Runtime().Optimization, Progress: p.Progress,
 	})
 	if err != nil {
 		return nil, err
@@ -183,7 +173,61 @@ func run(p *pipeline.Pass) (any, error) {
 	t.Dataset = fingerprint
 	t.Coverage = coverage
 	t.NotFloat = stats.NonFloat
-	p.Metric("tensors_measured", float64(len(tensors)), "")
+	if err := o.write(p, t); err != nil {
+		return nil, err
+	}
+	record(p, stats, len(tensors))
+	return &results.Calibration{Table: t, Dataset: o.Dataset}, nil
+}
+
+// cached returns the table of the cache file when it was made on this graph and
+// dataset with these options and holds every value this calibration measures; nil
+// otherwise (with a note saying why).
+func (o *Options) cached(p *pipeline.Pass, hash, fingerprint, coverage string, tensors []string, aliases map[string]string) *calibrate.Table {
+	if o.Cache == "" {
+		return nil
+	}
+	t, err := calibrate.LoadTable(o.Cache)
+	switch {
+	case err == nil && t.GraphSHA256 == hash && t.Dataset == fingerprint && t.Method == string(o.Method) &&
+		t.Symmetric == o.Symmetric && t.MovingAverage == o.MovingAverage && (o.Method != calibrate.Percentile || t.Percentile == o.Percentile) &&
+		covers(t, coverage, tensors, aliases):
+		p.Note("calibration cache hit: %s (%d tensors, %d samples)", o.Cache, len(t.Tensors), t.Samples)
+		p.Metric("cache_hit", 1, "")
+		p.AddArtifact("calibration", o.Cache)
+		return t
+	case err == nil:
+		p.Note("calibration cache %s is for another model, dataset or method: recalibrating", o.Cache)
+	case !os.IsNotExist(err):
+		p.Warn("calibration cache ignored: %v", err)
+	}
+	return nil
+}
+
+// write saves the table to the cache and the TensorRT cache the options name.
+func (o *Options) write(p *pipeline.Pass, t *calibrate.Table) error {
+	if o.Cache != "" {
+		if err := os.MkdirAll(filepath.Dir(o.Cache), 0o755); err != nil {
+			return err
+		}
+		if err := t.Save(o.Cache); err != nil {
+			return err
+		}
+		p.AddArtifact("calibration", o.Cache)
+		p.Note("calibration table saved to %s", o.Cache)
+	}
+	if o.TensorRTCache != "" {
+		if err := writeTensorRT(t, o.TensorRTCache); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record puts the calibration's figures and the histograms worth a look in the report.
+func record(p *pipeline.Pass, stats *collect.Stats, measured int) {
+	t := stats.Table
+	p.Metric("tensors_measured", float64(measured), "")
 	p.Metric("tensors", float64(len(t.Tensors)), "")
 	p.Metric("samples", float64(t.Samples), "")
 	p.Metric("passes", float64(stats.Passes), "")
@@ -191,21 +235,6 @@ func run(p *pipeline.Pass) (any, error) {
 	p.Metric("seconds", stats.Seconds, "s")
 	for _, name := range stats.NonFinite {
 		p.Warn("tensor %q had NaN or Inf values; they were left out of its range", name)
-	}
-	if o.Cache != "" {
-		if err := os.MkdirAll(filepath.Dir(o.Cache), 0o755); err != nil {
-			return nil, err
-		}
-		if err := t.Save(o.Cache); err != nil {
-			return nil, err
-		}
-		p.Job.Artifacts["calibration"] = o.Cache
-		p.Note("calibration table saved to %s", o.Cache)
-	}
-	if o.TensorRTCache != "" {
-		if err := writeTensorRT(t, o.TensorRTCache); err != nil {
-			return nil, err
-		}
 	}
 	for _, name := range worstClipped(t, 3) {
 		h := stats.Set.Histogram(name)
@@ -221,7 +250,6 @@ func run(p *pipeline.Pass) (any, error) {
 		}
 		p.Chart(c)
 	}
-	return t, nil
 }
 
 // coverage is what the table must hold: listed tensors, every activation (also for a
@@ -230,63 +258,54 @@ func (o *Options) coverage() string {
 	switch {
 	case len(o.Tensors.Names) > 0:
 		return calibrate.CoverageListed
-	case o.Coverage == calibrate.CoverageAll || o.Tensors.All || o.TensorRTCache != "":
+	case o.Coverage == CoverageAll || o.Tensors.All || o.TensorRTCache != "":
 		return calibrate.CoverageAll
 	}
 	return calibrate.CoverageQuantize
 }
 
-// RangeReader is implemented by the options of a stage that reads the calibration table
-// (quantize): by default calibrate measures the ranges the first such stage after it
-// reads with its options.
-type RangeReader interface {
-	// CalibrationOptions returns the options the table is read with; ok is false when
-	// this entry reads no table (quantize mode dynamic).
-	CalibrationOptions() (o quantize.Options, ok bool)
-}
-
 // measure lists the values to expose and the aliases to record: the listed tensors;
-// every activation (coverage all); or, for coverage quantize, the ranges the quantize
-// stage after this one reads with its options (quantize.CalibrationTensorsFor: a Conv's
-// output that a folded Relu replaces is left out), or, with no such stage in this
-// chain, the ranges quantize reads under any options.
-func (o *Options) measure(p *pipeline.Pass, m *onnxio.Model, coverage string) ([]string, map[string]string, error) {
+// every activation (coverage all); or, for coverage quantize, the ranges the readers of
+// the table ask for (results.RangeRequest: a Conv's output that a folded Relu replaces is
+// left out), or, when nothing reads it in this chain, the ranges quantize reads under any
+// options.
+func measure(requests []any, m *onnxio.Model, coverage string, listed []string) ([]string, map[string]string, error) {
 	switch coverage {
 	case calibrate.CoverageListed:
-		return o.Tensors.Names, nil, nil
+		return listed, nil, nil
 	case calibrate.CoverageAll:
 		t, a := quantize.CalibrationTensors(m, true)
 		return t, a, nil
 	}
 	var tensors []string
-	var aliases map[string]string
-	if qo, ok := reader(p); ok {
-		var err error
-		if tensors, aliases, err = quantize.CalibrationTensorsFor(m, qo); err != nil {
-			return nil, nil, fmt.Errorf("the quantize stage's options: %w", err)
+	aliases := map[string]string{}
+	asked := false
+	for _, r := range requests {
+		req, ok := r.(results.RangeRequest)
+		if !ok {
+			continue
 		}
-	} else {
+		t, a, err := req(m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the ranges the quantize stage reads: %w", err)
+		}
+		asked = true
+		for _, n := range t {
+			if !slices.Contains(tensors, n) {
+				tensors = append(tensors, n)
+			}
+		}
+		for k, v := range a {
+			aliases[k] = v
+		}
+	}
+	if !asked {
 		tensors, aliases = quantize.CalibrationTensors(m, false)
 	}
 	if len(tensors) == 0 { // nothing quantize reads: measure every activation
 		tensors, aliases = quantize.CalibrationTensors(m, true)
 	}
 	return tensors, aliases, nil
-}
-
-// reader returns the options of the first stage after p that reads the table p makes,
-// if any: it looks no further than the next calibrate stage or a stage that replaces the
-// model (which would make a table for another graph).
-func reader(p *pipeline.Pass) (quantize.Options, bool) {
-	for _, e := range p.Later {
-		if r, ok := e.Options.(RangeReader); ok {
-			return r.CalibrationOptions()
-		}
-		if e.Stage.Name == "calibrate" || e.Stage.Mutates {
-			break
-		}
-	}
-	return quantize.Options{}, false
 }
 
 // covers reports whether cached table t holds what this calibration would measure: for
@@ -321,63 +340,6 @@ func writeTensorRT(t *calibrate.Table, path string) error {
 		return err
 	}
 	return f.Commit()
-}
-
-// RunSamples runs m on the first n samples of the job's calibration dataset (the dataset
-// of the latest calibrate stage) and checks the outputs are finite: the quantize stage's
-// proof that its result runs.
-func RunSamples(p *pipeline.Pass, m *onnxio.Model, n int) error {
-	var spec *dataset.Spec
-	for i := p.Entry - 1; i >= 0; i-- {
-		if e := p.Job.Entries[i]; e.Stage == Stage {
-			s, err := p.Job.Dataset(e.Options.(*Options).Dataset)
-			if err != nil {
-				return err
-			}
-			spec = s
-			break
-		}
-	}
-	if spec == nil {
-		return nil
-	}
-	ds, err := dataset.Open(spec, dataset.InputsOf(m))
-	if err != nil {
-		return err
-	}
-	defer ds.Close()
-	data, err := m.Bytes()
-	if err != nil {
-		return err
-	}
-	s, err := ort.NewSession(data, ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	done := 0
-	for b, err := range ds.Batches() {
-		if err != nil {
-			return err
-		}
-		out, err := s.Run(b.Inputs)
-		if err != nil {
-			return fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
-		}
-		for name, t := range out {
-			if vals, err := t.Float32s(); err == nil {
-				for _, v := range vals {
-					if v != v || v > 3.4e38 || v < -3.4e38 {
-						return fmt.Errorf("output %q is not finite on samples %d..%d", name, b.Index, b.Index+b.N-1)
-					}
-				}
-			}
-		}
-		if done += b.N; done >= n {
-			break
-		}
-	}
-	return nil
 }
 
 // worstClipped names the n tensors whose chosen range clips the most of their observed

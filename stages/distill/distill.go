@@ -4,6 +4,7 @@ package distill
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
@@ -11,7 +12,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
-	"github.com/onnxpipe/onnxpipe/report"
+	"github.com/onnxpipe/onnxpipe/stages/internal/training"
 	"github.com/onnxpipe/onnxpipe/train"
 )
 
@@ -31,11 +32,10 @@ adapters. Validation after each epoch keeps the best epoch's weights and can sto
 checkpoint after each epoch lets an interrupted run resume. After the stage the job's model
 is the student; loss and accuracy curves go to the report.`,
 	NewOptions: func() any { return defaults() },
-	Mutates:    true,
+	ResultType: reflect.TypeFor[*Result](),
+	Mutates:    pipeline.Always,
 	Run:        run,
 }
-
-func init() { pipeline.Register(Stage) }
 
 var (
 	_ pipeline.Validator = (*Options)(nil)
@@ -50,15 +50,14 @@ type Result struct {
 
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	teacher := p.Job.Model
+	teacher := p.Model()
 	if o.Teacher == "input" {
-		teacher = p.Job.Input
+		teacher = p.Input()
 	}
-	data, val, closeData, err := OpenData(p, teacher, o.Dataset, o.Validation)
+	data, val, err := training.OpenData(p, teacher, o.Dataset, o.Validation)
 	if err != nil {
 		return nil, err
 	}
-	defer closeData()
 	student, err := buildStudent(p, o, teacher, data)
 	if err != nil {
 		return nil, err
@@ -72,10 +71,10 @@ func run(p *pipeline.Pass) (any, error) {
 		if err := res.Teacher.Save(o.TeacherOutput, onnxio.SaveOptions{}); err != nil {
 			return nil, fmt.Errorf("teacher_output: %w", err)
 		}
-		p.Job.Artifacts["teacher"] = o.TeacherOutput
+		p.AddArtifact("teacher", o.TeacherOutput)
 	}
 	if o.Checkpoint != "" {
-		p.Job.Artifacts["checkpoint"] = o.Checkpoint
+		p.AddArtifact("checkpoint", o.Checkpoint)
 	}
 	out := &Result{Result: res, TeacherParams: params(teacher), StudentParams: params(res.Student)}
 	record(p, o, out, teacher)
@@ -150,8 +149,8 @@ func ports(teacher *onnxio.Model, data *dataset.Dataset) (in, out []distill.Port
 
 // config turns the options into the library's configuration.
 func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config {
-	cfg := TrainConfig(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
-	cfg.Mode, cfg.Generations, cfg.Output = o.Mode, o.Generations, o.Output
+	cfg := training.Config(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
+	cfg.Mode, cfg.Generations, cfg.Output = string(o.Mode), o.Generations, o.Output
 	cfg.Temperature, cfg.SoftWeight, cfg.HardWeight = o.Temperature, o.SoftWeight, o.HardWeight
 	cfg.Epochs, cfg.TeacherLR, cfg.Patience = o.Epochs, o.TeacherLR, o.EarlyStopping.Patience
 	cfg.Checkpoint, cfg.Seed, cfg.MemoryLimit = o.Checkpoint, o.Seed, o.MemoryLimit
@@ -164,61 +163,6 @@ func (o *Options) config(p *pipeline.Pass, data *dataset.Dataset) distill.Config
 		}
 	}
 	return cfg
-}
-
-// TrainConfig is the part of a distill.Config that every training stage (distill, qat)
-// sets the same way: optimizer and schedule (schedule steps given in epochs), how the
-// teacher runs in onnxruntime, progress and log.
-func TrainConfig(p *pipeline.Pass, data *dataset.Dataset, batch int, opt Optimizer, sched Schedule, clip float64) distill.Config {
-	steps := (data.Len() + batch - 1) / batch
-	cfg := distill.Config{
-		Mode:  distill.Offline,
-		Batch: batch,
-		Optimizer: train.OptimizerConfig{Name: opt.Name, LR: opt.LR, Momentum: opt.Momentum, Nesterov: opt.Nesterov,
-			WeightDecay: opt.WeightDecay, ClipNorm: clip,
-			Schedule: train.Schedule{Name: sched.Name, Gamma: sched.Gamma, MinLR: sched.MinLR,
-				StepSize: sched.StepSize * steps, WarmupSteps: sched.WarmupEpochs * steps}},
-		Runtime:      ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization},
-		TeacherBatch: data.BatchSize(),
-		Progress:     p.Progress,
-		Logf:         func(format string, args ...any) { p.Log.Info(fmt.Sprintf(format, args...)) },
-	}
-	if opt.Name != "sgd" {
-		cfg.Optimizer.Momentum = 0
-	}
-	return cfg
-}
-
-// OpenData opens a training stage's datasets for the model's inputs (val is nil when
-// validation is ""); close them with the returned function.
-func OpenData(p *pipeline.Pass, m *onnxio.Model, dataName, valName string) (data, val *dataset.Dataset, closeAll func(), err error) {
-	inputs := dataset.InputsOf(m)
-	open := func(name string) (*dataset.Dataset, error) {
-		spec, err := p.Job.Dataset(name)
-		if err != nil {
-			return nil, err
-		}
-		ds, err := dataset.Open(spec, inputs)
-		if err != nil {
-			return nil, fmt.Errorf("dataset %q: %w", name, err)
-		}
-		return ds, nil
-	}
-	if data, err = open(dataName); err != nil {
-		return nil, nil, nil, err
-	}
-	if valName != "" {
-		if val, err = open(valName); err != nil {
-			data.Close()
-			return nil, nil, nil, err
-		}
-	}
-	return data, val, func() {
-		data.Close()
-		if val != nil {
-			val.Close()
-		}
-	}, nil
 }
 
 func params(m *onnxio.Model) int64 { return onnxio.Summarize(m).Params.Count }
@@ -262,46 +206,5 @@ func record(p *pipeline.Pass, o *Options, r *Result, teacher *onnxio.Model) {
 		p.Note("born-again generations (validation accuracy) %s", strings.Join(parts, ", "))
 	}
 	p.Note("mode %s, output %q, %d epochs of %d samples, batch %d", o.Mode, res.Output, len(res.History), res.TrainSamples, o.Batch)
-	Charts(p, res)
-}
-
-// Charts adds the loss and accuracy curves of a training run to the report.
-func Charts(p *pipeline.Pass, res *distill.Result) {
-	if len(res.History) == 0 {
-		return
-	}
-	loss := report.Chart{Title: "loss per epoch", Kind: "line", XLabel: "epoch", YLabel: "loss",
-		Series: []report.Series{{Name: "training"}, {Name: "validation"}}}
-	acc := report.Chart{Title: "validation accuracy per epoch", Kind: "line", XLabel: "epoch", YLabel: "accuracy",
-		Series: []report.Series{{Name: "student"}, {Name: "teacher"}}}
-	hasAcc, hasVal := false, false
-	lowest := math.Inf(1)
-	for _, e := range res.History {
-		lowest = math.Min(lowest, e.ValAccuracy)
-	}
-	if g := res.Generations; len(g) == 1 && g[0].InitialAccuracy >= lowest-0.05 && res.Resumed == "" {
-		// epoch 0: the model before training (for qat, the post-training quantization),
-		// unless it is an untrained student whose chance accuracy would flatten the curve
-		acc.XNum = append(acc.XNum, 0)
-		acc.Series[0].Values = append(acc.Series[0].Values, report.Float(g[0].InitialAccuracy))
-		acc.Series[1].Values = append(acc.Series[1].Values, report.Float(g[0].TeacherAccuracy))
-	}
-	for i, e := range res.History {
-		x := float64(i + 1)
-		loss.XNum = append(loss.XNum, x)
-		acc.XNum = append(acc.XNum, x)
-		loss.Series[0].Values = append(loss.Series[0].Values, report.Float(e.TrainLoss))
-		loss.Series[1].Values = append(loss.Series[1].Values, report.Float(e.ValLoss))
-		acc.Series[0].Values = append(acc.Series[0].Values, report.Float(e.ValAccuracy))
-		acc.Series[1].Values = append(acc.Series[1].Values, report.Float(e.TeacherAccuracy))
-		hasAcc = hasAcc || !math.IsNaN(e.ValAccuracy)
-		hasVal = hasVal || !math.IsNaN(e.ValLoss)
-	}
-	if !hasVal {
-		loss.Series = loss.Series[:1]
-	}
-	p.Chart(loss)
-	if hasAcc {
-		p.Chart(acc)
-	}
+	training.Charts(p, res)
 }

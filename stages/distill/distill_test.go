@@ -22,11 +22,11 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ stage, want string }{
 		{"  - distill: {dataset: train}", "student: give model: or architecture:"},
 		{"  - distill: {dataset: train, mode: self, student: {architecture: {mlp: {hidden: [8]}}}}", "mode self"},
-		{"  - distill: {dataset: train, mode: mutual, student: {architecture: {mlp: {hidden: [8]}}}}", `mode "mutual"`},
+		{"  - distill: {dataset: train, mode: mutual, student: {architecture: {mlp: {hidden: [8]}}}}", `mode: "mutual" is not one of offline, online, self`},
 		{"  - distill: {dataset: train, student: {architecture: {mlp: {hidden: [8]}, cnn: {channels: [4]}}}}", "not both"},
 		{"  - distill: {dataset: train, generations: 3, student: {architecture: {mlp: {hidden: [8]}}}}", "only mode self"},
 		{"  - distill: {dataset: train, early_stopping: {patience: 2}, student: {architecture: {mlp: {hidden: [8]}}}}", "needs validation"},
-		{"  - distill: {dataset: train, losses: [{hint: {student: a}}], student: {architecture: {mlp: {hidden: [8]}}}}", "losses[0].hint"},
+		{"  - distill: {dataset: train, losses: [{hint: {student: a}}], student: {architecture: {mlp: {hidden: [8]}}}}", "c.yaml:14:41: distill: losses.0.hint: needs student: and teacher:"},
 		{"  - distill: {dataset: trian, student: {architecture: {mlp: {hidden: [8]}}}}", `did you mean "train"`},
 		{"  - distill: {dataset: train, student: {architecture: {mlp: {hiden: [8]}}}}", "hiden"},
 	} {

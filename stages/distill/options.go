@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/onnxpipe/onnxpipe/distill"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/stages/internal/training"
 )
 
 // Options are the distill stage's options.
@@ -15,14 +17,14 @@ type Options struct {
 	Validation string `yaml:"validation" json:"validation,omitempty" onnxpipe:"dataset"`
 	// Teacher is the model that teaches: current (the job's model at this point of the
 	// chain) or input (the model the job started with, e.g. after its int8 copy was saved).
-	Teacher string `yaml:"teacher" json:"teacher"`
+	Teacher Teacher `yaml:"teacher" json:"teacher"`
 	// Student is the network trained.
 	Student Student `yaml:"student" json:"student"`
 	// Mode is offline (frozen teacher, its outputs computed once by onnxruntime), online
 	// (mutual learning: the engine trains the teacher too) or self (born-again: the
 	// student is the teacher's architecture, freshly initialised, for `generations`
 	// generations, each taught by the previous).
-	Mode string `yaml:"mode" json:"mode"`
+	Mode Mode `yaml:"mode" json:"mode"`
 	// Generations is the number of born-again generations (mode self).
 	Generations int `yaml:"generations" json:"generations"`
 	// Output is the output the soft, hard and mse losses compare (default: the teacher's
@@ -44,14 +46,14 @@ type Options struct {
 	// Batch is the number of samples per training step.
 	Batch int `yaml:"batch" json:"batch"`
 	// Optimizer is the update rule.
-	Optimizer Optimizer `yaml:"optimizer" json:"optimizer"`
+	Optimizer training.Optimizer `yaml:"optimizer" json:"optimizer"`
 	// Schedule changes the learning rate during training.
-	Schedule Schedule `yaml:"schedule" json:"schedule"`
+	Schedule training.Schedule `yaml:"schedule" json:"schedule"`
 	// ClipGrad, when > 0, scales the gradients so that their global L2 norm is at most
 	// this before each step.
 	ClipGrad float64 `yaml:"clip_grad" json:"clip_grad,omitempty"`
 	// EarlyStopping stops training when validation stops improving.
-	EarlyStopping EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
+	EarlyStopping training.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
 	// Checkpoint is a file written after each epoch; a run with the same models, data and
 	// options resumes from it ({name} and {dir} are replaced per model).
 	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
@@ -73,7 +75,7 @@ type Student struct {
 	Model string `yaml:"model" json:"model,omitempty" onnxpipe:"path"`
 	// Init is keep (train from the file's weights) or random (fresh weights, drawn as
 	// PyTorch initializes new layers).
-	Init string `yaml:"init" json:"init"`
+	Init Init `yaml:"init" json:"init"`
 	// Architecture builds the student instead: {mlp: {hidden: [800, 800]}} or
 	// {cnn: {channels: [16, 32], kernel: 3, hidden: [128]}}; it takes the teacher's
 	// inputs and gives its outputs.
@@ -94,117 +96,100 @@ type Weight struct {
 	Weight float64 `yaml:"weight" json:"weight"`
 }
 
-// Optimizer configures the update rule.
-type Optimizer struct {
-	// Name is sgd, adam or adamw.
-	Name string `yaml:"name" json:"name"`
-	// LR is the base learning rate.
-	LR float64 `yaml:"lr" json:"lr"`
-	// WeightDecay is L2 regularisation (sgd, adam) or decoupled weight decay (adamw).
-	WeightDecay float64 `yaml:"weight_decay" json:"weight_decay"`
-	// Momentum applies to sgd.
-	Momentum float64 `yaml:"momentum" json:"momentum"`
-	// Nesterov uses Nesterov momentum (sgd).
-	Nesterov bool `yaml:"nesterov" json:"nesterov,omitempty"`
-}
+// Teacher says which model teaches.
+type Teacher string
 
-// Schedule configures the learning-rate schedule.
-type Schedule struct {
-	// Name is none, step or cosine.
-	Name string `yaml:"name" json:"name"`
-	// StepSize is the number of epochs between decays (step).
-	StepSize int `yaml:"step_size" json:"step_size,omitempty"`
-	// Gamma multiplies the rate at each decay (step; default 0.1).
-	Gamma float64 `yaml:"gamma" json:"gamma,omitempty"`
-	// MinLR is the rate cosine annealing ends at.
-	MinLR float64 `yaml:"min_lr" json:"min_lr,omitempty"`
-	// WarmupEpochs ramps the rate up linearly over the first epochs.
-	WarmupEpochs int `yaml:"warmup_epochs" json:"warmup_epochs,omitempty"`
-}
+// Values lists the teachers.
+func (Teacher) Values() []string { return []string{"current", "input"} }
 
-// EarlyStopping configures early stopping.
-type EarlyStopping struct {
-	// Patience is the number of epochs without a better validation result after which
-	// training stops (0: off).
-	Patience int `yaml:"patience" json:"patience"`
-}
+// Mode is how the teacher takes part.
+type Mode string
+
+// Values lists the modes.
+func (Mode) Values() []string { return []string{distill.Offline, distill.Online, distill.Self} }
+
+// Init is how an ONNX student's weights start.
+type Init string
+
+// Values lists the initialisations.
+func (Init) Values() []string { return []string{"keep", "random"} }
 
 func defaults() *Options {
 	return &Options{Teacher: "current", Student: Student{Init: "keep"}, Mode: distill.Offline, Generations: 1,
 		Temperature: 4, SoftWeight: 1, Epochs: 10, Batch: 64,
-		Optimizer: Optimizer{Name: "adam", LR: 0.001, Momentum: 0.9}, Schedule: Schedule{Name: "cosine"},
+		Optimizer: training.Optimizer{Name: "adam", LR: 0.001, Momentum: 0.9}, Schedule: training.Schedule{Name: "cosine"},
 		Seed: 1, MemoryLimit: 2 << 30}
 }
 
-// Validate checks the options.
+// Validate checks the options and reports every problem at its option.
 func (o *Options) Validate() error {
+	var ps pipeline.Problems
 	if o.Dataset == "" {
-		return fmt.Errorf("dataset is required")
+		ps.Add("dataset", "is required: name a dataset of the config's datasets:")
 	}
 	if o.Teacher != "current" && o.Teacher != "input" {
-		return fmt.Errorf("teacher %q: use current or input", o.Teacher)
+		ps.Add("teacher", "%q: use current or input", o.Teacher)
 	}
 	switch o.Mode {
 	case distill.Offline, distill.Online:
 		if (o.Student.Model == "") == (o.Student.Architecture == nil) {
-			return fmt.Errorf("student: give model: or architecture: (one of them)")
+			ps.Add("student", "give model: or architecture: (one of them)")
 		}
 	case distill.Self:
 		if o.Student.Model != "" || o.Student.Architecture != nil {
-			return fmt.Errorf("mode self trains the teacher's own architecture: remove student:")
+			ps.Add("student", "mode self trains the teacher's own architecture: remove student:")
 		}
 	default:
-		return fmt.Errorf("mode %q: use offline, online or self", o.Mode)
+		ps.Add("mode", "%q: use offline, online or self", o.Mode)
 	}
 	if o.Mode != distill.Self && o.Generations != 1 {
-		return fmt.Errorf("generations %d: only mode self trains several generations", o.Generations)
-	}
-	if o.Generations < 1 {
-		return fmt.Errorf("generations must be at least 1")
+		ps.Add("generations", "%d: only mode self trains several generations", o.Generations)
+	} else if o.Generations < 1 {
+		ps.Add("generations", "must be at least 1")
 	}
 	if o.Student.Init != "keep" && o.Student.Init != "random" {
-		return fmt.Errorf("student.init %q: use keep or random", o.Student.Init)
+		ps.Add("student.init", "%q: use keep or random", o.Student.Init)
 	}
 	if a := o.Student.Architecture; a != nil {
 		if err := a.Validate(); err != nil {
-			return fmt.Errorf("student.%w", err)
+			ps.Add("student.architecture", "%v", err)
 		}
 	}
 	for i, l := range o.Losses {
+		field := fmt.Sprintf("losses.%d", i)
 		if (l.MSE == nil) == (l.Hint == nil) {
-			return fmt.Errorf("losses[%d]: give one of mse: and hint:", i)
+			ps.Add(field, "give one of mse: and hint:")
 		}
 		if l.Hint != nil && (l.Hint.Student == "" || l.Hint.Teacher == "") {
-			return fmt.Errorf("losses[%d].hint: needs student: and teacher: tensor names", i)
+			ps.Add(field+".hint", "needs student: and teacher: tensor names")
 		}
 	}
-	if o.Epochs < 1 || o.Batch < 1 {
-		return fmt.Errorf("epochs and batch must be at least 1")
+	if o.Epochs < 1 {
+		ps.Add("epochs", "must be at least 1")
+	}
+	if o.Batch < 1 {
+		ps.Add("batch", "must be at least 1")
 	}
 	if !(o.Temperature > 0) {
-		return fmt.Errorf("temperature %g must be positive", o.Temperature)
+		ps.Add("temperature", "%g must be positive", o.Temperature)
 	}
-	if o.SoftWeight < 0 || o.HardWeight < 0 {
-		return fmt.Errorf("soft_weight and hard_weight must not be negative")
+	if o.SoftWeight < 0 {
+		ps.Add("soft_weight", "must not be negative")
 	}
-	switch o.Schedule.Name {
-	case "", "none", "step", "cosine":
-	default:
-		return fmt.Errorf("schedule.name %q: use none, step or cosine", o.Schedule.Name)
+	if o.HardWeight < 0 {
+		ps.Add("hard_weight", "must not be negative")
 	}
-	if o.Schedule.Name == "step" && o.Schedule.StepSize < 1 {
-		return fmt.Errorf("schedule.step_size: give the epochs between decays (>= 1)")
+	training.Check(&ps, o.Optimizer, o.Schedule, o.EarlyStopping, o.Validation)
+	if o.TeacherOutput != "" && o.Mode != distill.Online {
+		ps.Add("teacher_output", "is for mode online (the teacher is not trained otherwise)")
 	}
-	if o.EarlyStopping.Patience > 0 && o.Validation == "" {
-		return fmt.Errorf("early_stopping needs validation: a dataset to watch")
-	}
-	if (o.TeacherOutput != "" || o.TeacherLR != 0) && o.Mode != distill.Online {
-		return fmt.Errorf("teacher_output and teacher_lr are for mode online (the teacher is not trained otherwise)")
+	if o.TeacherLR != 0 && o.Mode != distill.Online {
+		ps.Add("teacher_lr", "is for mode online (the teacher is not trained otherwise)")
 	}
 	if o.TeacherLR < 0 {
-		return fmt.Errorf("teacher_lr must not be negative")
+		ps.Add("teacher_lr", "must not be negative")
 	}
-	return nil
+	return ps.Err()
 }
 
 // Warnings reports options the mode ignores.

@@ -6,6 +6,7 @@ package float16
 import (
 	"fmt"
 	"path"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	"github.com/onnxpipe/onnxpipe/quantize/fp16"
 	"github.com/onnxpipe/onnxpipe/report"
+	"github.com/onnxpipe/onnxpipe/verify"
 )
 
 // Stage is the float16 stage.
@@ -53,16 +55,15 @@ float32 only and onnxruntime runs them behind Casts of its own.`,
 		return &Options{Type: "float16", KeepIOTypes: true, Target: "cpu", BlockOps: []string{}, BlockNodes: []string{},
 			FoldShapes: true, AutoMixed: AutoMixed{Metric: "sqnr_db", Min: 40, Samples: 64}}
 	},
-	Mutates: true,
-	Run:     run,
+	ResultType: reflect.TypeFor[*Result](),
+	Mutates:    pipeline.Always,
+	Run:        run,
 }
-
-func init() { pipeline.Register(Stage) }
 
 // Options are the float16 stage's options.
 type Options struct {
 	// Type is the target element type: float16 or bfloat16.
-	Type string `yaml:"type" json:"type"`
+	Type Type `yaml:"type" json:"type"`
 	// KeepIOTypes keeps the graph inputs and outputs float32, with Casts after the inputs
 	// and before the outputs; false makes them float16 too (verify and compare convert
 	// float32 data to float16 for such a model, and its outputs back, and say so).
@@ -70,7 +71,7 @@ type Options struct {
 	// Target is the execution provider the model is meant for, whose missing float16
 	// kernels make the default block list: cpu (measured on onnxruntime's CPU provider)
 	// or cuda (a short list, not measured on a GPU).
-	Target string `yaml:"target" json:"target"`
+	Target Target `yaml:"target" json:"target"`
 	// BlockOps are op types kept in float32 in addition to the target's default list.
 	BlockOps []string `yaml:"block_ops" json:"block_ops"`
 	// BlockNodes are node names or glob patterns (path.Match) kept in float32.
@@ -94,7 +95,7 @@ type AutoMixed struct {
 	Dataset string `yaml:"dataset" json:"dataset,omitempty" onnxpipe:"dataset"`
 	// Metric is what is compared with the float32 model's outputs (the worst output
 	// counts): sqnr_db, cosine, top1_agreement, top5_agreement or accuracy (needs labels).
-	Metric string `yaml:"metric" json:"metric"`
+	Metric AutoMetric `yaml:"metric" json:"metric"`
 	// Min is the bound the metric must reach (>=).
 	Min float64 `yaml:"min" json:"min"`
 	// Samples is how many samples of the dataset each candidate runs on (they are held in
@@ -102,36 +103,52 @@ type AutoMixed struct {
 	Samples int `yaml:"samples" json:"samples"`
 }
 
-// autoMetrics are the metrics auto_mixed accepts: higher is better for each.
-var autoMetrics = []string{"sqnr_db", "cosine", "top1_agreement", "top5_agreement", "accuracy"}
+// Type is the element type a model is converted to.
+type Type string
 
-// Validate checks the options.
+// Values lists the accepted types.
+func (Type) Values() []string { return []string{"float16", "bfloat16"} }
+
+// Target is the execution provider a converted model is meant for.
+type Target string
+
+// Values lists the accepted targets.
+func (Target) Values() []string { return []string{"cpu", "cuda"} }
+
+// AutoMetric is the metric auto_mixed judges candidates by.
+type AutoMetric string
+
+// Values lists the accepted metrics.
+func (AutoMetric) Values() []string { return verify.EvalMetrics }
+
+// Validate checks the options and reports every problem at its option.
 func (o *Options) Validate() error {
+	var ps pipeline.Problems
 	if _, err := o.dataType(); err != nil {
-		return err
+		ps.Add("type", "%s", err)
 	}
-	if o.Target != "cpu" && o.Target != "cuda" {
-		return fmt.Errorf("target %q: cpu or cuda", o.Target)
+	if !slices.Contains(o.Target.Values(), string(o.Target)) {
+		ps.Add("target", "%q: cpu or cuda", o.Target)
 	}
 	for _, op := range o.BlockOps {
 		if op == "" || strings.ContainsAny(op, " */?[") {
-			return fmt.Errorf("block_ops: %q is not an op type; list op types such as Resize or TopK", op)
+			ps.Add("block_ops", "%q is not an op type; list op types such as Resize or TopK", op)
 		}
 	}
 	for _, pat := range o.BlockNodes {
 		if _, err := path.Match(pat, ""); err != nil {
-			return fmt.Errorf("block_nodes: bad pattern %q: %v", pat, err)
+			ps.Add("block_nodes", "bad pattern %q: %v", pat, err)
 		}
 	}
 	if o.AutoMixed.Dataset != "" {
-		if !slices.Contains(autoMetrics, o.AutoMixed.Metric) {
-			return fmt.Errorf("auto_mixed.metric %q: one of %s", o.AutoMixed.Metric, strings.Join(autoMetrics, ", "))
+		if !slices.Contains(verify.EvalMetrics, string(o.AutoMixed.Metric)) {
+			ps.Add("auto_mixed.metric", "%q: one of %s", o.AutoMixed.Metric, strings.Join(verify.EvalMetrics, ", "))
 		}
 		if o.AutoMixed.Samples < 0 {
-			return fmt.Errorf("auto_mixed.samples %d: 0 (the whole dataset) or a positive count", o.AutoMixed.Samples)
+			ps.Add("auto_mixed.samples", "%d: 0 (the whole dataset) or a positive count", o.AutoMixed.Samples)
 		}
 	}
-	return nil
+	return ps.Err()
 }
 
 // Warnings points out options that have no effect or probably do not do what is meant.
@@ -159,7 +176,7 @@ func (o *Options) dataType() (onnxio.DataType, error) {
 	case "bfloat16":
 		return onnxio.TypeBFloat16, nil
 	}
-	return onnxio.TypeUndefined, fmt.Errorf("type %q: float16 or bfloat16", o.Type)
+	return onnxio.TypeUndefined, fmt.Errorf("%q: float16 or bfloat16", string(o.Type))
 }
 
 // Result is what the stage returns to later stages and the report.
@@ -192,7 +209,7 @@ func (r *Result) ReportData() any {
 
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	if s := onnxio.Summarize(p.Job.Model); s.Quantization != "none" || s.Float16 {
+	if s := onnxio.Summarize(p.Model()); s.Quantization != "none" || s.Float16 {
 		what := s.Quantization
 		if s.Float16 {
 			what = "float16"
@@ -203,7 +220,7 @@ func run(p *pipeline.Pass) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	before := p.Job.Model
+	before := p.Model()
 	m := before.Clone()
 	bytesBefore, err := m.Bytes()
 	if err != nil {
@@ -217,7 +234,7 @@ func run(p *pipeline.Pass) (any, error) {
 		}
 		res.ShapesFolded = fr
 	}
-	blockOps, err := fp16.DefaultBlockOpsFor(o.Target, dt)
+	blockOps, err := fp16.DefaultBlockOpsFor(string(o.Target), dt)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +249,7 @@ func run(p *pipeline.Pass) (any, error) {
 	for _, pat := range unmatched {
 		p.Warn("block_nodes: %q matches no node of the model", pat)
 	}
-	fo := fp16.Options{Type: dt, KeepIOTypes: o.KeepIOTypes, Target: o.Target, BlockOps: blockOps,
+	fo := fp16.Options{Type: dt, KeepIOTypes: o.KeepIOTypes, Target: string(o.Target), BlockOps: blockOps,
 		BlockNodes: blockNodes, ForceInitializers: o.ForceInitializers}
 	var rep *fp16.Report
 	if o.AutoMixed.Dataset != "" {
@@ -253,7 +270,7 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, err
 	}
 	rep.BytesAfter = int64(len(data))
-	s, err := ort.NewSession(data, ort.Options{Threads: p.Job.Runtime.Threads, Optimization: p.Job.Runtime.Optimization})
+	s, err := ort.NewSession(data, ort.Options{Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization})
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime cannot open the %s model: %w; keep the failing op type in float32 with block_ops", dt, err)
 	}

@@ -243,13 +243,13 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // with one line naming the key.
 func TestOptionErrors(t *testing.T) {
 	cases := []struct{ opts, want string }{
-		{"{type: float8}", `type "float8": float16 or bfloat16`},
-		{"{target: tensorrt}", `target "tensorrt": cpu or cuda`},
+		{"{type: float8}", `c.yaml:6:21: float16: type: "float8" is not one of float16, bfloat16 (did you mean "float16"?)`},
+		{"{target: tensorrt}", `c.yaml:6:23: float16: target: "tensorrt" is not one of cpu, cuda`},
 		{"{block_ops: ['Conv*']}", `block_ops: "Conv*" is not an op type`},
 		{"{block_nodes: ['[']}", `block_nodes: bad pattern "["`},
-		{"{auto_mixed: {dataset: probe, metric: max_abs}}", `auto_mixed.metric "max_abs": one of sqnr_db`},
+		{"{auto_mixed: {dataset: probe, metric: max_abs}}", `c.yaml:6:52: float16: metric: "max_abs" is not one of sqnr_db`},
 		{"{auto_mixed: {dataset: nope}}", `dataset "nope" is not defined`},
-		{"{auto_mixed: {dataset: probe, samples: -1}}", `auto_mixed.samples -1`},
+		{"{auto_mixed: {dataset: probe, samples: -1}}", `c.yaml:6:44: float16: auto_mixed.samples: -1: 0 (the whole dataset)`},
 		{"{fold_shape: true}", `fold_shape`},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	"github.com/onnxpipe/onnxpipe/quantize"
+	"reflect"
 )
 
 // Stage is the prepare stage.
@@ -23,11 +24,10 @@ calibration table is tied to the prepared graph.`,
 	NewOptions: func() any {
 		return &Options{FoldBatchNorm: true, FoldConstants: true, ConstantsToInitializers: true, MinOpset: 13}
 	},
-	Mutates: true,
-	Run:     run,
+	ResultType: reflect.TypeFor[*quantize.PrepareReport](),
+	Mutates:    pipeline.Always,
+	Run:        run,
 }
-
-func init() { pipeline.Register(Stage) }
 
 // Options are the prepare stage's options.
 type Options struct {
@@ -50,7 +50,7 @@ func run(p *pipeline.Pass) (any, error) {
 		FoldConstants:           o.FoldConstants,
 		ConstantsToInitializers: o.ConstantsToInitializers,
 		MinOpset:                o.MinOpset,
-		Eval:                    Eval(p.Job.Runtime),
+		Eval:                    Eval(p.Runtime()),
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package qat
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	"github.com/onnxpipe/onnxpipe/qat"
-	ds "github.com/onnxpipe/onnxpipe/stages/distill"
+	"github.com/onnxpipe/onnxpipe/stages/internal/training"
 )
 
 // Stage is the qat stage.
@@ -33,14 +34,13 @@ accuracy before training (the post-training quantization's) is reported beside t
 final one.`,
 	NewOptions: func() any {
 		return &Options{Teacher: "input", Temperature: 4, SoftWeight: 1, Epochs: 3, Batch: 64,
-			Optimizer: ds.Optimizer{Name: "adam", LR: 0.0001, Momentum: 0.9}, Schedule: ds.Schedule{Name: "cosine"},
+			Optimizer: training.Optimizer{Name: "adam", LR: 0.0001, Momentum: 0.9}, Schedule: training.Schedule{Name: "cosine"},
 			Seed: 1, MemoryLimit: 2 << 30}
 	},
-	Mutates: true,
-	Run:     run,
+	ResultType: reflect.TypeFor[*Result](),
+	Mutates:    pipeline.Always,
+	Run:        run,
 }
-
-func init() { pipeline.Register(Stage) }
 
 // Options are the qat stage's options.
 type Options struct {
@@ -51,7 +51,7 @@ type Options struct {
 	Validation string `yaml:"validation" json:"validation,omitempty" onnxpipe:"dataset"`
 	// Teacher is input (the float model the job started with teaches, by its outputs) or
 	// none (the labels alone: soft_weight must be 0 and hard_weight positive).
-	Teacher string `yaml:"teacher" json:"teacher"`
+	Teacher Teacher `yaml:"teacher" json:"teacher"`
 	// Temperature softens both distributions of the soft loss.
 	Temperature float64 `yaml:"temperature" json:"temperature"`
 	// SoftWeight is the weight of T^2 * KL(softmax(teacher/T) || softmax(model/T)).
@@ -77,13 +77,13 @@ type Options struct {
 	// Batch is the number of samples per training step.
 	Batch int `yaml:"batch" json:"batch"`
 	// Optimizer is the update rule.
-	Optimizer ds.Optimizer `yaml:"optimizer" json:"optimizer"`
+	Optimizer training.Optimizer `yaml:"optimizer" json:"optimizer"`
 	// Schedule changes the learning rate during training.
-	Schedule ds.Schedule `yaml:"schedule" json:"schedule"`
+	Schedule training.Schedule `yaml:"schedule" json:"schedule"`
 	// ClipGrad, when > 0, bounds the global L2 norm of the gradients.
 	ClipGrad float64 `yaml:"clip_grad" json:"clip_grad,omitempty"`
 	// EarlyStopping stops training when validation stops improving.
-	EarlyStopping ds.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
+	EarlyStopping training.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
 	// Checkpoint is a file written after each epoch and resumed from.
 	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
 	// Seed makes the run deterministic.
@@ -95,7 +95,7 @@ type Options struct {
 // Weights configures the fake quantization of a float model's weights.
 type Weights struct {
 	// Type is int4 (default), uint4, int8 or uint8.
-	Type string `yaml:"type" json:"type"`
+	Type WeightType `yaml:"type" json:"type"`
 	// PerTensor uses one scale per weight instead of one per output channel.
 	PerTensor bool `yaml:"per_tensor" json:"per_tensor,omitempty"`
 	// Asymmetric uses the weight's min and max with a zero point instead of ±max|w|.
@@ -107,43 +107,65 @@ type Weights struct {
 	ExcludeNodes []string `yaml:"exclude_nodes" json:"exclude_nodes,omitempty"`
 }
 
-var weightTypes = map[string]onnxio.DataType{"int4": onnxio.TypeInt4, "uint4": onnxio.TypeUint4, "int8": onnxio.TypeInt8, "uint8": onnxio.TypeUint8}
+// Teacher says what teaches the quantized model.
+type Teacher string
 
-// Validate checks the options.
+// Values lists the teachers.
+func (Teacher) Values() []string { return []string{"input", "none"} }
+
+// WeightType is the integer type weights are quantized to.
+type WeightType string
+
+// Values lists the weight types.
+func (WeightType) Values() []string { return []string{"int4", "uint4", "int8", "uint8"} }
+
+var weightTypes = map[WeightType]onnxio.DataType{"int4": onnxio.TypeInt4, "uint4": onnxio.TypeUint4, "int8": onnxio.TypeInt8, "uint8": onnxio.TypeUint8}
+
+// Validate checks the options and reports every problem at its option.
 func (o *Options) Validate() error {
+	var ps pipeline.Problems
 	if o.Dataset == "" {
-		return fmt.Errorf("dataset is required")
+		ps.Add("dataset", "is required: name a dataset of the config's datasets:")
 	}
 	switch o.Teacher {
 	case "input":
 	case "none":
 		if o.SoftWeight != 0 || o.HardWeight <= 0 {
-			return fmt.Errorf("teacher none trains on the labels: set soft_weight: 0 and hard_weight > 0")
+			ps.Add("teacher", "none trains on the labels: set soft_weight: 0 and hard_weight > 0")
 		}
 	default:
-		return fmt.Errorf("teacher %q: use input or none", o.Teacher)
+		ps.Add("teacher", "%q: use input or none", o.Teacher)
 	}
 	if o.Weights != nil {
 		if o.Weights.Type == "" {
 			o.Weights.Type = "int4"
 		}
 		if _, ok := weightTypes[o.Weights.Type]; !ok {
-			return fmt.Errorf("weights.type %q: use int4, uint4, int8 or uint8", o.Weights.Type)
+			ps.Add("weights.type", "%q: use int4, uint4, int8 or uint8", o.Weights.Type)
 		}
 	}
-	if o.Epochs < 0 || o.Batch < 1 {
-		return fmt.Errorf("epochs must not be negative and batch must be at least 1")
+	if o.Epochs < 0 {
+		ps.Add("epochs", "must not be negative")
 	}
-	if !(o.Temperature > 0) || o.SoftWeight < 0 || o.HardWeight < 0 || o.ScaleLR < 0 {
-		return fmt.Errorf("temperature must be positive; soft_weight, hard_weight and scale_lr not negative")
+	if o.Batch < 1 {
+		ps.Add("batch", "must be at least 1")
+	}
+	if !(o.Temperature > 0) {
+		ps.Add("temperature", "%g must be positive", o.Temperature)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"soft_weight", o.SoftWeight}, {"hard_weight", o.HardWeight}, {"scale_lr", o.ScaleLR}} {
+		if f.v < 0 {
+			ps.Add(f.name, "must not be negative")
+		}
 	}
 	if o.SoftWeight+o.HardWeight == 0 {
-		return fmt.Errorf("soft_weight and hard_weight are both 0: nothing to learn from")
+		ps.Add("soft_weight", "soft_weight and hard_weight are both 0: nothing to learn from")
 	}
-	if o.EarlyStopping.Patience > 0 && o.Validation == "" {
-		return fmt.Errorf("early_stopping needs validation: a dataset to watch")
-	}
-	return nil
+	training.Check(&ps, o.Optimizer, o.Schedule, o.EarlyStopping, o.Validation)
+	return ps.Err()
 }
 
 // Warnings reports options that have no effect.
@@ -168,7 +190,7 @@ type Result struct {
 
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	m := p.Job.Model
+	m := p.Model()
 	s := onnxio.Summarize(m)
 	var trainable *onnxio.Model
 	var info *qat.Info
@@ -193,16 +215,15 @@ func run(p *pipeline.Pass) (any, error) {
 	for _, n := range info.Notes {
 		p.Note("%s", n)
 	}
-	teacher := p.Job.Input
+	teacher := p.Input()
 	if o.Teacher == "none" {
 		teacher = m // its outputs are only reported: soft_weight is 0
 	}
-	data, val, closeData, err := ds.OpenData(p, teacher, o.Dataset, o.Validation)
+	data, val, err := training.OpenData(p, teacher, o.Dataset, o.Validation)
 	if err != nil {
 		return nil, err
 	}
-	defer closeData()
-	cfg := ds.TrainConfig(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
+	cfg := training.Config(p, data, o.Batch, o.Optimizer, o.Schedule, o.ClipGrad)
 	cfg.Temperature, cfg.SoftWeight, cfg.HardWeight = o.Temperature, o.SoftWeight, o.HardWeight
 	cfg.Epochs, cfg.Patience, cfg.Checkpoint, cfg.Seed, cfg.MemoryLimit = o.Epochs, o.EarlyStopping.Patience, o.Checkpoint, o.Seed, o.MemoryLimit
 	cfg.LearnScales, cfg.ScaleLR = info.LearnScales(o.LearnScales, o.LearnScales), o.ScaleLR
@@ -222,7 +243,7 @@ func run(p *pipeline.Pass) (any, error) {
 	}
 	record(p, o, res, info, fr)
 	if o.Checkpoint != "" {
-		p.Job.Artifacts["qat_checkpoint"] = o.Checkpoint
+		p.AddArtifact("qat_checkpoint", o.Checkpoint)
 	}
 	p.SetModel(final)
 	return &Result{Result: res, Info: info, Finalize: fr}, nil
@@ -264,7 +285,7 @@ func record(p *pipeline.Pass, o *Options, res *distill.Result, info *qat.Info, f
 	if res.Resumed != "" {
 		p.Note("resumed from checkpoint %s at %s", o.Checkpoint, res.Resumed)
 	}
-	ds.Charts(p, res)
+	training.Charts(p, res)
 }
 
 func learned(o *Options) string {

@@ -16,10 +16,10 @@ func config(t *testing.T, stages string) string {
 // TestConfigErrors: option mistakes are config errors with the file and line.
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ stage, want string }{
-		{"  - qat: {}", "dataset is required"},
+		{"  - qat: {}", "dataset: is required"},
 		{"  - qat: {dataset: train, teacher: none}", "soft_weight: 0 and hard_weight > 0"},
-		{"  - qat: {dataset: train, teacher: float}", `teacher "float"`},
-		{"  - qat: {dataset: train, weights: {type: int3}}", `weights.type "int3"`},
+		{"  - qat: {dataset: train, teacher: float}", `c.yaml:10:36: qat: teacher: "float" is not one of input, none`},
+		{"  - qat: {dataset: train, weights: {type: int3}}", `c.yaml:10:43: qat: type: "int3" is not one of int4, uint4, int8, uint8`},
 		{"  - qat: {dataset: train, soft_weight: 0}", "nothing to learn from"},
 		{"  - qat: {dataset: train, early_stopping: {patience: 1}}", "needs validation"},
 		{"  - qat: {dataset: train, epoch: 1}", "epoch"},

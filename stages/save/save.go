@@ -22,8 +22,6 @@ prepare) or to choose external data.`,
 	Run:        run,
 }
 
-func init() { pipeline.Register(Stage) }
-
 // Options are the save stage's options.
 type Options struct {
 	// Path of the file to write; {name} and {dir} are replaced by the model's base name
@@ -31,27 +29,34 @@ type Options struct {
 	Path string `yaml:"path" json:"path" onnxpipe:"path"`
 	// External says when tensor data goes to a separate file <path>.data: auto (only when
 	// the model would pass protobuf's 2 GiB limit), always, or never.
-	External string `yaml:"external" json:"external"`
+	External External `yaml:"external" json:"external"`
 	// Threshold is the smallest tensor, in bytes, moved to the external file.
 	Threshold int64 `yaml:"threshold" json:"threshold"`
 }
 
 // Validate checks the options.
 func (o *Options) Validate() error {
+	var ps pipeline.Problems
 	if o.Path == "" {
-		return fmt.Errorf("path is required (e.g. path: out/{name}.step.onnx)")
+		ps.Add("path", "is required (e.g. path: out/{name}.step.onnx)")
 	}
-	if _, err := externalMode(o.External); err != nil {
-		return err
+	if _, err := o.External.mode(); err != nil {
+		ps.Add("external", "%s", err)
 	}
 	if o.Threshold < 0 {
-		return fmt.Errorf("threshold cannot be negative")
+		ps.Add("threshold", "cannot be negative")
 	}
-	return nil
+	return ps.Err()
 }
 
-func externalMode(s string) (onnxio.ExternalMode, error) {
-	switch s {
+// External says when a saved model's tensor data goes to a separate file.
+type External string
+
+// Values lists the accepted spellings, for the decoder and the option reference.
+func (External) Values() []string { return []string{"auto", "always", "never"} }
+
+func (e External) mode() (onnxio.ExternalMode, error) {
+	switch e {
 	case "", "auto":
 		return onnxio.ExternalAuto, nil
 	case "always":
@@ -59,24 +64,25 @@ func externalMode(s string) (onnxio.ExternalMode, error) {
 	case "never":
 		return onnxio.ExternalNever, nil
 	}
-	return 0, fmt.Errorf("external %q: one of auto, always, never", s)
+	return 0, fmt.Errorf("%q is not one of auto, always, never", string(e))
 }
 
 var _ pipeline.Validator = (*Options)(nil)
 
 func run(p *pipeline.Pass) (any, error) {
 	o := p.Options.(*Options)
-	mode, _ := externalMode(o.External)
-	if err := onnxio.Check(p.Job.Model); err != nil {
+	mode, _ := o.External.mode()
+	m := p.Model()
+	if err := onnxio.Check(m); err != nil {
 		return nil, err
 	}
-	if err := pipeline.OpensInRuntime(p.Job.Model, p.Job.Runtime); err != nil {
+	if err := pipeline.OpensInRuntime(m, p.Runtime()); err != nil {
 		return nil, fmt.Errorf("onnxruntime cannot open the model: %w", err)
 	}
-	if err := p.Job.Model.Save(o.Path, onnxio.SaveOptions{External: mode, Threshold: o.Threshold}); err != nil {
+	if err := m.Save(o.Path, onnxio.SaveOptions{External: mode, Threshold: o.Threshold}); err != nil {
 		return nil, err
 	}
-	if err := p.Job.RecordSaved(o.Path, p.Job.Model); err != nil {
+	if err := p.RecordSaved(o.Path, m); err != nil {
 		return nil, err
 	}
 	p.Note("saved %s", o.Path)

@@ -25,7 +25,42 @@ var (
 	durationType = reflect.TypeOf(time.Duration(0))
 
 	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	enumType            = reflect.TypeOf((*Enum)(nil)).Elem()
 )
+
+// Enum is implemented by string types that take one of a fixed set of values (a stage
+// option such as quantize's mode). Check reports any other value, at the value, with the
+// values allowed and the nearest one; as a mapping key type, every key is checked.
+type Enum interface {
+	Values() []string
+}
+
+// checkEnum reports a scalar of enum type t whose text is not one of its values.
+func (c *checker) checkEnum(n *yaml.Node, t reflect.Type, path string, at *yaml.Node, what string) {
+	if t == nil || t.Kind() != reflect.String || !t.Implements(enumType) {
+		return
+	}
+	values := reflect.Zero(t).Interface().(Enum).Values()
+	v := resolveAlias(n).Value
+	for _, ok := range values {
+		if v == ok {
+			return
+		}
+	}
+	msg := fmt.Sprintf("%s %q is not one of %s", what, v, strings.Join(values, ", "))
+	if s := Suggest(v, values); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	c.report(at, path, "%s", msg)
+}
+
+// lastElem is the last element of a dot path.
+func lastElem(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
 
 // Check walks a YAML node tree (document, mapping, sequence, scalar or alias
 // node) against the Go type t, the way yaml.v3 would decode it with
@@ -215,6 +250,7 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	}
 	err := decodeInto(n, target)
 	if err == nil {
+		c.checkEnum(n, t, path, at, lastElem(path)+":")
 		return
 	}
 	if t != nil && !reflect.PointerTo(t).Implements(textUnmarshalerType) {
@@ -308,6 +344,11 @@ func (c *checker) key(k *yaml.Node, kt reflect.Type, path string) (string, bool)
 	if kt.Kind() == reflect.String {
 		var s string
 		if err := decodeValue(r, &s); err == nil {
+			if kt.Implements(enumType) {
+				before := len(c.diags)
+				c.checkEnum(r, kt, joinPath(path, s), k, "key")
+				return s, len(c.diags) == before
+			}
 			return s, true
 		}
 	}

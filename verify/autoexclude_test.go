@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 	v "github.com/onnxpipe/onnxpipe/verify"
 )
 
-// introduced ranks by the SQNR a layer loses against its measured inputs: a layer below an
+// Introduced ranks by the SQNR a layer loses against its measured inputs: a layer below an
 // exact (+Inf) or unmeasured input first, an exact output last, and no NaN reaches the
 // comparison.
 func TestIntroducedRanking(t *testing.T) {
@@ -28,7 +28,7 @@ func TestIntroducedRanking(t *testing.T) {
 	inf := report.Float(math.Inf(1))
 	order := func(layers []v.Layer) []string {
 		var names []string
-		for _, l := range introduced(ix, layers) {
+		for _, l := range v.Introduced(ix, layers) {
 			names = append(names, l.Tensor)
 		}
 		return names

@@ -1,4 +1,4 @@
-package calibrate_test
+package collect_test
 
 // The benchmarks behind issue 4's targets (docs/benchmarks.md): calibration time against
 // plain inference, and peak memory against the number of samples. They live in the
@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -38,7 +39,7 @@ func benchModel(tb testing.TB, name string) *onnxio.Model {
 	var err error
 	switch name {
 	case "resnet_small":
-		m, err = onnxio.Load("../testdata/models/resnet_small.onnx")
+		m, err = onnxio.Load("../../testdata/models/resnet_small.onnx")
 	case "resnet18":
 		m, err = testutil.ResNet18(1, 224)
 	default:
@@ -122,7 +123,7 @@ func BenchmarkCollectVsInference(b *testing.B) {
 					t0, c0 := time.Now(), cpuTime(b)
 					infer(b, m, ds)
 					t1, c1 := time.Now(), cpuTime(b)
-					if _, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, Threads: benchThreads,
+					if _, err := collect.Run(context.Background(), m, ds, collect.Options{Method: method, Threads: benchThreads,
 						Tensors: tensors, Aliases: aliases}); err != nil {
 						b.Fatal(err)
 					}
@@ -303,7 +304,7 @@ func TestCollectMemoryChild(t *testing.T) {
 	}
 	m := benchModel(t, model)
 	ds := benchData(t, m, n)
-	st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: calibrate.Percentile, Threads: benchThreads})
+	st, err := collect.Run(context.Background(), m, ds, collect.Options{Method: calibrate.Percentile, Threads: benchThreads})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package calibrate_test
+package collect_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
@@ -14,11 +15,11 @@ import (
 // extra outputs bounded to a few bytes) give the same table; progress counts every
 // sample of every pass; the input's minmax range is the data's.
 func TestCollectSplitPasses(t *testing.T) {
-	m, err := onnxio.Load("../testdata/models/resnet_small.onnx")
+	m, err := onnxio.Load("../../testdata/models/resnet_small.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := &dataset.Spec{Format: "npy", Inputs: map[string]string{"input": "../testdata/models/resnet_small.input.npy"}, Batch: 3}
+	spec := &dataset.Spec{Format: "npy", Inputs: map[string]string{"input": "../../testdata/models/resnet_small.input.npy"}, Batch: 3}
 	for _, method := range []calibrate.Method{calibrate.MinMax, calibrate.Percentile} {
 		var tables []*calibrate.Table
 		for _, maxBytes := range []int64{0, 1} {
@@ -27,7 +28,7 @@ func TestCollectSplitPasses(t *testing.T) {
 				t.Fatal(err)
 			}
 			var done, total int
-			st, err := calibrate.Collect(context.Background(), m, ds, calibrate.CollectOptions{Method: method, MaxPassBytes: maxBytes,
+			st, err := collect.Run(context.Background(), m, ds, collect.Options{Method: method, MaxPassBytes: maxBytes,
 				Progress: func(d, n int) { done, total = d, n }})
 			ds.Close()
 			if err != nil {
@@ -82,7 +83,7 @@ func near(a, b float32) bool {
 // alias_of set; aliases that are not activations, or whose source is not measured, are
 // refused.
 func TestCollectAliases(t *testing.T) {
-	m, err := onnxio.Load("../testdata/models/resnet_small.onnx")
+	m, err := onnxio.Load("../../testdata/models/resnet_small.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,16 +97,16 @@ func TestCollectAliases(t *testing.T) {
 	if alias == "" {
 		t.Fatal("resnet_small has no Flatten")
 	}
-	spec := &dataset.Spec{Format: "npy", Inputs: map[string]string{"input": "../testdata/models/resnet_small.input.npy"}, Batch: 2}
-	collect := func(o calibrate.CollectOptions) (*calibrate.Stats, error) {
+	spec := &dataset.Spec{Format: "npy", Inputs: map[string]string{"input": "../../testdata/models/resnet_small.input.npy"}, Batch: 2}
+	run := func(o collect.Options) (*collect.Stats, error) {
 		ds, err := dataset.Open(spec, dataset.InputsOf(m))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ds.Close()
-		return calibrate.Collect(context.Background(), m, ds, o)
+		return collect.Run(context.Background(), m, ds, o)
 	}
-	full, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax})
+	full, err := run(collect.Options{Method: calibrate.MinMax})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestCollectAliases(t *testing.T) {
 		}
 	}
 	others = append(others, "input")
-	st, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax, Tensors: others, Aliases: map[string]string{alias: src}})
+	st, err := run(collect.Options{Method: calibrate.MinMax, Tensors: others, Aliases: map[string]string{alias: src}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestCollectAliases(t *testing.T) {
 		"source not measured": {alias: "nope"},
 		"alias also measured": {src: "input"},
 	} {
-		if _, err := collect(calibrate.CollectOptions{Method: calibrate.MinMax, Tensors: others, Aliases: aliases}); err == nil {
+		if _, err := run(collect.Options{Method: calibrate.MinMax, Tensors: others, Aliases: aliases}); err == nil {
 			t.Errorf("%s: no error", what)
 		}
 	}

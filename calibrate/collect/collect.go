@@ -1,4 +1,4 @@
-package calibrate
+package collect
 
 import (
 	"context"
@@ -10,15 +10,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/onnxpipe/onnxpipe/calibrate"
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 	"github.com/onnxpipe/onnxpipe/ort"
 )
 
-// CollectOptions controls Collect.
-type CollectOptions struct {
-	Method        Method
+// Options controls Run.
+type Options struct {
+	Method        calibrate.Method
 	Percentile    float64
 	Symmetric     bool
 	MovingAverage float64
@@ -40,11 +41,11 @@ type CollectOptions struct {
 	Progress func(done, total int)
 }
 
-// Stats is what Collect measured besides the table.
+// Stats is what Run measured besides the table.
 type Stats struct {
-	Table *Table
+	Table *calibrate.Table
 	// Set holds the collectors (histograms for the histogram methods).
-	Set *Set
+	Set *calibrate.Set
 	// Passes is the number of passes over the dataset (1 unless the tensors were split).
 	Passes int
 	// PeakHeapBytes is the largest Go heap seen after folding a batch.
@@ -56,11 +57,11 @@ type Stats struct {
 	NonFloat []string
 }
 
-// Collect runs m over ds in onnxruntime with every calibrated tensor exposed as an output
+// Run runs m over ds in onnxruntime with every calibrated tensor exposed as an output
 // and folds each batch into streaming statistics at once: nothing is kept across
 // batches but the collectors' state. It returns the table of ranges chosen by the method,
 // stamped with m's graph hash.
-func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o CollectOptions) (*Stats, error) {
+func Run(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Options) (*Stats, error) {
 	start := time.Now()
 	if o.MaxPassBytes <= 0 {
 		o.MaxPassBytes = 1 << 30
@@ -81,7 +82,7 @@ func Collect(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Collec
 		sess.Close()
 		return nil, fmt.Errorf("the model has no float activations to calibrate")
 	}
-	set := NewSet(float, SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage})
+	set := calibrate.NewSet(float, calibrate.SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage})
 	total := ds.Len()
 
 	// The first batch shows how big one pass's outputs are: split when too big. When one
@@ -206,7 +207,7 @@ func checkAliases(m *onnxio.Model, names []string, aliases map[string]string) er
 
 // augmentedSession opens a copy of m whose outputs include names, and sorts them into
 // float values (calibrated) and the rest, by the types onnxruntime infers.
-func augmentedSession(m *onnxio.Model, names []string, o CollectOptions) (*ort.Session, []string, []string, error) {
+func augmentedSession(m *onnxio.Model, names []string, o Options) (*ort.Session, []string, []string, error) {
 	c := &onnxio.Model{Proto: proto.Clone(m.Proto).(*onnxpb.ModelProto)}
 	g := c.Graph()
 	have := map[string]bool{}
@@ -312,7 +313,7 @@ func split(names []string, out map[string]*onnxio.Tensor, max int64) [][]string 
 // output memory after its first two batches. sess, when not nil, is a session exposing
 // group (pass closes it), and first, when not nil, the outputs of the first batch already
 // run, held in firstBuf.
-func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[string]*onnxio.Tensor, firstBuf *ort.Buffers, group []string, ds *dataset.Dataset, set *Set, o CollectOptions, st *Stats, progress func(int)) error {
+func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[string]*onnxio.Tensor, firstBuf *ort.Buffers, group []string, ds *dataset.Dataset, set *calibrate.Set, o Options, st *Stats, progress func(int)) error {
 	if sess == nil {
 		var err error
 		if sess, _, _, err = augmentedSession(m, group, o); err != nil {
@@ -412,7 +413,7 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 			foldErr = err
 			break
 		}
-		if first != nil { // checked and run by Collect
+		if first != nil { // checked and run by Run
 			work <- item{first, bufs[0], b.N, inputBytes(b)}
 			first = nil
 			continue

@@ -1,6 +1,6 @@
 //go:build unix
 
-package calibrate_test
+package collect_test
 
 import (
 	"syscall"

@@ -1,0 +1,108 @@
+package verify
+
+import (
+	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+	v "github.com/onnxpipe/onnxpipe/verify"
+)
+
+// Options are the verify stage's options.
+type Options struct {
+	// Dataset names the dataset to compare on. Required.
+	Dataset string `yaml:"dataset" json:"dataset" onnxpipe:"dataset"`
+	// Reference is input (the model the job started with) or previous (the model before
+	// the latest stage that changed it).
+	Reference Reference `yaml:"reference" json:"reference"`
+	// Providers the candidate runs on: cpu, cuda, tensorrt.
+	Providers []ort.Provider `yaml:"providers" json:"providers"`
+	// Require lists providers that must be available, else the job fails.
+	Require []ort.Provider `yaml:"require" json:"require"`
+	// Outputs are the outputs thresholds apply to (empty: all).
+	Outputs []string `yaml:"outputs" json:"outputs"`
+	// Thresholds maps a metric (sqnr_db, cosine, max_abs, mean_abs, rmse, top1_agreement,
+	// top5_agreement, accuracy, accuracy_drop) to its bound; all must hold.
+	Thresholds map[Threshold]float64 `yaml:"thresholds" json:"thresholds"`
+	// Latency sets warmup runs, timed runs and batch sizes (runs: 0 turns it off).
+	Latency v.LatencyOptions `yaml:"latency" json:"latency"`
+	// AutoExclude, when max_tries > 0 and thresholds fail on the model a quantize stage
+	// made, puts the layers that introduce the most error (the largest drop in per-layer
+	// SQNR from their inputs) back to float and quantizes again, up to max_tries times;
+	// the stage then replaces the model with the last try's.
+	AutoExclude AutoExclude `yaml:"auto_exclude" json:"auto_exclude"`
+}
+
+// Reference names the model the candidate is compared with.
+type Reference string
+
+// The references.
+const (
+	Input    Reference = "input"
+	Previous Reference = "previous"
+)
+
+// Values lists the references.
+func (Reference) Values() []string { return []string{string(Input), string(Previous)} }
+
+// Threshold is a metric a bound can be set on.
+type Threshold string
+
+// Values lists the metrics thresholds apply to.
+func (Threshold) Values() []string { return v.ThresholdKeys() }
+
+// AutoExclude configures the accuracy-aware retry.
+type AutoExclude struct {
+	// MaxTries is the most re-quantizations (0: off).
+	MaxTries int `yaml:"max_tries" json:"max_tries"`
+	// PerTry is how many layers go back to float on each try (a folded Relu and the node
+	// before it count as two; 0: 2).
+	PerTry int `yaml:"per_try" json:"per_try,omitempty"`
+}
+
+func defaults() *Options {
+	return &Options{Reference: Input, Providers: []ort.Provider{ort.CPU}, Require: []ort.Provider{ort.CPU},
+		Outputs: []string{}, Thresholds: map[Threshold]float64{},
+		Latency: v.LatencyOptions{Warmup: 5, Runs: 50, Batch: []int{1, 8}}}
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var ps pipeline.Problems
+	if o.Dataset == "" {
+		ps.Add("dataset", "is required: name one of the config's datasets")
+	}
+	if o.Latency.Runs < 0 {
+		ps.Add("latency.runs", "%d: cannot be negative", o.Latency.Runs)
+	}
+	if o.Latency.Warmup < 0 {
+		ps.Add("latency.warmup", "%d: cannot be negative", o.Latency.Warmup)
+	}
+	for _, b := range o.Latency.Batch {
+		if b < 1 {
+			ps.Add("latency.batch", "%d: batch sizes are at least 1", b)
+		}
+	}
+	if o.AutoExclude.MaxTries < 0 {
+		ps.Add("auto_exclude.max_tries", "%d: cannot be negative", o.AutoExclude.MaxTries)
+	}
+	if o.AutoExclude.PerTry < 0 {
+		ps.Add("auto_exclude.per_try", "%d: cannot be negative", o.AutoExclude.PerTry)
+	}
+	if o.AutoExclude.MaxTries > 0 && len(o.Thresholds) == 0 {
+		ps.Add("auto_exclude", "retries only when thresholds fail: set thresholds too")
+	}
+	return ps.Err()
+}
+
+var _ pipeline.Validator = (*Options)(nil)
+
+// thresholds are the options' thresholds as package verify takes them.
+func (o *Options) thresholds() v.Thresholds {
+	t := v.Thresholds{}
+	for k, x := range o.Thresholds {
+		t[string(k)] = x
+	}
+	return t
+}
+
+// autoExclude reports whether the accuracy-aware retry is on.
+func (o *Options) autoExclude() bool { return o.AutoExclude.MaxTries > 0 }
