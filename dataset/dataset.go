@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"io"
 	"iter"
 	"math/rand/v2"
@@ -228,7 +229,7 @@ func (d *Dataset) checkNames() error {
 	for _, k := range keys {
 		if !slices.Contains(names, k) {
 			msg := fmt.Sprintf("dataset input %q is not a model input", k)
-			if s := closest(k, names); s != "" {
+			if s := suggest.Closest(k, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			return fmt.Errorf("%s; the model's inputs: %s", msg, strings.Join(names, ", "))
@@ -457,39 +458,6 @@ func mapKeys[V any](m map[string]V) iter.Seq[string] {
 			}
 		}
 	}
-}
-
-// closest returns the name nearest to s by edit distance, or "" when none is near.
-func closest(s string, names []string) string {
-	best, bestD := "", len(s)/2+2
-	ls := strings.ToLower(s)
-	for _, n := range names {
-		dist := editDistance(ls, strings.ToLower(n))
-		if dist < bestD {
-			best, bestD = n, dist
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // sortedNatural sorts names so that embedded numbers compare by value ("set_2" before

@@ -2,11 +2,10 @@ package pipeline
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,12 +89,6 @@ type Config struct {
 	Effective []byte
 	// Warnings are diagnostics that do not stop a run.
 	Warnings yamlx.Diagnostics
-}
-
-// Hash is the sha256 of the effective config, for manifests.
-func (c *Config) Hash() string {
-	h := sha256.Sum256(c.Effective)
-	return hex.EncodeToString(h[:])
 }
 
 // LoadOptions are the command-line inputs to Load.
@@ -344,4 +337,4 @@ type Diagnostic = yamlx.Diagnostic
 type Diagnostics = yamlx.Diagnostics
 
 // Suggest returns the candidate nearest to name ("did you mean"), or "".
-func Suggest(name string, candidates []string) string { return yamlx.Suggest(name, candidates) }
+func Suggest(name string, candidates []string) string { return suggest.Closest(name, candidates) }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"reflect"
 	"slices"
 	"strings"
@@ -130,7 +131,7 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 	st, ok := Lookup(name)
 	if !ok {
 		msg := fmt.Sprintf("unknown stage %q", name)
-		if s := yamlx.Suggest(name, StageNames()); s != "" {
+		if s := suggest.Closest(name, StageNames()); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		} else {
 			msg += "; stages: " + strings.Join(StageNames(), ", ")
@@ -167,7 +168,7 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 		case "dataset":
 			if s != "" && !datasets[s] {
 				msg := fmt.Sprintf("%s: %s: dataset %q is not defined under datasets:", name, field, s)
-				if sug := yamlx.Suggest(s, keys(datasets)); sug != "" {
+				if sug := suggest.Closest(s, keys(datasets)); sug != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", sug)
 				}
 				d.errorNode(locateOr(value, field, n), path+"."+field, msg)

@@ -100,26 +100,6 @@ func (a *Accumulator) Add(ref, cand []float32, samples int, labels []int64) {
 	}
 }
 
-// Merge adds another accumulator of the same output (from a parallel worker).
-func (a *Accumulator) Merge(b *Accumulator) {
-	a.n += b.n
-	a.samples += b.samples
-	a.maxAbs = math.Max(a.maxAbs, b.maxAbs)
-	a.sumAbs += b.sumAbs
-	a.sumSq += b.sumSq
-	a.sumRef2 += b.sumRef2
-	a.sumCand2 += b.sumCand2
-	a.sumCross += b.sumCross
-	a.nan += b.nan
-	a.refNaN += b.refNaN
-	a.top1 += b.top1
-	a.top5 += b.top5
-	a.rows += b.rows
-	a.refCorrect += b.refCorrect
-	a.candCorrect += b.candCorrect
-	a.labeled += b.labeled
-}
-
 // Metrics returns the figures so far:
 //
 //	SQNR = 10·log10(Σref² / Σ(ref−cand)²)   (+Inf when equal)

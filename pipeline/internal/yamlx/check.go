@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"reflect"
 	"regexp"
 	"strings"
@@ -48,7 +49,7 @@ func (c *checker) checkEnum(n *yaml.Node, t reflect.Type, path string, at *yaml.
 		}
 	}
 	msg := fmt.Sprintf("%s %q is not one of %s", what, v, strings.Join(values, ", "))
-	if s := Suggest(v, values); s != "" {
+	if s := suggest.Closest(v, values); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	c.report(at, path, "%s", msg)
@@ -308,7 +309,7 @@ func (c *checker) mapping(m *yaml.Node, kt, et reflect.Type, path string) {
 
 func unknownField(name string, keys []string) string {
 	msg := fmt.Sprintf("unknown field %q", name)
-	if s := Suggest(name, keys); s != "" {
+	if s := suggest.Closest(name, keys); s != "" {
 		return msg + fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	switch {

@@ -1,8 +1,9 @@
-package yamlx
+// Package suggest finds the name a user most likely meant, for "did you mean" hints.
+package suggest
 
 import "unicode"
 
-// Suggest returns the candidate that name was most likely meant to be, or ""
+// Closest returns the candidate that name was most likely meant to be, or ""
 // when none is close enough. Comparison ignores case, '_' and '-'
 // ("perChannel" and "per-channel" suggest "per_channel"). A candidate is close
 // when its Damerau-Levenshtein (optimal string alignment) distance to name is
@@ -11,7 +12,7 @@ import "unicode"
 // 4 letters that covers at least half of the shorter one ("calib" suggests
 // "calibration"). The smallest distance wins, then the longest common prefix,
 // then the earliest candidate. A candidate equal to name is never suggested.
-func Suggest(name string, candidates []string) string {
+func Closest(name string, candidates []string) string {
 	n := normalizeName(name)
 	if len(n) == 0 {
 		return ""
