@@ -152,7 +152,7 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 	case "Resize":
 		if crosses(from, to, 11) {
 			if len(n.Input) < 2 {
-				return fmt.Errorf("Resize without scales")
+				return fmt.Errorf("a Resize without scales cannot be upgraded; re-export the model at opset 11 or later")
 			}
 			n.Input = []string{n.Input[0], "", n.Input[1]}
 			onnxio.SetAttr(n, onnxio.AttrString("coordinate_transformation_mode", "asymmetric"))
@@ -161,7 +161,7 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 			}
 		}
 	case "Upsample":
-		return fmt.Errorf("Upsample is deprecated since opset 10; re-export the model with Resize")
+		return fmt.Errorf("the Upsample op is deprecated since opset 10; re-export the model with Resize")
 	case "Dropout":
 		if crosses(from, to, 12) {
 			removeAttr(n, "ratio")

@@ -462,7 +462,7 @@ func (f *shapeFolder) node(n *onnxpb.NodeProto) ([][]int64, []*partial) {
 			shapes = append(shapes, s)
 		}
 		outs[0] = concatShape(shapes, attrInt(n, "axis", 0))
-		if outs[0] != nil && len(outs[0]) == 1 {
+		if len(outs[0]) == 1 {
 			p := &partial{}
 			for i := range n.GetInput() {
 				q := inVal(i)
