@@ -27,6 +27,9 @@ func UpgradeOpset(m *onnxio.Model, to int64) error {
 	if from >= to {
 		return nil
 	}
+	if from == 0 {
+		return fmt.Errorf("the model imports no opset of the default domain (ai.onnx), so its ops have no version; re-export it, or add the opset_import its exporter left out")
+	}
 	if from < 7 {
 		return fmt.Errorf("opset %d is too old to upgrade (7 or newer needed); re-export the model with a newer exporter", from)
 	}
@@ -108,7 +111,22 @@ func removeAttr(n *onnxpb.NodeProto, name string) {
 	n.Attribute = out
 }
 
+// signatureChanges lists the ops node rewrites; each needs a data input and an output.
+var signatureChanges = map[string]bool{
+	"Slice": true, "TopK": true, "Clip": true, "Pad": true, "Resize": true, "Dropout": true,
+	"Squeeze": true, "Unsqueeze": true, "ReduceSum": true, "Split": true,
+	"Softmax": true, "LogSoftmax": true, "Hardmax": true,
+}
+
 func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
+	if signatureChanges[n.GetOpType()] {
+		if len(n.GetInput()) == 0 || n.GetInput()[0] == "" {
+			return fmt.Errorf("the node has no data input, so the model is not valid ONNX; check it with onnx.checker and re-export it")
+		}
+		if len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
+			return fmt.Errorf("the node has no output, so the model is not valid ONNX; check it with onnx.checker and re-export it")
+		}
+	}
 	switch op := n.GetOpType(); op {
 	case "Slice":
 		if crosses(from, to, 10) {
