@@ -131,7 +131,7 @@ func TestUpgradeOpsetMalformed(t *testing.T) {
 			b.Op("Upsample", []string{"x", "x"})
 		}, "re-export the model with Resize"},
 		"no opset import": {9, func(b *onnxio.Builder, g *onnxpb.GraphProto) {}, "imports no opset of the default domain"},
-		"opset 6": {6, func(b *onnxio.Builder, g *onnxpb.GraphProto) {}, "too old"},
+		"opset 6":         {6, func(b *onnxio.Builder, g *onnxpb.GraphProto) {}, "too old"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
