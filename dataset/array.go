@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -150,35 +151,109 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxNPYHeader bounds the header a .npy file may declare (numpy writes well under 1 KiB).
+const maxNPYHeader = 1 << 20
+
+// checkNPYPrefix checks a .npy file's magic, version and header length, so that the
+// header parser never reads past a short file.
+func checkNPYPrefix(r io.Reader, what string) ([]byte, error) {
+	pre := make([]byte, 8)
+	if _, err := io.ReadFull(r, pre); err != nil {
+		return nil, fmt.Errorf("%s is not a .npy file: it ends within the first 8 bytes; write it with numpy.save", what)
+	}
+	if string(pre[:6]) != "\x93NUMPY" {
+		return nil, fmt.Errorf("%s is not a .npy file (no \\x93NUMPY magic); write it with numpy.save", what)
+	}
+	lenBytes := 2
+	switch pre[6] {
+	case 1:
+	case 2, 3:
+		lenBytes = 4
+	default:
+		return nil, fmt.Errorf("%s is .npy format version %d.%d, which is not supported (1.0-3.0); write it with numpy.save", what, pre[6], pre[7])
+	}
+	lb := make([]byte, lenBytes)
+	if _, err := io.ReadFull(r, lb); err != nil {
+		return nil, fmt.Errorf("%s is truncated inside its .npy header; write it again", what)
+	}
+	n := int64(binary.LittleEndian.Uint16(lb[:2]))
+	if lenBytes == 4 {
+		n = int64(binary.LittleEndian.Uint32(lb))
+	}
+	if n > maxNPYHeader {
+		return nil, fmt.Errorf("%s declares a %d-byte .npy header (at most %d); the file is damaged: write it again", what, n, maxNPYHeader)
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, fmt.Errorf("%s is truncated inside its .npy header (%d bytes declared); write it again", what, n)
+	}
+	return append(append(pre, lb...), hdr...), nil
+}
+
 // parseNPY reads a .npy header from r and returns the array it describes (r and off
 // left for the caller to set) and the header's length in bytes.
 func parseNPY(r io.Reader, what string) (*array, int64, error) {
-	cr := &countingReader{r: r}
-	nr, err := npyio.NewReader(cr)
+	prefix, err := checkNPYPrefix(r, what)
+	if err != nil {
+		return nil, 0, err
+	}
+	h, err := readNPYHeader(prefix)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s is not a readable .npy file (%v); write it with numpy.save", what, err)
 	}
-	h := nr.Header.Descr
-	if h.Fortran {
+	if h.Descr.Fortran {
 		return nil, 0, fmt.Errorf("%s is stored in Fortran order; save a C-ordered array (numpy: np.save(f, np.ascontiguousarray(a)))", what)
 	}
-	code := strings.Trim(h.Type, "'\" ")
+	code := strings.Trim(h.Descr.Type, "'\" ")
 	if len(code) < 3 {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, h.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, h.Descr.Type)
 	}
 	order, kind := code[0], code[1:]
 	dt, ok := npyTypes[kind]
 	if !ok || !strings.ContainsRune("<>|=", rune(order)) {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, h.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, h.Descr.Type)
 	}
 	a := &array{dt: dt, size: dt.Bits() / 8, big: order == '>', what: what}
-	if len(h.Shape) == 0 {
+	if len(h.Descr.Shape) == 0 {
 		return nil, 0, fmt.Errorf("%s holds a scalar; save an array whose first axis is the samples", what)
 	}
-	for _, d := range h.Shape {
+	for _, d := range h.Descr.Shape {
 		a.shape = append(a.shape, int64(d))
 	}
-	return a, cr.n, nil
+	if err := checkShape(a.shape, int64(a.size)); err != nil {
+		return nil, 0, fmt.Errorf("%s: %v; the file is damaged: write it again", what, err)
+	}
+	return a, int64(len(prefix)), nil
+}
+
+// readNPYHeader parses a complete, length-checked .npy prefix with npyio, turning a
+// panic of the parser on a malformed dictionary into an error.
+func readNPYHeader(prefix []byte) (h npyio.Header, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed header: %v", p)
+		}
+	}()
+	nr, err := npyio.NewReader(bytes.NewReader(prefix))
+	if err != nil {
+		return h, err
+	}
+	return nr.Header, nil
+}
+
+// checkShape refuses negative dimensions and shapes whose byte size overflows int64.
+func checkShape(shape []int64, elemBytes int64) error {
+	n := elemBytes
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+		if d > 0 && n > math.MaxInt64/d {
+			return fmt.Errorf("shape %v is too large to address", shape)
+		}
+		n *= d
+	}
+	return nil
 }
 
 // dataBytes is the size of the array's data.
@@ -205,7 +280,7 @@ func (d *Dataset) openNPY(path string) (*array, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() < hdr+a.dataBytes() {
+	if st.Size()-hdr < a.dataBytes() {
 		return nil, fmt.Errorf("%s is truncated: shape %v needs %d data bytes, the file has %d; write it again", path, a.shape, a.dataBytes(), st.Size()-hdr)
 	}
 	a.r, a.off = f, hdr
@@ -275,7 +350,7 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if int64(zf.UncompressedSize64) < hdr+a.dataBytes() {
+		if int64(zf.UncompressedSize64)-hdr < a.dataBytes() {
 			return nil, fmt.Errorf("%s is truncated: shape %v needs %d data bytes; write the archive again", what, a.shape, a.dataBytes())
 		}
 		a.r, a.off = z.f, off+hdr
@@ -286,9 +361,12 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 		return nil, fmt.Errorf("%s: %v", what, err)
 	}
 	d.closers = append(d.closers, rc)
-	a, _, err := parseNPY(rc, what)
+	a, hdr, err := parseNPY(rc, what)
 	if err != nil {
 		return nil, err
+	}
+	if int64(zf.UncompressedSize64)-hdr < a.dataBytes() {
+		return nil, fmt.Errorf("%s is truncated: shape %v needs %d data bytes, the archive holds %d; write the archive again", what, a.shape, a.dataBytes(), int64(zf.UncompressedSize64)-hdr)
 	}
 	a.r = newStreamReaderAt(rc, a.dataBytes())
 	return a, nil
@@ -339,11 +417,9 @@ type streamReaderAt struct {
 }
 
 func newStreamReaderAt(r io.Reader, size int64) *streamReaderAt {
-	s := &streamReaderAt{r: r}
-	if size > 0 && size < 1<<34 {
-		s.buf = make([]byte, 0, size)
-	}
-	return s
+	// The buffer grows with what the batches read, not with what a header declares: a
+	// small file may declare a huge shape.
+	return &streamReaderAt{r: r, buf: make([]byte, 0, min(max(size, 0), 1<<20))}
 }
 
 func (s *streamReaderAt) ReadAt(p []byte, off int64) (int, error) {

@@ -62,6 +62,9 @@ func (d *Dataset) openIdxFile(path string) (*array, error) {
 		}
 		a.shape = append(a.shape, int64(v))
 	}
+	if err := checkShape(a.shape, 1); err != nil {
+		return nil, fmt.Errorf("%s: %v; the file is damaged: download it again", path, err)
+	}
 	if gz {
 		a.r = newStreamReaderAt(r, a.dataBytes())
 		return a, nil
@@ -70,7 +73,7 @@ func (d *Dataset) openIdxFile(path string) (*array, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() < cr.n+a.dataBytes() {
+	if st.Size()-cr.n < a.dataBytes() {
 		return nil, fmt.Errorf("%s is truncated: its header promises shape %v (%d bytes), it has %d; download it again", path, a.shape, a.dataBytes(), st.Size()-cr.n)
 	}
 	a.r, a.off = f, cr.n
