@@ -1,6 +1,6 @@
 // Package cli implements onnxpipe's commands. Each command parses its flags and calls the
 // packages that do the work; exit codes follow docs/config.md: 0 success, 1 a job failed,
-// 2 bad usage or a rejected config, 130 interrupted.
+// 2 bad usage or a rejected config, 3 an internal error (a bug), 130 interrupted.
 package cli
 
 import (
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -58,8 +59,19 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// Main runs the command line args and returns the exit status.
-func Main(args []string, stdout, stderr io.Writer) int {
+// ExitInternal is the status of a command that stopped on a bug of onnxpipe (a panic).
+const ExitInternal = 3
+
+// Main runs the command line args and returns the exit status. A panic in any command
+// is reported as an internal error with its stack and ExitInternal.
+func Main(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "onnxpipe: internal error (please report it, with the input that caused it): %v\n", r)
+			fmt.Fprintf(stderr, "%s", debug.Stack())
+			code = ExitInternal
+		}
+	}()
 	g := &globals{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "onnxpipe",
@@ -84,7 +96,7 @@ the artifact with a report and a manifest.`,
 		return ExitOK
 	}
 	var ee *exitError
-	code := ExitUsage // cobra's own errors: unknown command or flag, wrong arguments
+	code = ExitUsage // cobra's own errors: unknown command or flag, wrong arguments
 	if errors.As(err, &ee) {
 		code = ee.code
 	}

@@ -192,6 +192,13 @@ func TestCompareBadInput(t *testing.T) {
 	if code, _, _ := runCLI("compare", ref, filepath.Join(t.TempDir(), "none.onnx"), "--data", data, "--json"); code != 1 {
 		t.Errorf("missing candidate: exit %d, want 1", code)
 	}
+	cut := filepath.Join(t.TempDir(), "cut.npy") // ends inside its header
+	if err := os.WriteFile(cut, []byte("\x93NUMPY\x01\x00\xff\xff{'descr'"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI("compare", ref, ref, "--data", cut); code != 1 || !strings.Contains(stderr, cut) || strings.Contains(stderr, "internal error") {
+		t.Errorf("an .npy cut inside its header: exit %d, want 1 naming the file\n%s", code, stderr)
+	}
 	good, _ := filepath.Abs("../../testdata/models/mnist_cnn.input.npy")
 	if code, _, stderr := runCLI("compare", ref, ref, "--data", good, "--providers", "gpu"); code != 2 || !strings.Contains(stderr, "cuda") {
 		t.Errorf("unknown provider: exit %d, want 2 naming the valid ones\n%s", code, stderr)
