@@ -247,8 +247,12 @@ func TestJobsExpansionAndSharding(t *testing.T) {
 
 func TestJobsErrors(t *testing.T) {
 	dir := t.TempDir()
-	touch(t, filepath.Join(dir, "m/a.onnx"), filepath.Join(dir, "m/b.onnx"))
+	touch(t, filepath.Join(dir, "m/a.onnx"), filepath.Join(dir, "m/b.onnx"), filepath.Join(dir, "dots/...onnx"), filepath.Join(dir, "dots/..onnx"), filepath.Join(dir, "dots/.onnx"))
 	for i, tc := range []struct{ yaml, want string }{
+		{"model: dots/...onnx\noutput: out/{name}/model.onnx\nstages: [tcalib]\n", `its {name} would be ".."`},
+		{"model: dots/..onnx\noutput: out/{name}.onnx\nstages: [tcalib]\n", `its {name} would be "."`},
+		{"model: dots/.onnx\noutput: out/x.onnx\nstages: [tcalib]\n", `its {name} would be ""`},
+		{"model: dots/...onnx\nstages: [tcalib]\n", `its {name} would be ".."`}, // the default report path holds {name}
 		{"models: [m/*.onnx]\noutput: out/model.onnx\nstages: [tcalib]\n", "would both write"},
 		{"models: [nothing/*.onnx]\noutput: out/{name}.onnx\nstages: [tcalib]\n", "matches no files"},
 		{"model: m/a.onnx\noutput: m/a.onnx\nstages: [tcalib]\n", "is the input model itself"},

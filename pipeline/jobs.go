@@ -169,7 +169,6 @@ func (c *Config) Jobs() ([]*Job, error) {
 		seen[abs] = true
 		j := &Job{ModelPath: s.path, Name: strings.TrimSuffix(filepath.Base(s.path), ".onnx"),
 			Runtime: c.File.Runtime, Datasets: map[string]*dataset.Spec{}}
-		vars := strings.NewReplacer("{name}", j.Name, "{dir}", filepath.Base(filepath.Dir(abs)))
 		out, rep := c.File.Output, c.File.Report
 		for k, v := range c.File.Datasets {
 			j.Datasets[k] = v
@@ -184,6 +183,11 @@ func (c *Config) Jobs() ([]*Job, error) {
 			for k, v := range s.ref.Datasets {
 				j.Datasets[k] = v
 			}
+		}
+		vars, err := placeholders(j.Name, filepath.Base(filepath.Dir(abs)), strings.Contains(out+rep, "{dir}"))
+		if err != nil {
+			d.errorAt(0, 0, "model", fmt.Sprintf("model %s: %v", s.path, err))
+			continue
 		}
 		j.Output = vars.Replace(out)
 		switch {
@@ -216,6 +220,23 @@ func (c *Config) Jobs() ([]*Job, error) {
 		j.Index = i
 	}
 	return jobs, nil
+}
+
+// placeholders replaces {name} and {dir} by the model's base name and its folder's
+// name. A value that would lead a path out of its folder ("", ".", "..", a separator) is
+// an error: an output "out/{name}.onnx" must stay in out/. The name is always checked (the
+// default report path holds it), the folder's name when usesDir.
+func placeholders(name, dir string, usesDir bool) (*strings.Replacer, error) {
+	for _, p := range [][2]string{{"{name}", name}, {"{dir}", dir}} {
+		v := p[1]
+		if p[0] == "{dir}" && !usesDir {
+			continue
+		}
+		if v == "" || v == "." || v == ".." || strings.ContainsAny(v, `/\`) {
+			return nil, fmt.Errorf("its %s would be %q, which does not name a file inside the output folder; rename the model file or its folder", p[0], v)
+		}
+	}
+	return strings.NewReplacer("{name}", name, "{dir}", dir), nil
 }
 
 // substitute returns a deep copy of opts with {name} and {dir} replaced in the fields
