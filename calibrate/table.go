@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/onnxpipe/onnxpipe/internal/regular"
 )
 
 // SchemaVersion is the version of the table's JSON schema this package writes and reads.
@@ -189,7 +191,7 @@ func writeAll(f *os.File, data []byte) error {
 // *os.PathError (os.IsNotExist works on it); a file that is not a valid table gives a
 // *CorruptTableError. Both name the file.
 func LoadTable(path string) (*Table, error) {
-	data, err := os.ReadFile(path)
+	data, err := regular.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onnxpipe/onnxpipe/internal/regular"
+
 	"codeberg.org/sbinet/npyio"
 	"github.com/x448/float16"
 
@@ -267,7 +269,7 @@ func (a *array) dataBytes() int64 {
 
 // openNPY opens a .npy file; its data is read per batch.
 func (d *Dataset) openNPY(path string) (*array, error) {
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %v", path, errText(err))
 	}
@@ -298,7 +300,7 @@ func (d *Dataset) openNPZArchive(path string) (*npzArchive, error) {
 	if z, ok := d.npz[path]; ok {
 		return z, nil
 	}
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %v", path, errText(err))
 	}

@@ -6,7 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/onnxpipe/onnxpipe/internal/regular"
 
 	"github.com/x448/float16"
 
@@ -22,7 +23,7 @@ import (
 
 // openIdxFile opens an idx file and returns the array it holds.
 func (d *Dataset) openIdxFile(path string) (*array, error) {
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %v", path, errText(err))
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onnxpipe/onnxpipe/internal/regular"
+
 	"github.com/x448/float16"
 	"golang.org/x/image/draw"
 
@@ -240,7 +242,7 @@ func (s *imageSource) Read(rows []int) (*onnxio.Tensor, error) {
 
 // load decodes one image and writes its preprocessed values into dst.
 func (p *imagePrep) load(path string, dst []float32) error {
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return fmt.Errorf("cannot open image %s: %v", path, errText(err))
 	}

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/onnxpipe/onnxpipe/internal/regular"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
@@ -100,7 +101,7 @@ func widen[T int8 | uint8 | int16 | uint16 | int32 | uint32 | uint64](s []T) []i
 }
 
 func readHead(p string, n int) ([]byte, error) {
-	f, err := os.Open(p)
+	f, err := regular.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %v", p, errText(err))
 	}
@@ -111,7 +112,7 @@ func readHead(p string, n int) ([]byte, error) {
 }
 
 func readTextLabels(p string) ([]int64, error) {
-	f, err := os.Open(p)
+	f, err := regular.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("labels: cannot open %s: %v", p, errText(err))
 	}

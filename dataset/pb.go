@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/onnxpipe/onnxpipe/internal/regular"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -225,7 +227,7 @@ func pbHeader(path string) (pbEntry, error) {
 }
 
 func unmarshalPB(path string) (*onnxpb.TensorProto, error) {
-	b, err := os.ReadFile(path)
+	b, err := regular.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", path, errText(err))
 	}

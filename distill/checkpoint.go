@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
-	"os"
+
+	"github.com/onnxpipe/onnxpipe/internal/regular"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/train"
@@ -35,7 +36,7 @@ type checkpoint struct {
 }
 
 func loadCheckpoint(path string) (*checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := regular.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/onnxpipe/onnxpipe/internal/regular"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
@@ -80,7 +82,7 @@ func canonicalDomain(d string) string {
 
 // Load reads the ONNX model in file path and the external data its tensors refer to.
 func Load(path string) (*Model, error) {
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read model: %w", err)
 	}
@@ -88,9 +90,6 @@ func Load(path string) (*Model, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read model %s: %w", path, err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("cannot read model %s: it is a folder", path)
 	}
 	data := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
@@ -231,7 +230,7 @@ func (m *Model) loadExternal() error {
 		}
 		f, ok := files[p]
 		if !ok {
-			if f, err = os.Open(p); err != nil {
+			if f, err = regular.Open(p); err != nil {
 				err = fmt.Errorf("tensor %q: cannot open its external data file: %w", tp.GetName(), err)
 				return false
 			}

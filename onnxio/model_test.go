@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -114,7 +115,7 @@ func TestLoadBadInput(t *testing.T) {
 	wantErr(t, "missing file", err, "cannot read model", "missing.onnx", "no such file")
 	dir := t.TempDir()
 	_, err = Load(dir)
-	wantErr(t, "folder", err, "it is a folder")
+	wantErr(t, "folder", err, "not a regular file (a folder)")
 }
 
 // TestLoadTruncated cuts a valid model at every offset: each prefix must be refused by
@@ -227,6 +228,9 @@ func TestLoadExternalData(t *testing.T) {
 		{name: "offset in hex", dataFile: "w.bin", entries: loc("w.bin", "offset", "0x1000"), wantErr: []string{`"W"`, "is not a number"}},
 		{name: "negative offset", dataFile: "w.bin", entries: loc("w.bin", "offset", "-5"), wantErr: []string{`"W"`, "negative external data offset"}},
 		{name: "no location", dataFile: "w.bin", entries: loc("w.bin", "location", "-"), wantErr: []string{`"W"`, "without a location"}},
+		{name: "location is a FIFO", entries: loc("p.bin"), setup: func(dir string) {
+			syscall.Mkfifo(filepath.Join(dir, "p.bin"), 0o644)
+		}, wantErr: []string{`"W"`, "p.bin", "not a regular file (a named pipe)"}},
 		{name: "location is a folder", entries: loc("d"), setup: func(dir string) {
 			os.Mkdir(filepath.Join(dir, "d"), 0o755)
 		}, wantErr: []string{`"W"`, "d"}},
@@ -282,6 +286,16 @@ func TestLoadExternalData(t *testing.T) {
 		t.Fatalf("short external tensor: %v", err)
 	}
 	wantErr(t, "short external tensor", Check(m), `initializer "W"`, "raw_data has 60 bytes", "needs 64")
+}
+
+// A model path that is a FIFO is refused at once, not read when something writes to it.
+func TestLoadFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "model.onnx")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	wantErr(t, "FIFO", err, "model.onnx", "not a regular file (a named pipe)")
 }
 
 func TestParseExternalRef(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onnxpipe/onnxpipe/internal/regular"
+
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/report"
@@ -396,7 +398,7 @@ func writeReport(j *Job, rep *report.Job) error {
 }
 
 func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
+	f, err := regular.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
