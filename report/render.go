@@ -28,17 +28,17 @@ func (j *Job) JSON() ([]byte, error) {
 // Markdown renders the report for a terminal or a pull request.
 func (j *Job) Markdown() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# %s: %s\n\n", j.Name, strings.ToUpper(j.Status))
+	fmt.Fprintf(&b, "# %s: %s\n\n", mdCell(j.Name), strings.ToUpper(j.Status))
 	if j.Error != "" {
-		fmt.Fprintf(&b, "**Error:** %s\n\n", j.Error)
+		fmt.Fprintf(&b, "**Error:** %s\n\n", mdCell(j.Error))
 	}
 	fmt.Fprintf(&b, "| | path | size | sha256 |\n|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| input | %s | %s | %.12s |\n", j.Model.Path, HumanBytes(j.Model.Bytes), j.Model.SHA256)
+	fmt.Fprintf(&b, "| input | %s | %s | %.12s |\n", mdCell(j.Model.Path), HumanBytes(j.Model.Bytes), j.Model.SHA256)
 	for _, f := range j.Saved {
-		fmt.Fprintf(&b, "| saved | %s | %s | %.12s |\n", f.Path, HumanBytes(f.Bytes), f.SHA256)
+		fmt.Fprintf(&b, "| saved | %s | %s | %.12s |\n", mdCell(f.Path), HumanBytes(f.Bytes), f.SHA256)
 	}
 	if j.Output != nil {
-		fmt.Fprintf(&b, "| output | %s | %s | %.12s |\n", j.Output.Path, HumanBytes(j.Output.Bytes), j.Output.SHA256)
+		fmt.Fprintf(&b, "| output | %s | %s | %.12s |\n", mdCell(j.Output.Path), HumanBytes(j.Output.Bytes), j.Output.SHA256)
 		if j.Model.Bytes > 0 {
 			fmt.Fprintf(&b, "\nSize ratio: %.3fx\n", float64(j.Output.Bytes)/float64(j.Model.Bytes))
 		}
@@ -49,20 +49,20 @@ func (j *Job) Markdown() []byte {
 		if s.Implicit {
 			name += " (added)"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %.2f |\n", s.Index+1, name, s.Status, s.Seconds)
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2f |\n", s.Index+1, mdCell(name), s.Status, s.Seconds)
 	}
 	for _, s := range j.Stages {
 		if len(s.Metrics)+len(s.Notes)+len(s.Warnings) == 0 && s.Error == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "\n### %d. %s\n\n", s.Index+1, s.Stage)
+		fmt.Fprintf(&b, "\n### %d. %s\n\n", s.Index+1, mdCell(s.Stage))
 		if s.Error != "" {
-			fmt.Fprintf(&b, "**Error:** %s\n\n", s.Error)
+			fmt.Fprintf(&b, "**Error:** %s\n\n", mdCell(s.Error))
 		}
 		if len(s.Metrics) > 0 {
 			fmt.Fprintf(&b, "| metric | value |\n|---|---|\n")
 			for _, m := range s.Metrics {
-				fmt.Fprintf(&b, "| %s | %s |\n", m.Name, FormatValue(m.Value, m.Unit))
+				fmt.Fprintf(&b, "| %s | %s |\n", mdCell(m.Name), mdCell(FormatValue(m.Value, m.Unit)))
 			}
 			b.WriteString("\n")
 		}
@@ -70,21 +70,21 @@ func (j *Job) Markdown() []byte {
 			b.WriteString(markdownTable(t))
 		}
 		for _, w := range s.Warnings {
-			fmt.Fprintf(&b, "- warning: %s\n", w)
+			fmt.Fprintf(&b, "- warning: %s\n", mdCell(w))
 		}
 		for _, n := range s.Notes {
-			fmt.Fprintf(&b, "- %s\n", n)
+			fmt.Fprintf(&b, "- %s\n", mdCell(n))
 		}
 	}
 	e := j.Environment
 	fmt.Fprintf(&b, "\n## Environment\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| tool | %s %s (%s) |\n", j.Tool.Name, j.Tool.Version, j.Tool.Go)
-	fmt.Fprintf(&b, "| onnxruntime | %s %s |\n", j.Tool.ONNXRuntime, e.Library)
+	fmt.Fprintf(&b, "| onnxruntime | %s %s |\n", mdCell(j.Tool.ONNXRuntime), mdCell(e.Library))
 	fmt.Fprintf(&b, "| providers | %s |\n", strings.Join(e.Providers, ", "))
 	for _, p := range sortedKeys(e.Unavailable) {
 		fmt.Fprintf(&b, "| %s | unavailable: %s |\n", p, mdCell(e.Unavailable[p]))
 	}
-	fmt.Fprintf(&b, "| machine | %s/%s, %d CPUs, %s |\n", e.OS, e.Arch, e.CPUs, e.CPU)
+	fmt.Fprintf(&b, "| machine | %s/%s, %d CPUs, %s |\n", e.OS, e.Arch, e.CPUs, mdCell(e.CPU))
 	fmt.Fprintf(&b, "| CPU features | %s |\n", strings.Join(e.Features, " "))
 	return b.Bytes()
 }
@@ -92,7 +92,7 @@ func (j *Job) Markdown() []byte {
 func markdownTable(t Table) string {
 	var b strings.Builder
 	if t.Title != "" {
-		fmt.Fprintf(&b, "**%s**\n\n", t.Title)
+		fmt.Fprintf(&b, "**%s**\n\n", mdCell(t.Title))
 	}
 	b.WriteString("|")
 	for _, c := range t.Columns {
@@ -107,15 +107,18 @@ func markdownTable(t Table) string {
 		b.WriteString(strings.Repeat(" |", max(0, len(t.Columns)-len(r))) + "\n")
 	}
 	if t.Note != "" {
-		fmt.Fprintf(&b, "\n%s\n", t.Note)
+		fmt.Fprintf(&b, "\n%s\n", mdCell(t.Note))
 	}
 	b.WriteString("\n")
 	return b.String()
 }
 
-func mdCell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
-}
+// mdCell makes text safe in a Markdown table cell or line: HTML's special characters
+// become entities (a model named "<img onerror=...>" stays text in any renderer), a pipe
+// is escaped and a line break becomes a space.
+func mdCell(s string) string { return mdEscaper.Replace(s) }
+
+var mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "|", "\\|", "\n", " ", "\r", " ")
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

@@ -91,3 +91,29 @@ func TestIndexHTML(t *testing.T) {
 		t.Errorf("HTML reordered the caller's slice")
 	}
 }
+
+// Names, paths, errors and notes come from users' files: both renderings keep them as
+// text, never as markup.
+func TestReportsEscapeNames(t *testing.T) {
+	const evil = `<img src=x onerror=alert(1)>|x`
+	j := sample()
+	j.Name, j.Model.Path, j.Error = evil, "models/"+evil+".onnx", "cannot read "+evil
+	j.Stages[0].Notes = []string{"node " + evil}
+	j.Stages[0].Warnings = []string{"warn " + evil}
+	j.Stages[0].Tables = []Table{{Title: evil, Columns: []string{"node"}, Rows: [][]string{{evil}}, Note: evil}}
+	html, err := j.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, out := range map[string]string{"HTML": string(html), "Markdown": string(j.Markdown())} {
+		if strings.Contains(out, "<img") {
+			t.Errorf("%s holds a raw <img> tag from a name", what)
+		}
+		if !strings.Contains(out, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("%s does not show the name as escaped text", what)
+		}
+	}
+	if md := string(j.Markdown()); strings.Contains(md, "&gt;|x") {
+		t.Errorf("Markdown keeps an unescaped pipe from a name, which splits its table row")
+	}
+}
