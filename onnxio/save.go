@@ -1,10 +1,13 @@
 package onnxio
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -34,8 +37,12 @@ type SaveOptions struct {
 	// Threshold is the smallest tensor, in bytes, that goes to the external file
 	// (default 1024).
 	Threshold int64
-	// Location is the external data file's name, relative to the model's folder
-	// (default: the model's file name + ".data").
+	// Location is the external data file's name, relative to the model's folder. By
+	// default it is the model's file name, the first 8 hex digits of the data's sha256,
+	// and ".data" (model.onnx.1a2b3c4d.data): each save writes a new data file, so that a
+	// crash between the two renames leaves the older model with its own data, and the
+	// data files of earlier saves of this model are removed once the new model is in
+	// place.
 	Location string
 }
 
@@ -49,8 +56,8 @@ func (m *Model) Bytes() ([]byte, error) {
 
 // Save writes the model to path atomically: the data goes to a temporary file in the same
 // folder that is renamed over path once complete, so readers never see a partial file.
-// External data, when written, is renamed into place before the model. m.Path and m.Dir
-// are not changed.
+// External data, when written, is renamed into place before the model (under a fresh
+// name unless opts.Location gives one). m.Path and m.Dir are not changed.
 func (m *Model) Save(path string, opts SaveOptions) error {
 	if opts.Threshold <= 0 {
 		opts.Threshold = 1024
@@ -60,10 +67,7 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 		external = true
 	}
 	loc := opts.Location
-	if loc == "" {
-		loc = filepath.Base(path) + ".data"
-	}
-	if external {
+	if external && loc != "" {
 		if !filepath.IsLocal(loc) {
 			return fmt.Errorf("external data location %q must be a path inside the model's folder", loc)
 		}
@@ -79,16 +83,24 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		return WriteFileAtomic(path, data)
+		if err := WriteFileAtomic(path, data); err != nil {
+			return err
+		}
+		removeStaleData(path, "")
+		return nil
 	}
 	return m.saveExternal(path, loc, opts.Threshold)
 }
 
-// saveExternal writes big tensors to loc and the rest to path. It changes the tensors only
-// for the time of the marshal and restores them before returning. Both files are written
-// to temporary files first; the data file is renamed into place only once the model file
-// is complete, just before the model itself.
+// saveExternal writes big tensors to loc (a fresh name when loc is "") and the rest to
+// path. It changes the tensors only for the time of the marshal and restores them before
+// returning. Both files are written to temporary files first; the data file is renamed
+// into place only once the model file is complete, just before the model itself.
 func (m *Model) saveExternal(path, loc string, threshold int64) error {
+	fresh := loc == ""
+	if fresh {
+		loc = filepath.Base(path) + ".data" // the temporary file's name; renamed below
+	}
 	dataPath := filepath.Join(filepath.Dir(path), loc)
 	if err := os.MkdirAll(filepath.Dir(dataPath), 0o755); err != nil {
 		return fmt.Errorf("cannot create the external data folder: %w", err)
@@ -98,6 +110,8 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 		return err
 	}
 	defer df.Abort()
+	sum := sha256.New()
+	dw := io.MultiWriter(df, sum)
 
 	// saved holds every field of a moved tensor that the move changes.
 	type saved struct {
@@ -140,12 +154,12 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 		}
 		// Align each tensor to 4 KiB, as onnx's own writer does, so the file can be mapped.
 		if pad := (4096 - offset%4096) % 4096; pad > 0 {
-			if _, werr = df.Write(make([]byte, pad)); werr != nil {
+			if _, werr = dw.Write(make([]byte, pad)); werr != nil {
 				return false
 			}
 			offset += pad
 		}
-		if _, werr = df.Write(raw); werr != nil {
+		if _, werr = dw.Write(raw); werr != nil {
 			return false
 		}
 		moved = append(moved, saved{tp, tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data, tp.ExternalData, tp.DataLocation})
@@ -162,6 +176,13 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 	if werr != nil {
 		return fmt.Errorf("%s: writing external data %s: %w", path, dataPath, werr)
 	}
+	if fresh {
+		loc = fmt.Sprintf("%s.%x.data", filepath.Base(path), sum.Sum(nil)[:4])
+		df.final = filepath.Join(filepath.Dir(path), loc)
+		for _, s := range moved {
+			s.tp.ExternalData[0].Value = proto.String(loc)
+		}
+	}
 	data, err := m.Bytes()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -174,10 +195,51 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 	if _, err := mf.Write(data); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
+	saveStep("data written")
 	if err := df.Commit(); err != nil {
 		return err
 	}
-	return mf.Commit()
+	saveStep("data renamed")
+	if err := mf.Commit(); err != nil {
+		return err
+	}
+	saveStep("model renamed")
+	if fresh {
+		removeStaleData(path, loc)
+	}
+	return nil
+}
+
+// saveStep is called between the steps of an external-data save; fault-injection tests
+// kill the process there.
+var saveStep = func(step string) {}
+
+// SaveSteps are the points between the file operations of a save with external data.
+var SaveSteps = []string{"data written", "data renamed", "model renamed"}
+
+// staleData matches the data files Save names after a model file: <model>.data and
+// <model>.<8 hex digits>.data.
+var staleData = regexp.MustCompile(`^\.data$|^\.[0-9a-f]{8}\.data$`)
+
+// removeStaleData removes the data files that earlier saves of path wrote under Save's
+// names, keeping keep (the current one; "" when the model now holds its data inline).
+// It runs after the new model is in place: until then the old model's data must stay.
+func removeStaleData(path, keep string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == keep || !e.Type().IsRegular() || !strings.HasPrefix(name, base) || !staleData.MatchString(name[len(base):]) {
+			continue
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
 }
 
 // typedBytes estimates the raw size of the data held in tp's typed fields.
@@ -290,4 +352,29 @@ func writeAtomic(path string, data []byte, durable bool) error {
 // IsTempName reports whether a file name is one of CreateTemp's temporary files.
 func IsTempName(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
+}
+
+// tempOf matches CreateTemp's names: "." + the final name + "." + random digits + ".tmp".
+var tempOf = regexp.MustCompile(`^\..+\.[0-9]+\.tmp$`)
+
+// RemoveTemps removes the temporary files that a killed process left while writing a
+// file whose name starts with prefix, in dir: the model, its data and its reports. The
+// caller must know that no other process writes them (the pipeline holds the output
+// folder's lock). It returns the names removed.
+func RemoveTemps(dir, prefix string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, "."+prefix) || !tempOf.MatchString(name) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, name)) == nil {
+			removed = append(removed, name)
+		}
+	}
+	return removed
 }

@@ -2,6 +2,8 @@ package onnxio
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -105,13 +107,13 @@ func TestSaveExternal(t *testing.T) {
 		{
 			name:      "threshold 100",
 			opts:      SaveOptions{External: ExternalAlways, Threshold: 100},
-			dataFile:  "model.onnx.data",
+			dataFile:  freshData,
 			wantMoved: []string{"W1", "W2", "T_typed", "T_explicit", "C_big", "T_sub", "T_sub"},
 		},
 		{
 			name:      "default threshold",
 			opts:      SaveOptions{External: ExternalAlways},
-			dataFile:  "model.onnx.data",
+			dataFile:  freshData,
 			wantMoved: nil, // nothing reaches 1024 bytes
 		},
 		{
@@ -143,6 +145,7 @@ func TestSaveExternal(t *testing.T) {
 			t.Fatal(err)
 		}
 		var moved []string
+		dataFile := test.dataFile
 		WalkTensors(&onDisk, func(tp *onnxpb.TensorProto, _ string) bool {
 			if tp.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
 				return true
@@ -153,7 +156,10 @@ func TestSaveExternal(t *testing.T) {
 				t.Errorf("%s: %v", test.name, err)
 				return true
 			}
-			if ref.Location != test.dataFile || ref.Offset%4096 != 0 || tp.RawData != nil || len(tp.FloatData) != 0 {
+			if dataFile == freshData {
+				dataFile = freshDataName(t, dir, "model.onnx", ref.Location)
+			}
+			if ref.Location != dataFile || ref.Offset%4096 != 0 || tp.RawData != nil || len(tp.FloatData) != 0 {
 				t.Errorf("%s: tensor %s stored as %+v (raw %d bytes, %d floats)", test.name, tp.GetName(), ref, len(tp.RawData), len(tp.FloatData))
 			}
 			if err := CheckTensorSize(tp); err != nil {
@@ -164,7 +170,7 @@ func TestSaveExternal(t *testing.T) {
 		if !reflect.DeepEqual(moved, test.wantMoved) {
 			t.Errorf("%s: moved %q, want %q", test.name, moved, test.wantMoved)
 		}
-		_, statErr := os.Stat(filepath.Join(dir, test.dataFile))
+		_, statErr := os.Stat(filepath.Join(dir, dataFile))
 		if len(test.wantMoved) > 0 && statErr != nil {
 			t.Errorf("%s: no data file: %v", test.name, statErr)
 		}
@@ -173,7 +179,7 @@ func TestSaveExternal(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: Load: %v", test.name, err)
 		}
-		if len(test.wantMoved) > 0 && !reflect.DeepEqual(back.External, []string{test.dataFile}) {
+		if len(test.wantMoved) > 0 && !reflect.DeepEqual(back.External, []string{dataFile}) {
 			t.Errorf("%s: External = %q", test.name, back.External)
 		}
 		// Typed-field tensors come back in raw_data (external data is raw bytes): compare
@@ -236,7 +242,7 @@ func TestSaveExternalRoundTripExact(t *testing.T) {
 		if err := back.Save(again, SaveOptions{External: ExternalAlways, Threshold: 8, Location: "m.onnx.data2"}); err != nil {
 			t.Fatal(err)
 		}
-		d1, _ := os.ReadFile(path + ".data")
+		d1, _ := os.ReadFile(filepath.Join(filepath.Dir(path), back.External[0]))
 		d2, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "m.onnx.data2"))
 		if !bytes.Equal(d1, d2) {
 			t.Errorf("%s: second save wrote different external data", m.Graph().GetName())
@@ -333,7 +339,7 @@ func TestSaveFailures(t *testing.T) {
 				os.Mkdir(filepath.Join(dir, "m.onnx.data"), 0o755)
 				return filepath.Join(dir, "m.onnx")
 			},
-			opts: SaveOptions{External: ExternalAlways, Threshold: 1},
+			opts: SaveOptions{External: ExternalAlways, Threshold: 1, Location: "m.onnx.data"},
 			want: "m.onnx.data",
 		},
 		{
@@ -460,6 +466,68 @@ func TestTempFile(t *testing.T) {
 	}{{".m.onnx.123.tmp", true}, {"m.onnx", false}, {".hidden", false}, {"x.tmp", false}} {
 		if got := IsTempName(test.name); got != test.want {
 			t.Errorf("IsTempName(%q) = %v", test.name, got)
+		}
+	}
+}
+
+// freshData marks a test's expectation of Save's default data-file name.
+const freshData = "<model>.<sha256[:8]>.data"
+
+// freshDataName checks that loc is Save's fresh data name for model in dir: the model's
+// name, the first 8 hex digits of the data file's sha256, ".data".
+func freshDataName(t *testing.T, dir, model, loc string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, loc))
+	if err != nil {
+		t.Fatalf("data file %s: %v", loc, err)
+	}
+	want := fmt.Sprintf("%s.%x.data", model, sha256.Sum256(data))[:len(model)+9] + ".data"
+	if loc != want {
+		t.Errorf("data file %q, want %q", loc, want)
+	}
+	return loc
+}
+
+// Each save of a model with external data writes a new data file and removes those of
+// earlier saves once the new model is in place; a save with the data inline removes them
+// too. Files of other models and other names stay.
+func TestSaveReplacesOldDataFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.onnx")
+	keep := []string{"m.onnx.notes.data", "other.onnx.data", "m.onnx.1234567.data"}
+	for _, k := range keep {
+		os.WriteFile(filepath.Join(dir, k), []byte("x"), 0o644)
+	}
+	m := mlpModel(t)
+	var names []string
+	for i := range 3 {
+		w := m.Graph().Initializer[0]
+		w.RawData[0] = byte(i) // a different model each time
+		if err := m.Save(path, SaveOptions{External: ExternalAlways, Threshold: 1}); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(path)
+		if err != nil {
+			t.Fatalf("save %d: %v", i, err)
+		}
+		names = append(names, back.External...)
+		datas, _ := filepath.Glob(filepath.Join(dir, "m.onnx.*.data"))
+		if want := len(keep) - 1 + 1; len(datas) != want { // m.onnx.notes.data, m.onnx.1234567.data, the current one
+			t.Errorf("save %d: data files %q", i, datas)
+		}
+	}
+	if names[0] == names[1] || names[1] == names[2] {
+		t.Errorf("saves of different data reused a data file name: %q", names)
+	}
+	if err := m.Save(path, SaveOptions{External: ExternalNever}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, names[2])); !os.IsNotExist(err) {
+		t.Errorf("an inline save left the old data file %s (%v)", names[2], err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Errorf("%s, not a data file of this model's saves, was removed", k)
 		}
 	}
 }

@@ -27,8 +27,10 @@ type Options struct {
 	// Path of the file to write; {name} and {dir} are replaced by the model's base name
 	// and its folder's name. Required.
 	Path string `yaml:"path" json:"path" onnxpipe:"path"`
-	// External says when tensor data goes to a separate file <path>.data: auto (only when
-	// the model would pass protobuf's 2 GiB limit), always, or never.
+	// External says when tensor data goes to a separate file <path>.<8 hex digits of its
+	// sha256>.data (a new name per save; the data files of earlier saves of the path are
+	// removed): auto (only when the model would pass protobuf's 2 GiB limit), always, or
+	// never.
 	External External `yaml:"external" json:"external"`
 	// Threshold is the smallest tensor, in bytes, moved to the external file.
 	Threshold int64 `yaml:"threshold" json:"threshold"`
