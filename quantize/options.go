@@ -28,7 +28,8 @@ type Options struct {
 	ActivationSymmetric bool
 	WeightSymmetric     bool
 	PerChannel          bool
-	ReduceRange         bool
+	// ReduceRange quantizes weights to 7 bits (int8 [-64, 64], uint8 [0, 127]).
+	ReduceRange bool
 	// OpTypes limits quantization to these op types (empty: every supported type).
 	OpTypes []string
 	// ExcludeNodes are node names or path.Match patterns kept in float.
@@ -50,10 +51,11 @@ type Override struct {
 	Max *float32 `yaml:"max" json:"max,omitempty"`
 }
 
-// DefaultOptions are onnxruntime's CPU defaults with per-channel weights.
+// DefaultOptions are onnxruntime's CPU defaults with per-channel weights, and 7-bit
+// weights where this machine's CPU would saturate full-range ones (HostSaturatesU8S8).
 func DefaultOptions() Options {
 	return Options{ActivationType: onnxio.TypeUint8, WeightType: onnxio.TypeInt8, WeightSymmetric: true,
-		PerChannel: true, Profile: ProfileCPU}
+		PerChannel: true, Profile: ProfileCPU, ReduceRange: HostSaturatesU8S8()}
 }
 
 // OptionError is one problem with Options, named by the option (as a config writes

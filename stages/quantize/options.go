@@ -29,9 +29,12 @@ type Options struct {
 	WeightSymmetric bool `yaml:"weight_symmetric" json:"weight_symmetric"`
 	// PerChannel gives each output channel of a weight its own scale.
 	PerChannel bool `yaml:"per_channel" json:"per_channel"`
-	// ReduceRange quantizes weights to 7 bits, for CPUs without VNNI whose u8s8 dot
-	// products saturate.
-	ReduceRange bool `yaml:"reduce_range" json:"reduce_range"`
+	// ReduceRange quantizes weights to 7 bits, for CPUs whose int8 kernels in onnxruntime
+	// saturate full-range weights (x86-64 without VNNI: AVX2, AVX-512 before Cascade
+	// Lake, AMD before Zen 4): true, false, or auto (true with profile cpu when the CPU
+	// running onnxpipe is one of those, where verify would measure a saturated model).
+	// Set it for the CPU the model will be deployed on when that is another one.
+	ReduceRange ReduceRange `yaml:"reduce_range" json:"reduce_range"`
 	// OpTypes limits quantization to these op types; empty means every supported type.
 	OpTypes []string `yaml:"op_types" json:"op_types"`
 	// ExcludeNodes are node names or glob patterns (path.Match) kept in float.
@@ -94,6 +97,23 @@ type WeightType string
 // Values lists the weight types.
 func (WeightType) Values() []string { return []string{"int8", "uint8"} }
 
+// ReduceRange says whether weights are quantized to 7 bits: auto, true or false.
+type ReduceRange string
+
+// Values lists the settings of reduce_range.
+func (ReduceRange) Values() []string { return []string{"auto", "true", "false"} }
+
+// on resolves the setting for a profile on this machine.
+func (r ReduceRange) on(profile Profile) bool {
+	switch r {
+	case "true":
+		return true
+	case "auto":
+		return profile == q.ProfileCPU && q.HostSaturatesU8S8()
+	}
+	return false
+}
+
 // dataType is the ONNX type an integer type name stands for.
 func dataType(name string) onnxio.DataType {
 	switch name {
@@ -109,7 +129,7 @@ func dataType(name string) onnxio.DataType {
 
 func defaults() *Options {
 	return &Options{Mode: Static, Format: QDQ, Profile: q.ProfileCPU, ActivationType: "uint8", WeightType: "int8",
-		WeightSymmetric: true, PerChannel: true, IfQuantized: "error", CheckSamples: 4,
+		WeightSymmetric: true, PerChannel: true, IfQuantized: "error", CheckSamples: 4, ReduceRange: "auto",
 		OpTypes: []string{}, ExcludeNodes: []string{}, Overrides: map[string]q.Override{}}
 }
 
@@ -170,6 +190,6 @@ var (
 func (o *Options) quantizeOptions() q.Options {
 	return q.Options{ActivationType: dataType(string(o.ActivationType)), WeightType: dataType(string(o.WeightType)),
 		ActivationSymmetric: o.ActivationSymmetric, WeightSymmetric: o.WeightSymmetric, PerChannel: o.PerChannel,
-		ReduceRange: o.ReduceRange, OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, Overrides: o.Overrides,
+		ReduceRange: o.ReduceRange.on(o.Profile), OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, Overrides: o.Overrides,
 		Profile: string(o.Profile)}
 }

@@ -68,6 +68,9 @@ func run(p *pipeline.Pass) (any, error) {
 		}
 		return nil, fmt.Errorf("the model is already quantized (%s); quantize a float model, or set if_quantized: skip", what)
 	}
+	if o.ReduceRange == "auto" && o.ReduceRange.on(o.Profile) {
+		p.Note("reduce_range auto: 7-bit weights, as this CPU (x86-64 without VNNI) saturates onnxruntime's int8 products with full-range weights; set reduce_range: false for a deployment CPU with VNNI")
+	}
 	qz := &quantizer{opts: o, runtime: p.Runtime()}
 	if cal, ok := pipeline.Result[*results.Calibration](p); ok {
 		qz.table = cal.Table
