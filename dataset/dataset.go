@@ -3,7 +3,6 @@ package dataset
 import (
 	"errors"
 	"fmt"
-	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"io"
 	"iter"
 	"math/rand/v2"
@@ -11,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
@@ -131,8 +131,40 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	var classes []int64 // labels from class folders (images, labels: folders)
-	for i, in := range inputs {
+	classes, err := d.openSources()
+	if err != nil {
+		return nil, err
+	}
+	if spec.Format == "random" {
+		d.warnings = append(d.warnings, "random data: ranges calibrated and accuracy measured on random inputs mean little; use real samples")
+		if len(spec.Inputs) > 0 {
+			d.warnings = append(d.warnings, "format random ignores inputs")
+		}
+	}
+	labelsWhat, err := d.openLabels(classes)
+	if err != nil {
+		return nil, err
+	}
+	n, err := d.sampleCount(labelsWhat)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.orderSamples(n); err != nil {
+		return nil, err
+	}
+	if err := d.chooseBatch(fixed); err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+// openSources opens the source of each model input, in d.inputs' order, and checks its
+// element type and sample shape against the input's. It returns the labels of the class
+// folders when the spec takes its labels from them (images, labels: folders).
+func (d *Dataset) openSources() (classes []int64, err error) {
+	spec := d.spec
+	for i, in := range d.inputs {
 		if in.Shape != nil && len(in.Shape) == 0 {
 			return nil, fmt.Errorf("input %q is a scalar: datasets feed inputs with a batch axis (dim 0)", in.Name)
 		}
@@ -167,29 +199,33 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 		}
 		d.srcs = append(d.srcs, src)
 	}
-	if spec.Format == "random" {
-		d.warnings = append(d.warnings, "random data: ranges calibrated and accuracy measured on random inputs mean little; use real samples")
-		if len(spec.Inputs) > 0 {
-			d.warnings = append(d.warnings, "format random ignores inputs")
-		}
-	}
-	labelsWhat := ""
+	return classes, nil
+}
+
+// openLabels sets d.labels from the spec's labels file, or to classes (the class
+// folders' labels) for labels: folders, and returns what holds them for messages ("" when
+// the spec has no labels).
+func (d *Dataset) openLabels(classes []int64) (labelsWhat string, err error) {
+	spec := d.spec
 	switch {
 	case spec.Labels == LabelsFromFolders && spec.Format == "images":
-		d.labels, labelsWhat = classes, "class folders"
+		d.labels = classes
+		return "class folders", nil
 	case spec.Labels == LabelsFromFolders:
-		return nil, fmt.Errorf("labels: folders works with format images only; give a labels file (.npy, .npz, .txt or idx) instead")
+		return "", fmt.Errorf("labels: folders works with format images only; give a labels file (.npy, .npz, .txt or idx) instead")
 	case spec.Labels != "":
-		d.labels, err = d.readLabels(spec.Labels)
-		if err != nil {
-			return nil, err
+		if d.labels, err = d.readLabels(spec.Labels); err != nil {
+			return "", err
 		}
-		labelsWhat = spec.Labels
+		return spec.Labels, nil
 	}
-	n, err := d.sampleCount(labelsWhat)
-	if err != nil {
-		return nil, err
-	}
+	return "", nil
+}
+
+// orderSamples sets d.order, the file rows of the n samples in iteration order: shuffled
+// when the spec says so, then the spec's skip and limit applied.
+func (d *Dataset) orderSamples(n int) error {
+	spec := d.spec
 	d.order = make([]int, n)
 	for i := range d.order {
 		d.order[i] = i
@@ -202,18 +238,14 @@ func Open(spec *Spec, inputs []InputInfo) (*Dataset, error) {
 	}
 	if spec.Skip > 0 {
 		if spec.Skip >= len(d.order) {
-			return nil, fmt.Errorf("skip %d leaves no samples: the data holds %d", spec.Skip, len(d.order))
+			return fmt.Errorf("skip %d leaves no samples: the data holds %d", spec.Skip, len(d.order))
 		}
 		d.order = d.order[spec.Skip:]
 	}
 	if spec.Limit > 0 && spec.Limit < len(d.order) {
 		d.order = d.order[:spec.Limit]
 	}
-	if err := d.chooseBatch(fixed); err != nil {
-		return nil, err
-	}
-	ok = true
-	return d, nil
+	return nil
 }
 
 // checkNames checks that the spec's inputs and the model's inputs are the same names.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -190,5 +189,3 @@ func rowsData(n, w int) [][]float32 {
 	}
 	return out
 }
-
-func flat[T any](s [][]T) []T { return slices.Concat(s...) }

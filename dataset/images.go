@@ -95,29 +95,9 @@ func (d *Dataset) openImages(in InputInfo, classes bool) (source, []int64, error
 	if !st.IsDir() {
 		return nil, nil, fmt.Errorf("input %q: %s is not a folder; format images takes a folder of PNG/JPEG files", in.Name, dir)
 	}
-	p := &imagePrep{h: im.Size[0], w: im.Size[1], resize: im.Resize, scale: im.Scale, nchw: im.Layout != "NHWC"}
-	if p.h <= 0 || p.w <= 0 || p.resize < 0 {
-		return nil, nil, fmt.Errorf("image.size %v and image.resize %d must be positive", im.Size, im.Resize)
-	}
-	if p.scale == 0 {
-		p.scale = 255
-	}
-	switch im.Channels {
-	case "", "RGB":
-		p.c, p.order = 3, []int{0, 1, 2}
-	case "BGR":
-		p.c, p.order = 3, []int{2, 1, 0}
-	case "GRAY":
-		p.c = 1
-	}
-	if p.mean, err = perChannel("image.mean", im.Mean, p.c, 0); err != nil {
+	p, err := newImagePrep(im)
+	if err != nil {
 		return nil, nil, err
-	}
-	if p.std, err = perChannel("image.std", im.Std, p.c, 1); err != nil {
-		return nil, nil, err
-	}
-	if slices.Contains(p.std, 0) {
-		return nil, nil, fmt.Errorf("image.std %v has a zero: it divides", im.Std)
 	}
 	s := &imageSource{dir: dir, prep: p, out: in.Type}
 	switch in.Type {
@@ -132,42 +112,101 @@ func (d *Dataset) openImages(in InputInfo, classes bool) (source, []int64, error
 	default:
 		return nil, nil, fmt.Errorf("input %q is %s: images feed float or uint8 inputs only", in.Name, in.Type)
 	}
-	if p.nchw {
-		s.sample = []int64{int64(p.c), int64(p.h), int64(p.w)}
-	} else {
-		s.sample = []int64{int64(p.h), int64(p.w), int64(p.c)}
+	if s.sample, err = imageSample(in, p, dir); err != nil {
+		return nil, nil, err
 	}
-	if err := checkSample(in, s.sample, dir); err != nil {
+	if s.files, err = imageFiles(in, dir); err != nil {
+		return nil, nil, err
+	}
+	if !classes {
+		return s, nil, nil
+	}
+	labels, err := classLabels(in, dir, s.files)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, labels, nil
+}
+
+// newImagePrep makes the preprocessing that im describes, checking its size, resize,
+// mean and std.
+func newImagePrep(im *ImageSpec) (*imagePrep, error) {
+	p := &imagePrep{h: im.Size[0], w: im.Size[1], resize: im.Resize, scale: im.Scale, nchw: im.Layout != "NHWC"}
+	if p.h <= 0 || p.w <= 0 || p.resize < 0 {
+		return nil, fmt.Errorf("image.size %v and image.resize %d must be positive", im.Size, im.Resize)
+	}
+	if p.scale == 0 {
+		p.scale = 255
+	}
+	switch im.Channels {
+	case "", "RGB":
+		p.c, p.order = 3, []int{0, 1, 2}
+	case "BGR":
+		p.c, p.order = 3, []int{2, 1, 0}
+	case "GRAY":
+		p.c = 1
+	}
+	var err error
+	if p.mean, err = perChannel("image.mean", im.Mean, p.c, 0); err != nil {
+		return nil, err
+	}
+	if p.std, err = perChannel("image.std", im.Std, p.c, 1); err != nil {
+		return nil, err
+	}
+	if slices.Contains(p.std, 0) {
+		return nil, fmt.Errorf("image.std %v has a zero: it divides", im.Std)
+	}
+	return p, nil
+}
+
+// imageSample returns the shape of one sample that p makes, checked against input in's
+// fixed dimensions; a mismatch that the other layout would fix says so.
+func imageSample(in InputInfo, p *imagePrep, dir string) ([]int64, error) {
+	sample := []int64{int64(p.h), int64(p.w), int64(p.c)}
+	if p.nchw {
+		sample = []int64{int64(p.c), int64(p.h), int64(p.w)}
+	}
+	if err := checkSample(in, sample, dir); err != nil {
 		other, layout := []int64{int64(p.h), int64(p.w), int64(p.c)}, "NHWC"
 		if !p.nchw {
 			other, layout = []int64{int64(p.c), int64(p.h), int64(p.w)}, "NCHW"
 		}
 		if checkSample(in, other, dir) == nil {
-			return nil, nil, fmt.Errorf("%v; the model takes %s images: set image.layout: %s", err, layout, layout)
+			return nil, fmt.Errorf("%v; the model takes %s images: set image.layout: %s", err, layout, layout)
 		}
-		return nil, nil, fmt.Errorf("%v; set image.size, image.channels and image.layout to what the model takes", err)
+		return nil, fmt.Errorf("%v; set image.size, image.channels and image.layout to what the model takes", err)
 	}
-	err = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+	return sample, nil
+}
+
+// imageFiles lists the PNG and JPEG files under dir, subfolders included, in path order;
+// a folder without any is an error.
+func imageFiles(in InputInfo, dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !e.IsDir() && isImageFile(e.Name()) {
-			s.files = append(s.files, path)
+			files = append(files, path)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("input %q: cannot list %s: %v", in.Name, dir, errText(err))
+		return nil, fmt.Errorf("input %q: cannot list %s: %v", in.Name, dir, errText(err))
 	}
-	if len(s.files) == 0 {
-		return nil, nil, fmt.Errorf("input %q: %s holds no PNG or JPEG files", in.Name, dir)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("input %q: %s holds no PNG or JPEG files", in.Name, dir)
 	}
-	if !classes {
-		return s, nil, nil
-	}
+	return files, nil
+}
+
+// classLabels returns the class id of each of files: the index of its top-level
+// subfolder among dir's sorted subfolders. A file directly in dir is an error.
+func classLabels(in InputInfo, dir string, files []string) ([]int64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("input %q: cannot list %s: %v", in.Name, dir, errText(err))
+		return nil, fmt.Errorf("input %q: cannot list %s: %v", in.Name, dir, errText(err))
 	}
 	ids := map[string]int64{}
 	for _, e := range ents {
@@ -175,16 +214,16 @@ func (d *Dataset) openImages(in InputInfo, classes bool) (source, []int64, error
 			ids[e.Name()] = int64(len(ids)) // ReadDir sorts by name
 		}
 	}
-	labels := make([]int64, len(s.files))
-	for i, f := range s.files {
+	labels := make([]int64, len(files))
+	for i, f := range files {
 		rel, _ := filepath.Rel(dir, f)
 		top, _, nested := strings.Cut(filepath.ToSlash(rel), "/")
 		if !nested {
-			return nil, nil, fmt.Errorf("labels: folders: %s is not in a class subfolder of %s; put every image in its class's folder", f, dir)
+			return nil, fmt.Errorf("labels: folders: %s is not in a class subfolder of %s; put every image in its class's folder", f, dir)
 		}
 		labels[i] = ids[top]
 	}
-	return s, labels, nil
+	return labels, nil
 }
 
 // perChannel expands a mean or std list to one value per channel.

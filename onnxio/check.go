@@ -66,49 +66,38 @@ type checker struct {
 
 func (c *checker) add(p string) { c.problems = append(c.problems, p) }
 
+// graphScope is what checker.graph knows of the values of the graph it checks.
+type graphScope struct {
+	where   string
+	outer   map[string]bool // the values of the enclosing graphs
+	defined map[string]bool // outer's and the graph's own values defined so far
+	own     map[string]bool // the graph's own values defined so far
+}
+
+// define records that the graph defines name (what says how, for the message); a name
+// the graph defines twice is a problem.
+func (c *checker) define(s *graphScope, name, what string) {
+	if name == "" {
+		return
+	}
+	if s.own[name] {
+		c.add(fmt.Sprintf("%s: value %q is defined twice (%s)", s.where, name, what))
+	}
+	s.own[name] = true
+	s.defined[name] = true
+}
+
 // graph checks g, whose nodes may also read the names in outer.
 func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where string) {
 	if g == nil {
 		c.add(where + ": missing")
 		return
 	}
-	defined := map[string]bool{}
+	s := &graphScope{where: where, outer: outer, defined: map[string]bool{}, own: map[string]bool{}}
 	for k := range outer {
-		defined[k] = true
+		s.defined[k] = true
 	}
-	own := map[string]bool{}
-	define := func(name, what string) {
-		if name == "" {
-			return
-		}
-		if own[name] {
-			c.add(fmt.Sprintf("%s: value %q is defined twice (%s)", where, name, what))
-		}
-		own[name] = true
-		defined[name] = true
-	}
-	for _, vi := range g.GetInput() {
-		if vi.GetName() == "" {
-			c.add(where + ": a graph input has no name")
-		}
-		define(vi.GetName(), "graph input")
-	}
-	inputs := map[string]bool{}
-	for _, vi := range g.GetInput() {
-		inputs[vi.GetName()] = true
-	}
-	for _, t := range g.GetInitializer() {
-		if t.GetName() == "" {
-			c.add(where + ": an initializer has no name")
-		}
-		if !inputs[t.GetName()] { // IR < 4 lists initializers among the inputs
-			define(t.GetName(), "initializer")
-		}
-		c.tensor(t, fmt.Sprintf("%s: initializer %q", where, t.GetName()))
-	}
-	for _, s := range g.GetSparseInitializer() {
-		define(s.GetValues().GetName(), "sparse initializer")
-	}
+	c.graphInputs(g, s)
 	// Who produces what, to tell a value produced too late from one never produced.
 	producer := map[string]*onnxpb.NodeProto{}
 	for _, n := range g.GetNode() {
@@ -121,56 +110,8 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 	outOfOrder := false
 	nodeNames := map[string]bool{}
 	for _, n := range g.GetNode() {
-		label := where + ": node " + NodeLabel(n)
-		if n.GetOpType() == "" {
-			c.add(label + ": no op_type")
-		}
-		if name := n.GetName(); name != "" {
-			if nodeNames[name] {
-				c.add(fmt.Sprintf("%s: node name %q is used twice", where, name))
-			}
-			nodeNames[name] = true
-		}
-		if d := canonicalDomain(n.GetDomain()); !c.domains[d] {
-			c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
-		}
-		for _, in := range n.GetInput() {
-			if in != "" && !defined[in] {
-				if p := producer[in]; p != nil {
-					outOfOrder = true
-					c.add(fmt.Sprintf("%s: input %q is not defined before use (node %s produces it later)", label, in, NodeLabel(p)))
-				} else {
-					c.add(fmt.Sprintf("%s: input %q is not defined before use", label, in))
-				}
-			}
-		}
-		attrNames := map[string]bool{}
-		for _, a := range n.GetAttribute() {
-			if attrNames[a.GetName()] {
-				c.add(fmt.Sprintf("%s: attribute %q appears twice", label, a.GetName()))
-			}
-			attrNames[a.GetName()] = true
-			aw := fmt.Sprintf("%s attribute %q", label, a.GetName())
-			if a.T != nil {
-				c.tensor(a.T, aw)
-			}
-			for _, t := range a.GetTensors() {
-				c.tensor(t, aw)
-			}
-			if a.G != nil {
-				c.graph(a.G, defined, aw)
-			}
-			for _, sg := range a.GetGraphs() {
-				c.graph(sg, defined, aw)
-			}
-		}
-		for _, o := range n.GetOutput() {
-			// As in onnx.checker, a node output may not reuse a name of an enclosing
-			// graph (subgraph inputs and initializers may).
-			if o != "" && outer[o] && !own[o] {
-				c.add(fmt.Sprintf("%s: output %q shadows a value of an enclosing graph", label, o))
-			}
-			define(o, "output of node "+NodeLabel(n))
+		if c.node(n, s, producer, nodeNames) {
+			outOfOrder = true
 		}
 	}
 	if outOfOrder {
@@ -182,8 +123,101 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 		}
 	}
 	for _, vi := range g.GetOutput() {
-		if !defined[vi.GetName()] {
+		if !s.defined[vi.GetName()] {
 			c.add(fmt.Sprintf("%s: output %q is not produced by any node", where, vi.GetName()))
+		}
+	}
+}
+
+// graphInputs defines g's inputs, initializers and sparse initializers in s, and checks
+// that each has a name and each initializer's data fits its shape.
+func (c *checker) graphInputs(g *onnxpb.GraphProto, s *graphScope) {
+	for _, vi := range g.GetInput() {
+		if vi.GetName() == "" {
+			c.add(s.where + ": a graph input has no name")
+		}
+		c.define(s, vi.GetName(), "graph input")
+	}
+	inputs := map[string]bool{}
+	for _, vi := range g.GetInput() {
+		inputs[vi.GetName()] = true
+	}
+	for _, t := range g.GetInitializer() {
+		if t.GetName() == "" {
+			c.add(s.where + ": an initializer has no name")
+		}
+		if !inputs[t.GetName()] { // IR < 4 lists initializers among the inputs
+			c.define(s, t.GetName(), "initializer")
+		}
+		c.tensor(t, fmt.Sprintf("%s: initializer %q", s.where, t.GetName()))
+	}
+	for _, sp := range g.GetSparseInitializer() {
+		c.define(s, sp.GetValues().GetName(), "sparse initializer")
+	}
+}
+
+// node checks node n of the graph of s and defines its outputs: its op_type, its name
+// (unique among nodeNames), its domain, that its inputs are defined (producer tells which
+// other node makes one defined later), its attributes and their subgraphs, and that no
+// output shadows a value of an enclosing graph. It reports whether an input is produced
+// by a later node.
+func (c *checker) node(n *onnxpb.NodeProto, s *graphScope, producer map[string]*onnxpb.NodeProto, nodeNames map[string]bool) (outOfOrder bool) {
+	label := s.where + ": node " + NodeLabel(n)
+	if n.GetOpType() == "" {
+		c.add(label + ": no op_type")
+	}
+	if name := n.GetName(); name != "" {
+		if nodeNames[name] {
+			c.add(fmt.Sprintf("%s: node name %q is used twice", s.where, name))
+		}
+		nodeNames[name] = true
+	}
+	if d := canonicalDomain(n.GetDomain()); !c.domains[d] {
+		c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
+	}
+	for _, in := range n.GetInput() {
+		if in != "" && !s.defined[in] {
+			if p := producer[in]; p != nil {
+				outOfOrder = true
+				c.add(fmt.Sprintf("%s: input %q is not defined before use (node %s produces it later)", label, in, NodeLabel(p)))
+			} else {
+				c.add(fmt.Sprintf("%s: input %q is not defined before use", label, in))
+			}
+		}
+	}
+	c.attributes(n, label, s.defined)
+	for _, o := range n.GetOutput() {
+		// As in onnx.checker, a node output may not reuse a name of an enclosing
+		// graph (subgraph inputs and initializers may).
+		if o != "" && s.outer[o] && !s.own[o] {
+			c.add(fmt.Sprintf("%s: output %q shadows a value of an enclosing graph", label, o))
+		}
+		c.define(s, o, "output of node "+NodeLabel(n))
+	}
+	return outOfOrder
+}
+
+// attributes checks that node n's attribute names are unique, their tensors' data fits
+// their shapes, and their subgraphs, which may read the names in defined.
+func (c *checker) attributes(n *onnxpb.NodeProto, label string, defined map[string]bool) {
+	attrNames := map[string]bool{}
+	for _, a := range n.GetAttribute() {
+		if attrNames[a.GetName()] {
+			c.add(fmt.Sprintf("%s: attribute %q appears twice", label, a.GetName()))
+		}
+		attrNames[a.GetName()] = true
+		aw := fmt.Sprintf("%s attribute %q", label, a.GetName())
+		if a.T != nil {
+			c.tensor(a.T, aw)
+		}
+		for _, t := range a.GetTensors() {
+			c.tensor(t, aw)
+		}
+		if a.G != nil {
+			c.graph(a.G, defined, aw)
+		}
+		for _, sg := range a.GetGraphs() {
+			c.graph(sg, defined, aw)
 		}
 	}
 }

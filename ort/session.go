@@ -105,32 +105,74 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 	if scanErr == nil && mi.hasGraph && len(mi.outputs) == 0 {
 		return nil, errors.New("load model: the graph has no outputs: declare at least one graph output")
 	}
-	// onnxruntime's view of the inputs and outputs: from the session itself when it can
-	// be opened with the names the protobuf declares (openDirect), else from a temporary
-	// CPU session first.
-	var direct *ortgo.DynamicAdvancedSession
-	var ins, outs []ortgo.InputOutputInfo
-	if directOpen && scanErr == nil && opts.OptimizedModelPath == "" && !needsFetchNodes(mi) {
-		direct, ins, outs, _ = openDirect(model, mi, so)
+	direct, ins, outs, err := discover(model, mi, scanErr, so, opts)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
-		if direct != nil { // not adopted: an error, or the model needs another session
+		if direct != nil { // not adopted: an error
 			direct.Destroy()
 		}
 	}()
-	if direct == nil {
-		tempSessions.Add(1)
-		ins, outs, err = ortgo.GetInputOutputInfoWithONNXData(model)
-		if err != nil {
-			return nil, fmt.Errorf("load model: %s: pass the bytes of a valid .onnx file", oneLine(strings.TrimPrefix(err.Error(), "Error creating temporary session: ")))
-		}
-	}
 	if scanErr != nil {
 		return nil, fmt.Errorf("load model: onnxruntime loaded the model but its protobuf does not parse here (%v): re-save the model with the onnx package", scanErr)
 	}
-	declared := mi.values
 
 	s := &Session{inIndex: map[string]int{}, outIndex: map[string]int{}, skipped: map[string]string{}, ortOut: map[string]int{}}
+	inNames, err := s.addInputs(ins, mi.values)
+	if err != nil {
+		return nil, err
+	}
+	infos, rewrite := s.tensorOutputs(outs, mi.values)
+	if len(infos) == 0 {
+		return nil, errors.New("load model: the model has no tensor output of a supported type: give it a float, integer, bool or string output")
+	}
+	var r *rewriter
+	if rewrite || len(ins) == 0 {
+		r = newRewriter(mi)
+		if len(ins) == 0 {
+			inNames = append(inNames, r.dummyInput())
+			s.dummy = true
+		}
+	}
+	ortOutNames, err := s.addFetches(infos, r, mi)
+	if err != nil {
+		return nil, err
+	}
+	runModel, err := modelToRun(model, r, &opts, provider, so, ins, outs)
+	if err != nil {
+		return nil, err
+	}
+	serves := r == nil && slices.Equal(ortOutNames, mi.outputs)
+	s.sess, err = runSession(direct, serves, runModel, inNames, ortOutNames, so, provider)
+	direct = nil // adopted or destroyed
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// discover returns onnxruntime's view of the model's inputs and outputs: from the session
+// itself when it can be opened with the names the protobuf declares (openDirect), which
+// it returns too, else from a temporary CPU session (direct is nil then).
+func discover(model []byte, mi *modelInfo, scanErr error, so *ortgo.SessionOptions, opts Options) (direct *ortgo.DynamicAdvancedSession, ins, outs []ortgo.InputOutputInfo, err error) {
+	if directOpen && scanErr == nil && opts.OptimizedModelPath == "" && !needsFetchNodes(mi) {
+		direct, ins, outs, _ = openDirect(model, mi, so)
+	}
+	if direct != nil {
+		return direct, ins, outs, nil
+	}
+	tempSessions.Add(1)
+	ins, outs, err = ortgo.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load model: %s: pass the bytes of a valid .onnx file", oneLine(strings.TrimPrefix(err.Error(), "Error creating temporary session: ")))
+	}
+	return nil, ins, outs, nil
+}
+
+// addInputs records the model's inputs (ins, with the declarations in declared) in s and
+// returns their names. An input that is not a tensor of a supported type is an error.
+func (s *Session) addInputs(ins []ortgo.InputOutputInfo, declared map[string]*onnxpb.ValueInfoProto) ([]string, error) {
 	var inNames []string
 	for _, io := range ins {
 		if io.OrtValueType != ortgo.ONNXTypeTensor {
@@ -145,9 +187,13 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 		s.rankOK = append(s.rankOK, rankOK)
 		inNames = append(inNames, info.Name)
 	}
+	return inNames, nil
+}
 
-	var infos []ValueInfo
-	rewrite := len(ins) == 0
+// tensorOutputs returns the outputs Run can return, and records in s.skipped why each
+// other one cannot. rewrite reports whether one of them needs fetch nodes (a cast or a
+// flattened shape).
+func (s *Session) tensorOutputs(outs []ortgo.InputOutputInfo, declared map[string]*onnxpb.ValueInfoProto) (infos []ValueInfo, rewrite bool) {
 	for _, io := range outs {
 		if io.OrtValueType != ortgo.ONNXTypeTensor {
 			s.skipped[io.Name] = fmt.Sprintf("it is a %s, and the bridge returns only tensors", strings.ToLower(strings.TrimPrefix(io.OrtValueType.String(), "ONNX_TYPE_")))
@@ -163,23 +209,18 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 		}
 		infos = append(infos, info)
 	}
-	if len(infos) == 0 {
-		return nil, errors.New("load model: the model has no tensor output of a supported type: give it a float, integer, bool or string output")
-	}
+	return infos, rewrite
+}
 
-	runModel := model
-	var r *rewriter
-	if rewrite {
-		r = newRewriter(mi)
-		if len(ins) == 0 {
-			inNames = append(inNames, r.dummyInput())
-			s.dummy = true
-		}
-	}
+// addFetches records in s how each output in infos is fetched (through r's fetch nodes
+// when r is not nil) and returns the names of the onnxruntime outputs the session
+// fetches.
+func (s *Session) addFetches(infos []ValueInfo, r *rewriter, mi *modelInfo) ([]string, error) {
 	var ortOutNames []string
 	for _, info := range infos {
 		f := fetch{info: info, value: info.Name}
 		if r != nil {
+			var err error
 			if f, err = r.add(info); err != nil {
 				return nil, err
 			}
@@ -195,40 +236,51 @@ func NewSession(model []byte, opts Options) (*Session, error) {
 		}
 	}
 	s.nOrtOut = len(ortOutNames)
-	if r != nil {
-		if runModel, err = r.apply(model); err != nil {
-			return nil, fmt.Errorf("load model: re-encode the model: %v", err)
-		}
+	return ortOutNames, nil
+}
+
+// modelToRun returns the bytes the session runs: model with r's fetch nodes when r is not
+// nil, else model itself. It has opts.OptimizedModelPath written, from the model without
+// the fetch nodes.
+func modelToRun(model []byte, r *rewriter, opts *Options, p Provider, so *ortgo.SessionOptions, ins, outs []ortgo.InputOutputInfo) ([]byte, error) {
+	if r == nil {
 		if opts.OptimizedModelPath != "" {
-			// The optimized graph should be the model's own, without the fetch nodes: a
-			// separate session on the original bytes writes it.
-			if err := writeOptimized(model, &opts, provider, ins, outs); err != nil {
-				return nil, err
+			if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+				return nil, fmt.Errorf("set optimized model path: %s", oneLine(err.Error()))
 			}
 		}
+		return model, nil
 	}
-
-	if r == nil && opts.OptimizedModelPath != "" {
-		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
-			return nil, fmt.Errorf("set optimized model path: %s", oneLine(err.Error()))
+	runModel, err := r.apply(model)
+	if err != nil {
+		return nil, fmt.Errorf("load model: re-encode the model: %v", err)
+	}
+	if opts.OptimizedModelPath != "" {
+		// A separate session on the original bytes writes the optimized graph, so that it
+		// has no fetch nodes.
+		if err := writeOptimized(model, opts, p, ins, outs); err != nil {
+			return nil, err
 		}
 	}
-	if direct != nil && r == nil && slices.Equal(ortOutNames, mi.outputs) {
-		s.sess, direct = direct, nil // the session already open serves as it is
-		return s, nil
-	}
+	return runModel, nil
+}
+
+// runSession returns the session Run uses: direct, when it is not nil and serves as it
+// is, else a new session on runModel with these inputs and outputs. A direct session that
+// cannot serve (fetch nodes, outputs left out) is closed before the new one opens, so
+// that two copies of the model (GPU memory too) are never held at once.
+func runSession(direct *ortgo.DynamicAdvancedSession, serves bool, runModel []byte, inNames, ortOutNames []string, so *ortgo.SessionOptions, p Provider) (*ortgo.DynamicAdvancedSession, error) {
 	if direct != nil {
-		// It cannot serve (fetch nodes, outputs left out): close it before the next one
-		// opens, so that two copies of the model (GPU memory too) are never held at once.
+		if serves {
+			return direct, nil
+		}
 		direct.Destroy()
-		direct = nil
 	}
 	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(runModel, inNames, ortOutNames, so)
 	if err != nil {
-		return nil, sessionError(provider, err)
+		return nil, sessionError(p, err)
 	}
-	s.sess = sess
-	return s, nil
+	return sess, nil
 }
 
 // writeOptimized creates and drops a session on model only to have onnxruntime write the
@@ -344,24 +396,37 @@ func (s *Session) run(b *Buffers, inputs map[string]*onnxio.Tensor, outputs []st
 	if err != nil {
 		return nil, err
 	}
+	in, err := s.inputValues(inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseAll(in)
+	out, owned, err := s.runValues(b, inputs, in)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseAll(owned)
+	return s.results(want, out)
+}
 
+// inputValues checks inputs against the model's inputs and returns them as onnxruntime
+// values in the session's input order, with the placeholder input last when the session
+// has one. The caller releases them.
+func (s *Session) inputValues(inputs map[string]*onnxio.Tensor) ([]ortgo.Value, error) {
 	n := len(s.inputs)
 	if s.dummy {
 		n++
 	}
 	in := make([]ortgo.Value, 0, n)
-	defer func() {
-		for _, v := range in {
-			release(v)
-		}
-	}()
 	for i, info := range s.inputs {
 		t := inputs[info.Name]
 		if err := s.checkInput(i, t); err != nil {
+			releaseAll(in)
 			return nil, err
 		}
 		v, err := toValue(t)
 		if err != nil {
+			releaseAll(in)
 			return nil, fmt.Errorf("input %q: %v", info.Name, err)
 		}
 		in = append(in, track(v))
@@ -369,20 +434,19 @@ func (s *Session) run(b *Buffers, inputs map[string]*onnxio.Tensor, outputs []st
 	if s.dummy {
 		v, err := ortgo.NewTensor(ortgo.NewShape(1), []bool{false})
 		if err != nil {
+			releaseAll(in)
 			return nil, fmt.Errorf("create the placeholder input: %v", err)
 		}
 		in = append(in, track(v))
 	}
+	return in, nil
+}
 
-	// out holds the values of this call; owned are those this call must release (all of
-	// them without buffers; with buffers, those the buffers do not keep).
-	out := make([]ortgo.Value, s.nOrtOut)
-	var owned []ortgo.Value
-	defer func() {
-		for _, v := range owned {
-			release(v)
-		}
-	}()
+// runValues runs the session on in and returns the onnxruntime outputs, and owned: those
+// the caller must release (all of them without buffers; with buffers, those b does not
+// keep). With b, the outputs go into the buffers b kept for inputs of these shapes.
+func (s *Session) runValues(b *Buffers, inputs map[string]*onnxio.Tensor, in []ortgo.Value) (out, owned []ortgo.Value, err error) {
+	out = make([]ortgo.Value, s.nOrtOut)
 	var key string
 	var prealloc []ortgo.Value
 	if b != nil {
@@ -408,43 +472,57 @@ func (s *Session) run(b *Buffers, inputs map[string]*onnxio.Tensor, outputs []st
 		// A kept buffer whose shape no longer fits (an output whose shape depends on the
 		// values) fails the run: run again with every output allocated by onnxruntime,
 		// and keep will mark the outputs whose shapes changed.
-		for _, v := range owned {
-			release(v)
-		}
+		releaseAll(owned)
 		out, prealloc, owned = make([]ortgo.Value, s.nOrtOut), nil, nil
 		err = runOnce()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("run: %s: check the inputs' shapes and values against the model", oneLine(strings.TrimPrefix(err.Error(), "Error running network: ")))
+		releaseAll(owned)
+		return nil, nil, fmt.Errorf("run: %s: check the inputs' shapes and values against the model", oneLine(strings.TrimPrefix(err.Error(), "Error running network: ")))
 	}
 	if b != nil {
 		owned = b.keep(key, out, prealloc)
 	}
+	return out, owned, nil
+}
 
+// results converts the wanted outputs (indices into s.fetches) from the onnxruntime
+// values out to Go tensors by output name.
+func (s *Session) results(want []int, out []ortgo.Value) (map[string]*onnxio.Tensor, error) {
 	result := make(map[string]*onnxio.Tensor, len(want))
 	for _, i := range want {
 		f := s.fetches[i]
-		t, err := fromValue(out[s.ortOut[f.value]])
+		t, err := s.result(f, out)
 		if err != nil {
-			return nil, fmt.Errorf("output %q: %v", f.info.Name, err)
-		}
-		if f.shape != "" {
-			st, err := fromValue(out[s.ortOut[f.shape]])
-			if err != nil {
-				return nil, fmt.Errorf("output %q: shape: %v", f.info.Name, err)
-			}
-			shape, _ := st.Data.([]int64)
-			if n, err := onnxio.NumElements(shape); err != nil || int(n) != t.Len() {
-				return nil, fmt.Errorf("output %q: onnxruntime reported shape %v for %d elements", f.info.Name, shape, t.Len())
-			}
-			t.Shape = append([]int64(nil), shape...)
-		}
-		if f.cast != 0 {
-			t = narrow(t, f.cast)
+			return nil, err
 		}
 		result[f.info.Name] = t
 	}
 	return result, nil
+}
+
+// result converts output f from out: its value, with the shape its fetch node reported
+// and narrowed to its own element type where onnxruntime returned it cast.
+func (s *Session) result(f fetch, out []ortgo.Value) (*onnxio.Tensor, error) {
+	t, err := fromValue(out[s.ortOut[f.value]])
+	if err != nil {
+		return nil, fmt.Errorf("output %q: %v", f.info.Name, err)
+	}
+	if f.shape != "" {
+		st, err := fromValue(out[s.ortOut[f.shape]])
+		if err != nil {
+			return nil, fmt.Errorf("output %q: shape: %v", f.info.Name, err)
+		}
+		shape, _ := st.Data.([]int64)
+		if n, err := onnxio.NumElements(shape); err != nil || int(n) != t.Len() {
+			return nil, fmt.Errorf("output %q: onnxruntime reported shape %v for %d elements", f.info.Name, shape, t.Len())
+		}
+		t.Shape = append([]int64(nil), shape...)
+	}
+	if f.cast != 0 {
+		t = narrow(t, f.cast)
+	}
+	return t, nil
 }
 
 // liveValues counts the onnxruntime values that Run holds; it is back to zero whenever
@@ -468,6 +546,13 @@ func release(v ortgo.Value) {
 	if v != nil {
 		v.Destroy()
 		liveValues.Add(-1)
+	}
+}
+
+// releaseAll releases each of vs.
+func releaseAll(vs []ortgo.Value) {
+	for _, v := range vs {
+		release(v)
 	}
 }
 

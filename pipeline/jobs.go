@@ -109,46 +109,7 @@ func (j *Job) closeDatasets() {
 // (yamlx.Diagnostics).
 func (c *Config) Jobs() ([]*Job, error) {
 	d := &decoder{file: c.Path}
-	type src struct {
-		path string
-		ref  *ModelRef
-	}
-	var srcs []src
-	add := func(pattern string, ref *ModelRef, where string) {
-		if !strings.ContainsAny(pattern, "*?[") {
-			srcs = append(srcs, src{pattern, ref})
-			return
-		}
-		matches, err := filepath.Glob(pattern)
-		if err != nil {
-			d.errorAt(0, 0, where, fmt.Sprintf("bad glob %q: %v", pattern, err))
-			return
-		}
-		var files []string
-		for _, m := range matches {
-			if st, err := os.Stat(m); err == nil && !st.IsDir() {
-				files = append(files, m)
-			}
-		}
-		if len(files) == 0 {
-			line, col := 0, 0
-			if ref != nil && ref.node != nil {
-				line, col = ref.node.Line, ref.node.Column
-			}
-			d.errorAt(line, col, where, fmt.Sprintf("%s matches no files", pattern))
-		}
-		for _, m := range files {
-			srcs = append(srcs, src{m, ref})
-		}
-	}
-	if c.File.Model != "" {
-		add(c.File.Model, nil, "model")
-	}
-	for i := range c.File.Models {
-		add(c.File.Models[i].Model, &c.File.Models[i], fmt.Sprintf("models.%d", i))
-	}
-	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].path < srcs[j].path })
-
+	srcs := c.modelSources(d)
 	var jobs []*Job
 	seen := map[string]bool{}
 	writers := map[string]string{} // file -> model that writes it
@@ -167,36 +128,10 @@ func (c *Config) Jobs() ([]*Job, error) {
 			continue // listed twice (e.g. by a glob and by name): the first entry wins
 		}
 		seen[abs] = true
-		j := &Job{ModelPath: s.path, Name: strings.TrimSuffix(filepath.Base(s.path), ".onnx"),
-			Runtime: c.File.Runtime, Datasets: map[string]*dataset.Spec{}}
-		out, rep := c.File.Output, c.File.Report
-		for k, v := range c.File.Datasets {
-			j.Datasets[k] = v
-		}
-		if s.ref != nil {
-			if s.ref.Output != "" {
-				out = s.ref.Output
-			}
-			if s.ref.Report != "" {
-				rep = s.ref.Report
-			}
-			for k, v := range s.ref.Datasets {
-				j.Datasets[k] = v
-			}
-		}
-		vars, err := placeholders(j.Name, filepath.Base(filepath.Dir(abs)), strings.Contains(out+rep, "{dir}"))
+		j, err := c.newJob(s, abs)
 		if err != nil {
 			d.errorAt(0, 0, "model", fmt.Sprintf("model %s: %v", s.path, err))
 			continue
-		}
-		j.Output = vars.Replace(out)
-		switch {
-		case rep != "":
-			j.ReportPrefix = vars.Replace(rep)
-		case j.Output != "":
-			j.ReportPrefix = strings.TrimSuffix(j.Output, ".onnx")
-		default:
-			j.ReportPrefix = filepath.Join(c.Dir, "out", j.Name)
 		}
 		if j.Output != "" {
 			if oabs, _ := filepath.Abs(j.Output); oabs == abs {
@@ -205,12 +140,6 @@ func (c *Config) Jobs() ([]*Job, error) {
 		}
 		claim(j.Output, s.path)
 		claim(j.ReportPrefix+".report.json", s.path)
-		for _, e := range c.Plan.Entries {
-			ne := *e
-			ne.Options = substitute(e.Options, vars)
-			j.Entries = append(j.Entries, &ne)
-		}
-		link(j.Entries) // the requests, from this job's options (the plan checked the links)
 		jobs = append(jobs, j)
 	}
 	if d.failed() {
@@ -237,6 +166,98 @@ func placeholders(name, dir string, usesDir bool) (*strings.Replacer, error) {
 		}
 	}
 	return strings.NewReplacer("{name}", name, "{dir}", dir), nil
+}
+
+// modelSource is one model file of the config, with the models entry that names it (nil
+// for the top-level model).
+type modelSource struct {
+	path string
+	ref  *ModelRef
+}
+
+// modelSources lists the config's model files, globs matched, sorted by path. A bad
+// glob or one matching no file is reported to d.
+func (c *Config) modelSources(d *decoder) []modelSource {
+	var srcs []modelSource
+	if c.File.Model != "" {
+		srcs = append(srcs, expandModel(d, c.File.Model, nil, "model")...)
+	}
+	for i := range c.File.Models {
+		srcs = append(srcs, expandModel(d, c.File.Models[i].Model, &c.File.Models[i], fmt.Sprintf("models.%d", i))...)
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].path < srcs[j].path })
+	return srcs
+}
+
+// expandModel returns the files pattern names: itself when it is no glob, else the files
+// (not folders) it matches. where is pattern's place in the config, for d's messages.
+func expandModel(d *decoder, pattern string, ref *ModelRef, where string) []modelSource {
+	if !strings.ContainsAny(pattern, "*?[") {
+		return []modelSource{{pattern, ref}}
+	}
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		d.errorAt(0, 0, where, fmt.Sprintf("bad glob %q: %v", pattern, err))
+		return nil
+	}
+	var srcs []modelSource
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && !st.IsDir() {
+			srcs = append(srcs, modelSource{m, ref})
+		}
+	}
+	if len(srcs) == 0 {
+		line, col := 0, 0
+		if ref != nil && ref.node != nil {
+			line, col = ref.node.Line, ref.node.Column
+		}
+		d.errorAt(line, col, where, fmt.Sprintf("%s matches no files", pattern))
+	}
+	return srcs
+}
+
+// newJob makes the job of model s (abs is its absolute path): the config's output,
+// report and datasets, overridden by s's models entry, with {name} and {dir} substituted
+// in them and in the plan entries' path options; an error when a placeholder's value
+// would lead out of the output folder.
+func (c *Config) newJob(s modelSource, abs string) (*Job, error) {
+	j := &Job{ModelPath: s.path, Name: strings.TrimSuffix(filepath.Base(s.path), ".onnx"),
+		Runtime: c.File.Runtime, Datasets: map[string]*dataset.Spec{}}
+	out, rep := c.File.Output, c.File.Report
+	for k, v := range c.File.Datasets {
+		j.Datasets[k] = v
+	}
+	if s.ref != nil {
+		if s.ref.Output != "" {
+			out = s.ref.Output
+		}
+		if s.ref.Report != "" {
+			rep = s.ref.Report
+		}
+		for k, v := range s.ref.Datasets {
+			j.Datasets[k] = v
+		}
+	}
+	vars, err := placeholders(j.Name, filepath.Base(filepath.Dir(abs)), strings.Contains(out+rep, "{dir}"))
+	if err != nil {
+		return nil, err
+	}
+	j.Output = vars.Replace(out)
+	switch {
+	case rep != "":
+		j.ReportPrefix = vars.Replace(rep)
+	case j.Output != "":
+		j.ReportPrefix = strings.TrimSuffix(j.Output, ".onnx")
+	default:
+		j.ReportPrefix = filepath.Join(c.Dir, "out", j.Name)
+	}
+	for _, e := range c.Plan.Entries {
+		ne := *e
+		ne.Options = substitute(e.Options, vars)
+		j.Entries = append(j.Entries, &ne)
+	}
+	link(j.Entries) // the requests, from this job's options (the plan checked the links)
+	return j, nil
 }
 
 // substitute returns a deep copy of opts with {name} and {dir} replaced in the fields

@@ -121,21 +121,78 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 		return nil, fmt.Errorf("reference: %w", err)
 	}
 	defer refSess.Close()
-	refFeed := NewFeeder("reference", refSess.Inputs())
 	if err := sameOutputs(refSess, cand, candBytes, base); err != nil {
 		return nil, err
 	}
-	// Sessions of the candidate on every available provider; cpu first, which the GPU
-	// providers are compared with too.
-	type run struct {
-		rep  *ProviderReport
-		sess *ort.Session
-		feed *Feeder
-		acc  map[string]*Accumulator
-		self map[string]*Accumulator
+	c := &comparison{refSess: refSess, refFeed: NewFeeder("reference", refSess.Inputs()), judged: judgedOutputs(refSess, opts)}
+	defer c.close()
+	if err := c.openCandidates(candBytes, base, opts); err != nil {
+		return nil, err
 	}
-	var runs []*run
-	var cpuRun *run
+	for _, r := range c.runs {
+		if slices.Contains(opts.Providers, r.rep.Provider) {
+			rep.Providers = append(rep.Providers, r.rep)
+		}
+	}
+	if err := c.compare(ctx, ds); err != nil {
+		return nil, err
+	}
+	rep.Failures = c.judge(opts)
+	if opts.Latency.Runs > 0 {
+		if err := c.measureLatency(ctx, refBytes, ds, opts, base); err != nil {
+			return nil, err
+		}
+	}
+	if err := layerErrors(ctx, rep, ref, cand, ds, opts, base); err != nil {
+		return nil, err
+	}
+	rep.Conversions = c.conversions()
+	rep.Passed = len(rep.Failures) == 0
+	return rep, nil
+}
+
+// candidateRun is the candidate on one provider: its session (nil when the provider is
+// unavailable) and the error of its outputs accumulated over the dataset.
+type candidateRun struct {
+	rep  *ProviderReport
+	sess *ort.Session
+	feed *Feeder
+	// acc compares each output with the reference on cpu, self with the candidate on cpu.
+	acc  map[string]*Accumulator
+	self map[string]*Accumulator
+}
+
+// comparison holds the reference session on cpu and the candidate's sessions on every
+// provider while Run compares their outputs.
+type comparison struct {
+	refSess *ort.Session
+	refFeed *Feeder
+	// runs are the candidate on cpu and on each provider asked for; cpuRun is the one on
+	// cpu, which the GPU providers are compared with too.
+	runs   []*candidateRun
+	cpuRun *candidateRun
+	// judged are the outputs compared; labelsOn is the first classifier-shaped one, which
+	// the dataset's labels score.
+	judged   []string
+	labelsOn string
+}
+
+// judgedOutputs returns the outputs the thresholds apply to: opts.Outputs, else every
+// output of the reference.
+func judgedOutputs(refSess *ort.Session, opts Options) []string {
+	judged := opts.Outputs
+	if len(judged) == 0 {
+		for _, o := range refSess.Outputs() {
+			judged = append(judged, o.Name)
+		}
+	}
+	return judged
+}
+
+// openCandidates opens a session of the candidate on each provider in opts.Providers,
+// and on cpu first when opts.Providers does not list it. An unavailable provider gets a
+// run without a session, or is an error when opts.Require lists it.
+func (c *comparison) openCandidates(candBytes []byte, base ort.Options, opts Options) error {
 	providers := opts.Providers
 	if !slices.Contains(providers, ort.CPU) {
 		providers = append([]ort.Provider{ort.CPU}, providers...)
@@ -150,103 +207,133 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 		case errors.As(err, &ue):
 			pr.Reason = ue.Reason
 			if slices.Contains(opts.Require, p) {
-				return nil, fmt.Errorf("required provider %w", err)
+				return fmt.Errorf("required provider %w", err)
 			}
 		case err != nil:
-			return nil, fmt.Errorf("candidate on %s: %w", p, err)
+			return fmt.Errorf("candidate on %s: %w", p, err)
 		default:
 			pr.Available = true
 		}
-		r := &run{rep: pr, sess: s, acc: map[string]*Accumulator{}, self: map[string]*Accumulator{}}
+		r := &candidateRun{rep: pr, sess: s, acc: map[string]*Accumulator{}, self: map[string]*Accumulator{}}
 		if s != nil {
-			defer s.Close()
 			r.feed = NewFeeder("candidate", s.Inputs())
 		}
 		if p == ort.CPU {
-			cpuRun = r
+			c.cpuRun = r
 		}
-		if slices.Contains(opts.Providers, p) {
-			rep.Providers = append(rep.Providers, pr)
-		}
-		runs = append(runs, r)
+		c.runs = append(c.runs, r)
 	}
-	judged := opts.Outputs
-	if len(judged) == 0 {
-		for _, o := range refSess.Outputs() {
-			judged = append(judged, o.Name)
+	return nil
+}
+
+// close closes the candidate's sessions, the last opened first.
+func (c *comparison) close() {
+	for i := len(c.runs) - 1; i >= 0; i-- {
+		if s := c.runs[i].sess; s != nil {
+			s.Close()
 		}
 	}
-	labelsOn := "" // the first classifier-shaped output gets the labels
+}
+
+// compare runs every batch of ds through the reference and the candidate on each
+// available provider and accumulates the error of each judged output.
+func (c *comparison) compare(ctx context.Context, ds *dataset.Dataset) error {
 	for b, err := range ds.Batches() {
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		refIn, err := refFeed.Feed(b.Inputs)
+		if err := c.batch(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batch runs one batch through the reference and the candidate on each available
+// provider and adds the outputs' error to each run's accumulators.
+func (c *comparison) batch(b *dataset.Batch) error {
+	refIn, err := c.refFeed.Feed(b.Inputs)
+	if err != nil {
+		return err
+	}
+	want, err := c.refSess.Run(refIn)
+	if err != nil {
+		return fmt.Errorf("reference on samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+	}
+	var cpuOut map[string]*onnxio.Tensor
+	for _, r := range c.runs {
+		if r.sess == nil {
+			continue
+		}
+		in, err := r.feed.Feed(b.Inputs)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		want, err := refSess.Run(refIn)
+		got, err := r.sess.Run(in)
 		if err != nil {
-			return nil, fmt.Errorf("reference on samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+			return fmt.Errorf("candidate on %s, samples %d..%d: %w", r.rep.Provider, b.Index, b.Index+b.N-1, err)
 		}
-		var cpuOut map[string]*onnxio.Tensor
-		for _, r := range runs {
-			if r.sess == nil {
-				continue
-			}
-			in, err := r.feed.Feed(b.Inputs)
-			if err != nil {
-				return nil, err
-			}
-			got, err := r.sess.Run(in)
-			if err != nil {
-				return nil, fmt.Errorf("candidate on %s, samples %d..%d: %w", r.rep.Provider, b.Index, b.Index+b.N-1, err)
-			}
-			if r == cpuRun {
-				cpuOut = got
-			}
-			for _, name := range judged {
-				rt, ct := want[name], got[name]
-				if rt == nil || ct == nil {
-					continue
-				}
-				rv, err1 := rt.Float32s()
-				cv, err2 := ct.Float32s()
-				if err1 != nil || err2 != nil || len(rv) != len(cv) {
-					return nil, fmt.Errorf("output %q: reference %s%v and candidate %s%v cannot be compared", name, rt.Type, rt.Shape, ct.Type, ct.Shape)
-				}
-				refFeed.Output(name, rt.Type)
-				r.feed.Output(name, ct.Type)
-				classes := 0
-				if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
-					classes = int(rt.Shape[1])
-					if labelsOn == "" {
-						labelsOn = name
-					}
-				}
-				if r.acc[name] == nil {
-					r.acc[name] = NewAccumulator(name, classes)
-				}
-				var labels []int64
-				if name == labelsOn {
-					labels = b.Labels
-				}
-				r.acc[name].Add(rv, cv, b.N, labels)
-				if r != cpuRun && cpuOut != nil && cpuOut[name] != nil {
-					base, _ := cpuOut[name].Float32s()
-					if r.self[name] == nil {
-						r.self[name] = NewAccumulator(name, classes)
-					}
-					r.self[name].Add(base, cv, b.N, nil)
-				}
+		if r == c.cpuRun {
+			cpuOut = got
+		}
+		for _, name := range c.judged {
+			if err := c.output(r, b, name, want, got, cpuOut); err != nil {
+				return err
 			}
 		}
 	}
-	for _, r := range runs {
-		for _, name := range judged {
+	return nil
+}
+
+// output adds the error of output name on one batch to r: against the reference's want,
+// and against the candidate on cpu (cpuOut, nil before the cpu run) when r is on another
+// provider. An output missing from either model is skipped.
+func (c *comparison) output(r *candidateRun, b *dataset.Batch, name string, want, got, cpuOut map[string]*onnxio.Tensor) error {
+	rt, ct := want[name], got[name]
+	if rt == nil || ct == nil {
+		return nil
+	}
+	rv, err1 := rt.Float32s()
+	cv, err2 := ct.Float32s()
+	if err1 != nil || err2 != nil || len(rv) != len(cv) {
+		return fmt.Errorf("output %q: reference %s%v and candidate %s%v cannot be compared", name, rt.Type, rt.Shape, ct.Type, ct.Shape)
+	}
+	c.refFeed.Output(name, rt.Type)
+	r.feed.Output(name, ct.Type)
+	classes := 0
+	if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
+		classes = int(rt.Shape[1])
+		if c.labelsOn == "" {
+			c.labelsOn = name
+		}
+	}
+	if r.acc[name] == nil {
+		r.acc[name] = NewAccumulator(name, classes)
+	}
+	var labels []int64
+	if name == c.labelsOn {
+		labels = b.Labels
+	}
+	r.acc[name].Add(rv, cv, b.N, labels)
+	if r != c.cpuRun && cpuOut != nil && cpuOut[name] != nil {
+		cpu, _ := cpuOut[name].Float32s()
+		if r.self[name] == nil {
+			r.self[name] = NewAccumulator(name, classes)
+		}
+		r.self[name].Add(cpu, cv, b.N, nil)
+	}
+	return nil
+}
+
+// judge puts each run's metrics into its provider report and returns the thresholds
+// missed on the available providers asked for.
+func (c *comparison) judge(opts Options) []string {
+	var failures []string
+	for _, r := range c.runs {
+		for _, name := range c.judged {
 			if a := r.acc[name]; a != nil {
 				r.rep.Outputs = append(r.rep.Outputs, a.Metrics())
 			}
@@ -255,43 +342,58 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 			}
 		}
 		if r.rep.Available && len(opts.Thresholds) > 0 && slices.Contains(opts.Providers, r.rep.Provider) {
-			rep.Failures = append(rep.Failures, Judge(opts.Thresholds, string(r.rep.Provider), r.rep.Outputs)...)
+			failures = append(failures, Judge(opts.Thresholds, string(r.rep.Provider), r.rep.Outputs)...)
 		}
 	}
-	if opts.Latency.Runs > 0 {
-		for _, r := range runs {
-			if r.sess == nil || !slices.Contains(opts.Providers, r.rep.Provider) {
-				continue
-			}
-			if err := measureOn(ctx, r.rep, refBytes, refSess, r.sess, refFeed, r.feed, ds, opts, base); err != nil {
-				return nil, err
-			}
+	return failures
+}
+
+// measureLatency times the reference and the candidate on each available provider asked
+// for.
+func (c *comparison) measureLatency(ctx context.Context, refBytes []byte, ds *dataset.Dataset, opts Options, base ort.Options) error {
+	for _, r := range c.runs {
+		if r.sess == nil || !slices.Contains(opts.Providers, r.rep.Provider) {
+			continue
+		}
+		if err := measureOn(ctx, r.rep, refBytes, c.refSess, r.sess, c.refFeed, r.feed, ds, opts, base); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// conversions lists the element-type conversions the reference's and the candidate's
+// feeders made.
+func (c *comparison) conversions() []Conversion {
+	feeders := []*Feeder{c.refFeed}
+	for _, r := range c.runs {
+		if r.feed != nil {
+			feeders = append(feeders, r.feed)
+		}
+	}
+	return mergeConversions(feeders...)
+}
+
+// layerErrors fills rep's per-layer SQNR, on opts.PerLayerSamples samples (0: 64), and
+// the value histograms of its opts.HistogramLayers worst layers (0: 3; < 0: none).
+func layerErrors(ctx context.Context, rep *Report, ref, cand *onnxio.Model, ds *dataset.Dataset, opts Options, base ort.Options) error {
 	limit := opts.PerLayerSamples
 	if limit == 0 {
 		limit = 64
 	}
+	var err error
 	if rep.PerLayer, err = PerLayer(ctx, ref, cand, ds, limit, base); err != nil {
-		return nil, fmt.Errorf("per-layer error: %w", err)
+		return fmt.Errorf("per-layer error: %w", err)
 	}
 	if n := opts.HistogramLayers; n >= 0 && len(rep.PerLayer) > 0 {
 		if n == 0 {
 			n = 3
 		}
 		if rep.Histograms, err = Histograms(ctx, ref, cand, ds, Worst(rep.PerLayer, n), limit, 64, base); err != nil {
-			return nil, fmt.Errorf("activation histograms: %w", err)
+			return fmt.Errorf("activation histograms: %w", err)
 		}
 	}
-	feeders := []*Feeder{refFeed}
-	for _, r := range runs {
-		if r.feed != nil {
-			feeders = append(feeders, r.feed)
-		}
-	}
-	rep.Conversions = mergeConversions(feeders...)
-	rep.Passed = len(rep.Failures) == 0
-	return rep, nil
+	return nil
 }
 
 // mergeConversions lists the feeders' conversions once each (the candidate's sessions on

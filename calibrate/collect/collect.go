@@ -341,96 +341,117 @@ func pass(ctx context.Context, m *onnxio.Model, sess *ort.Session, first map[str
 	for _, n := range group {
 		inGroup[n] = true
 	}
-	type item struct {
-		out     map[string]*onnxio.Tensor
-		buf     *ort.Buffers
-		n       int
-		inBytes uint64 // the size of the batch's inputs
-	}
-	inputBytes := func(b *dataset.Batch) uint64 {
-		var n uint64
-		for _, t := range b.Inputs {
-			n += uint64(t.Len()) * 4 // about: 4 bytes an element, as float inputs have
-		}
-		return n
-	}
-	work := make(chan item, 1)
-	// The batches' inputs are the only garbage a pass makes. Left to the collector's
-	// pace they would pile up to the size of the live heap (the two sets of output
-	// buffers) before a cycle; a cycle once they pass a sixteenth of it (at least 64 MiB)
-	// keeps the peak independent of the number of samples.
-	var garbage uint64
-	var foldErr error
+	work := make(chan foldItem, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		workers := max(1, runtime.GOMAXPROCS(0))
-		for it := range work {
-			names := make([]string, 0, len(it.out))
-			for n := range it.out {
-				if inGroup[n] {
-					names = append(names, n)
-				}
-			}
-			// Largest first, so that no worker is left with a big tensor at the end.
-			slices.SortFunc(names, func(a, b string) int { return it.out[b].Len() - it.out[a].Len() })
-			var fw sync.WaitGroup
-			next := make(chan string)
-			for range workers {
-				fw.Add(1)
-				go func() {
-					defer fw.Done()
-					for n := range next {
-						vals, err := it.out[n].Float32s()
-						if err == nil {
-							set.Observe(n, vals)
-						}
-					}
-				}()
-			}
-			for _, n := range names {
-				next <- n
-			}
-			close(next)
-			fw.Wait()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			st.PeakHeapBytes = max(st.PeakHeapBytes, ms.HeapInuse)
-			free <- it.buf // its outputs are folded: onnxruntime may write the next batch there
-			if garbage += it.inBytes; garbage > max(64<<20, ms.HeapInuse/16) {
-				runtime.GC()
-				garbage = 0
-			}
-			progress(it.n)
-		}
+		foldAll(work, free, inGroup, set, st, progress)
 	}()
+	err := runAll(ctx, ds, sess, first, bufs[0], free, work, group)
+	close(work)
+	wg.Wait()
+	return err
+}
+
+// foldItem is one batch's outputs, waiting to be folded.
+type foldItem struct {
+	out     map[string]*onnxio.Tensor
+	buf     *ort.Buffers // the buffers out lives in
+	n       int          // the batch's samples
+	inBytes uint64       // the size of the batch's inputs
+}
+
+// inputBytes is about the size of batch b's inputs: 4 bytes an element, as float inputs
+// have.
+func inputBytes(b *dataset.Batch) uint64 {
+	var n uint64
+	for _, t := range b.Inputs {
+		n += uint64(t.Len()) * 4
+	}
+	return n
+}
+
+// runAll runs each batch of ds through sess into a free set of buffers and sends its
+// outputs to work; first, when not nil, are the outputs of the first batch, already run
+// into firstBuf. It stops at the first error, a cancelled ctx included.
+func runAll(ctx context.Context, ds *dataset.Dataset, sess *ort.Session, first map[string]*onnxio.Tensor, firstBuf *ort.Buffers, free <-chan *ort.Buffers, work chan<- foldItem, group []string) error {
 	for b, err := range ds.Batches() {
 		if err == nil {
 			err = ctx.Err()
 		}
 		if err != nil {
-			foldErr = err
-			break
+			return err
 		}
 		if first != nil { // checked and run by Run
-			work <- item{first, bufs[0], b.N, inputBytes(b)}
+			work <- foldItem{first, firstBuf, b.N, inputBytes(b)}
 			first = nil
 			continue
 		}
 		if err := dataset.CheckFinite(b); err != nil {
-			foldErr = err
-			break
+			return err
 		}
 		buf := <-free
 		out, err := runBatch(sess, buf, b, group)
 		if err != nil {
-			foldErr = fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
-			break
+			return fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
 		}
-		work <- item{out, buf, b.N, inputBytes(b)}
+		work <- foldItem{out, buf, b.N, inputBytes(b)}
 	}
-	close(work)
-	wg.Wait()
-	return foldErr
+	return nil
+}
+
+// foldAll folds each batch from work into set, records the peak heap in st, and hands
+// the batch's buffers back to free once folded. It collects garbage itself: the batches'
+// inputs are the only garbage a pass makes, and left to the collector's pace they would
+// pile up to the size of the live heap (the two sets of output buffers) before a cycle; a
+// cycle once they pass a sixteenth of it (at least 64 MiB) keeps the peak independent of
+// the number of samples.
+func foldAll(work <-chan foldItem, free chan<- *ort.Buffers, inGroup map[string]bool, set *calibrate.Set, st *Stats, progress func(int)) {
+	var garbage uint64
+	workers := max(1, runtime.GOMAXPROCS(0))
+	for it := range work {
+		foldBatch(it.out, inGroup, set, workers)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st.PeakHeapBytes = max(st.PeakHeapBytes, ms.HeapInuse)
+		free <- it.buf // its outputs are folded: onnxruntime may write the next batch there
+		if garbage += it.inBytes; garbage > max(64<<20, ms.HeapInuse/16) {
+			runtime.GC()
+			garbage = 0
+		}
+		progress(it.n)
+	}
+}
+
+// foldBatch observes the values in out of each tensor in inGroup, spread over workers
+// goroutines by tensor, largest first so that no worker is left with a big tensor at the
+// end.
+func foldBatch(out map[string]*onnxio.Tensor, inGroup map[string]bool, set *calibrate.Set, workers int) {
+	names := make([]string, 0, len(out))
+	for n := range out {
+		if inGroup[n] {
+			names = append(names, n)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return out[b].Len() - out[a].Len() })
+	var fw sync.WaitGroup
+	next := make(chan string)
+	for range workers {
+		fw.Add(1)
+		go func() {
+			defer fw.Done()
+			for n := range next {
+				vals, err := out[n].Float32s()
+				if err == nil {
+					set.Observe(n, vals)
+				}
+			}
+		}()
+	}
+	for _, n := range names {
+		next <- n
+	}
+	close(next)
+	fw.Wait()
 }

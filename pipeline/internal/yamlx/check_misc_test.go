@@ -13,7 +13,7 @@ type badTag struct {
 	A int `yaml:"a,bogus"`
 }
 
-type level struct{ v int }
+type level struct{}
 
 func (l *level) UnmarshalText(b []byte) error {
 	switch string(b) {

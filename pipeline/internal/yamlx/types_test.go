@@ -25,7 +25,8 @@ type QConfig struct {
 	Plugins  []QPlugin          `yaml:"plugins"`
 	Limits   map[int]float64    `yaml:"limits"`
 	Env      map[string]*string `yaml:"env"`
-	private  int
+	//lint:ignore U1000 an unexported field the decoder must skip (check_test: "private" is an unknown field)
+	private int
 }
 
 type QMeta struct {
