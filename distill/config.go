@@ -115,7 +115,7 @@ func (c *Config) check() error {
 		}
 	}
 	if c.SoftWeight+c.HardWeight+c.MSEWeight+hints == 0 {
-		return fmt.Errorf("every loss weight is 0: set soft_weight, hard_weight or a loss in losses:")
+		return fmt.Errorf("every loss weight is 0: set soft_weight or hard_weight, or add an entry to losses")
 	}
 	if c.MemoryLimit <= 0 {
 		c.MemoryLimit = 2 << 30

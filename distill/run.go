@@ -57,20 +57,9 @@ type Result struct {
 // Run checkpoints after every epoch when cfg.Checkpoint is set and resumes from a
 // checkpoint of the same run.
 func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset.Dataset, cfg Config) (*Result, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
-	if (cfg.Mode == Self) != (student == nil) {
-		return nil, fmt.Errorf("mode self builds the student from the teacher; the other modes need a student")
-	}
-	output, err := pickOutput(teacher, cfg.Output)
+	output, err := checkRun(teacher, student, data, &cfg)
 	if err != nil {
 		return nil, err
-	}
-	if student != nil {
-		if err := checkStudent(student, data, output); err != nil {
-			return nil, err
-		}
 	}
 	res := &Result{Output: output}
 	tr, err := loadSplit(ctx, "training", data, cfg.MemoryLimit)
@@ -80,61 +69,114 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 	defer tr.close()
 	res.TrainSamples, res.Spilled = tr.n, tr.spilled()
 	var vs *split
+	var valDigest uint32
 	if val != nil {
 		if vs, err = loadSplit(ctx, "validation", val, cfg.MemoryLimit); err != nil {
 			return nil, err
 		}
 		defer vs.close()
-		res.ValSamples = vs.n
+		res.ValSamples, valDigest = vs.n, vs.digest
 	}
-	if cfg.HardWeight > 0 && tr.labels == nil {
-		return nil, fmt.Errorf("hard_weight %g needs labels in the training dataset", cfg.HardWeight)
-	}
-	if cfg.HardWeight > 0 && vs != nil && vs.labels == nil {
-		return nil, fmt.Errorf("hard_weight %g needs labels in the validation dataset too (its objective has the hard loss)", cfg.HardWeight)
+	if err := checkHardLabels(cfg, tr, vs); err != nil {
+		return nil, err
 	}
 	if cfg.TeacherBatch <= 0 {
 		cfg.TeacherBatch = cfg.Batch
-	}
-	teacherOuts := []string{output}
-	for _, h := range cfg.Hints {
-		teacherOuts = appendNew(teacherOuts, h.Teacher)
-	}
-
-	var valDigest uint32
-	if vs != nil {
-		valDigest = vs.digest
 	}
 	key, err := runKey(cfg, teacher, student, tr.n, res.ValSamples, tr.digest, valDigest)
 	if err != nil {
 		return nil, err
 	}
-	var ck *checkpoint
-	if cfg.Checkpoint != "" {
-		switch c, err := loadCheckpoint(cfg.Checkpoint); {
-		case err == nil && c.Key == key:
-			ck = c
-			res.Resumed = fmt.Sprintf("generation %d, epoch %d", c.Generation+1, c.Epoch)
-			cfg.logf("resuming from checkpoint %s (%d epochs of generation %d done)", cfg.Checkpoint, c.Epoch, c.Generation+1)
-		case err == nil:
-			cfg.logf("checkpoint %s was made by another run (models, data or options differ): starting afresh", cfg.Checkpoint)
-		case !errors.Is(err, os.ErrNotExist):
-			cfg.logf("%v; starting afresh", err)
-		}
-	}
+	ck := resumable(&cfg, key)
 	if ck != nil {
+		res.Resumed = fmt.Sprintf("generation %d, epoch %d", ck.Generation+1, ck.Epoch)
 		res.History, res.Generations = ck.History, ck.Generations
 	}
-
-	r := &runner{cfg: &cfg, res: res, data: tr, val: vs, output: output, teacherOuts: teacherOuts, runKey: key}
+	r := &runner{cfg: &cfg, res: res, data: tr, val: vs, output: output, teacherOuts: teacherOutputNames(output, cfg.Hints), runKey: key}
 	r.total = cfg.Generations * cfg.Epochs * ((tr.n + cfg.Batch - 1) / cfg.Batch)
+	if err := r.generations(ctx, teacher, student, ck); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkRun checks cfg (filling in its defaults), that a student is given unless the
+// mode is Self, and that the student fits the data and the teacher's output the losses
+// compare, which it returns.
+func checkRun(teacher, student *onnxio.Model, data *dataset.Dataset, cfg *Config) (string, error) {
+	if err := cfg.check(); err != nil {
+		return "", err
+	}
+	if (cfg.Mode == Self) != (student == nil) {
+		return "", fmt.Errorf("mode self builds the student from the teacher; the other modes need a student")
+	}
+	output, err := pickOutput(teacher, cfg.Output)
+	if err != nil {
+		return "", err
+	}
+	if student != nil {
+		if err := checkStudent(student, data, output); err != nil {
+			return "", err
+		}
+	}
+	return output, nil
+}
+
+// checkHardLabels checks that a hard loss has labels in the training data and, when
+// there is one, in the validation data.
+func checkHardLabels(cfg Config, tr, vs *split) error {
+	if cfg.HardWeight > 0 && tr.labels == nil {
+		return fmt.Errorf("hard_weight %g needs labels in the training dataset", cfg.HardWeight)
+	}
+	if cfg.HardWeight > 0 && vs != nil && vs.labels == nil {
+		return fmt.Errorf("hard_weight %g needs labels in the validation dataset too (its objective has the hard loss)", cfg.HardWeight)
+	}
+	return nil
+}
+
+// teacherOutputNames lists the teacher tensors the losses read: the output, then each
+// hint's teacher tensor once.
+func teacherOutputNames(output string, hints []Hint) []string {
+	outs := []string{output}
+	for _, h := range hints {
+		outs = appendNew(outs, h.Teacher)
+	}
+	return outs
+}
+
+// resumable loads cfg.Checkpoint and returns it when it was made by the run key
+// identifies; otherwise (no checkpoint option, no file, another run's or an unreadable
+// checkpoint, the last two logged) it returns nil.
+func resumable(cfg *Config, key string) *checkpoint {
+	if cfg.Checkpoint == "" {
+		return nil
+	}
+	switch c, err := loadCheckpoint(cfg.Checkpoint); {
+	case err == nil && c.Key == key:
+		cfg.logf("resuming from checkpoint %s (%d epochs of generation %d done)", cfg.Checkpoint, c.Epoch, c.Generation+1)
+		return c
+	case err == nil:
+		cfg.logf("checkpoint %s was made by another run (models, data or options differ): starting afresh", cfg.Checkpoint)
+	case !errors.Is(err, os.ErrNotExist):
+		cfg.logf("%v; starting afresh", err)
+	}
+	return nil
+}
+
+// generations trains the generations that ck (nil when starting afresh) leaves to do,
+// each taught by the previous one's student (the first by teacher), and sets the
+// result's Student (and, online, Teacher). A checkpoint of a finished run gives its last
+// student and teacher without training.
+func (r *runner) generations(ctx context.Context, teacher, student *onnxio.Model, ck *checkpoint) error {
+	cfg, res := r.cfg, r.res
 	current := teacher // the model that teaches the generation being trained
 	startGen := 0
+	var err error
 	if ck != nil {
 		startGen = ck.Generation
 		if ck.LastModel != nil {
 			if current, err = onnxio.LoadBytes(ck.LastModel, ""); err != nil {
-				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+				return fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
 			}
 		}
 	}
@@ -142,10 +184,10 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 		res.Student = current
 		if ck.LastTeacher != nil {
 			if res.Teacher, err = onnxio.LoadBytes(ck.LastTeacher, ""); err != nil {
-				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+				return fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
 			}
 		}
-		return res, nil
+		return nil
 	}
 	for gen := startGen; gen < cfg.Generations; gen++ {
 		var resume *checkpoint
@@ -155,12 +197,12 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 		s := student
 		if cfg.Mode == Self {
 			if s, err = reinit(teacher, cfg.Seed+uint64(gen)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		trained, err := r.generation(ctx, gen, current, s, resume)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		current = trained
 	}
@@ -168,7 +210,7 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 	if cfg.Progress != nil { // early stopping may end a generation before its last epoch
 		cfg.Progress(r.total, r.total)
 	}
-	return res, nil
+	return nil
 }
 
 // runner carries the state of Run across generations.
@@ -184,7 +226,41 @@ type runner struct {
 	trainRows   int
 }
 
+// progress is the state of one generation's training that its checkpoints hold.
+type progress struct {
+	start   int   // epochs completed before this Run (resumed)
+	epochs  int   // epochs completed
+	initial Epoch // validation before training
+	// best is the best epoch so far (nil before the first), with its parameters.
+	best                  *Epoch
+	bestParams, bestState map[string][]float32
+}
+
+// generation trains generation gen (0-based) of student taught by teacher, from resume
+// when not nil, and returns the student with its best epoch's weights; it records the
+// epochs and the generation's summary in the result.
 func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnxio.Model, resume *checkpoint) (*onnxio.Model, error) {
+	t, err := r.newTrainer(ctx, gen, teacher, student)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.resumeGeneration(t, gen, resume)
+	if err != nil {
+		return nil, err
+	}
+	if p.initial, err = r.initialEval(ctx, t, gen, resume); err != nil {
+		return nil, err
+	}
+	if err := r.trainEpochs(ctx, t, gen, teacher, p); err != nil {
+		return nil, err
+	}
+	return r.finishGeneration(t, gen, p)
+}
+
+// newTrainer compiles the generation's student and, online, its teacher (otherwise it
+// computes the teacher's outputs with onnxruntime), and sets up the losses and the
+// optimizers.
+func (r *runner) newTrainer(ctx context.Context, gen int, teacher, student *onnxio.Model) (*trainer, error) {
 	cfg := r.cfg
 	t := &trainer{cfg: cfg, gen: gen, output: r.output, data: r.data, val: r.val}
 	var err error
@@ -201,109 +277,161 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 	if err := r.setup(t); err != nil {
 		return nil, err
 	}
-	start := 0
-	var best *Epoch
-	var bestParams, bestState map[string][]float32
-	if resume != nil {
-		if err := t.restore(resume.Params, resume.State); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
-		}
-		if err := t.opt.SetState(resume.Opt); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
-		}
-		if t.scaleOpt != nil {
-			if err := t.scaleOpt.SetState(resume.ScaleOpt); err != nil {
-				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
-			}
-		}
-		if t.tOpt != nil {
-			if err := t.tOpt.SetState(resume.TeacherOpt); err != nil {
-				return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
-			}
-		}
-		start, best, bestParams, bestState = resume.Epoch, resume.Best, resume.BestParams, resume.BestState
-		r.done += (gen*cfg.Epochs + start) * t.stepsPerEpoch()
-	} else {
+	return t, nil
+}
+
+// resumeGeneration restores the parameters and optimizer states of resume (when not
+// nil) into t and returns the generation's progress from it; it counts the steps done
+// for Progress.
+func (r *runner) resumeGeneration(t *trainer, gen int, resume *checkpoint) (*progress, error) {
+	cfg := r.cfg
+	p := &progress{}
+	if resume == nil {
 		r.done = gen * cfg.Epochs * t.stepsPerEpoch()
+		return p, nil
 	}
+	if err := t.restore(resume.Params, resume.State); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	if err := t.opt.SetState(resume.Opt); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	if t.scaleOpt != nil {
+		if err := t.scaleOpt.SetState(resume.ScaleOpt); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		}
+	}
+	if t.tOpt != nil {
+		if err := t.tOpt.SetState(resume.TeacherOpt); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		}
+	}
+	p.start, p.best, p.bestParams, p.bestState = resume.Epoch, resume.Best, resume.BestParams, resume.BestState
+	r.done += (gen*cfg.Epochs + p.start) * t.stepsPerEpoch()
+	return p, nil
+}
+
+// initialEval returns the student's validation figures before training: those resume
+// holds, else an evaluation on the validation data (NaN without one).
+func (r *runner) initialEval(ctx context.Context, t *trainer, gen int, resume *checkpoint) (Epoch, error) {
 	initial := Epoch{ValLoss: math.NaN(), ValAccuracy: math.NaN(), TeacherAccuracy: math.NaN()}
 	if resume != nil && resume.Initial != nil {
-		initial = *resume.Initial
-	} else if r.val != nil {
+		return *resume.Initial, nil
+	}
+	if r.val != nil {
+		var err error
 		if initial.ValLoss, initial.ValAccuracy, initial.TeacherAccuracy, err = t.evaluate(ctx, r.val); err != nil {
-			return nil, fmt.Errorf("validation: %w", err)
+			return initial, fmt.Errorf("validation: %w", err)
 		}
-		cfg.logf("generation %d before training: val loss %.4f, val accuracy %.4f (teacher %.4f)", gen+1, initial.ValLoss, initial.ValAccuracy, initial.TeacherAccuracy)
+		r.cfg.logf("generation %d before training: val loss %.4f, val accuracy %.4f (teacher %.4f)", gen+1, initial.ValLoss, initial.ValAccuracy, initial.TeacherAccuracy)
 	}
+	return initial, nil
+}
+
+// trainEpochs trains the epochs left after p.start, stopping early after
+// cfg.Patience epochs without a better one, keeps the best epoch in p and, with
+// cfg.Checkpoint, checkpoints after each epoch.
+func (r *runner) trainEpochs(ctx context.Context, t *trainer, gen int, teacher *onnxio.Model, p *progress) error {
+	cfg := r.cfg
 	stale := 0
-	if best != nil {
-		stale = start - best.Epoch
+	if p.best != nil {
+		stale = p.start - p.best.Epoch
 	}
-	epochs := start
-	for epoch := start + 1; epoch <= cfg.Epochs; epoch++ {
+	p.epochs = p.start
+	for epoch := p.start + 1; epoch <= cfg.Epochs; epoch++ {
 		if cfg.Patience > 0 && stale >= cfg.Patience {
 			cfg.logf("early stopping: no better validation result for %d epochs", stale)
 			break
 		}
-		e := Epoch{Generation: gen + 1, Epoch: epoch, LR: t.opt.LR(), ValLoss: math.NaN(), ValAccuracy: math.NaN(), TeacherAccuracy: math.NaN()}
-		begin := time.Now()
-		l, err := t.epoch(ctx, epoch, func() {
-			r.done++
-			if cfg.Progress != nil {
-				cfg.Progress(r.done, r.total)
-			}
-		})
+		e, err := r.trainEpoch(ctx, t, gen, epoch)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		e.Seconds = time.Since(begin).Seconds()
-		e.SamplesPerSec = float64(r.data.n) / e.Seconds
-		r.trainSecs += e.Seconds
-		r.trainRows += r.data.n
-		e.TrainLoss, e.Soft, e.Hard, e.MSE, e.Hint = l.total(), l.soft, l.hard, l.mse, l.hint
-		if r.val != nil {
-			if e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, err = t.evaluate(ctx, r.val); err != nil {
-				return nil, fmt.Errorf("validation: %w", err)
-			}
-		}
-		cfg.logf("generation %d epoch %d/%d: loss %.4f, val loss %.4f, val accuracy %.4f (teacher %.4f), %.0f samples/s",
-			gen+1, epoch, cfg.Epochs, e.TrainLoss, e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, e.SamplesPerSec)
 		r.res.History = append(r.res.History, e)
-		epochs = epoch
-		if better(e, best) {
+		p.epochs = epoch
+		if better(e, p.best) {
 			eb := e
-			best = &eb
-			bestParams, bestState = t.snapshot()
+			p.best = &eb
+			p.bestParams, p.bestState = t.snapshot()
 			stale = 0
 		} else {
 			stale++
 		}
 		if cfg.Checkpoint != "" {
-			params, state := t.snapshot()
-			ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen, Epoch: epoch,
-				Params: params, State: state, Opt: t.opt.State(), Initial: &initial, Best: best, BestParams: bestParams, BestState: bestState,
-				History: r.res.History, Generations: r.res.Generations}
-			if gen > 0 && cfg.Mode == Self { // the teacher of this generation is needed to go on
-				if ck.LastModel, err = teacher.Bytes(); err != nil {
-					return nil, err
-				}
-			}
-			if t.tOpt != nil {
-				ck.TeacherOpt = t.tOpt.State()
-			}
-			if t.scaleOpt != nil {
-				ck.ScaleOpt = t.scaleOpt.State()
-			}
-			if err := ck.save(cfg.Checkpoint); err != nil {
-				return nil, fmt.Errorf("writing checkpoint: %w", err)
+			if err := r.saveEpoch(t, gen, epoch, teacher, p); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
+
+// trainEpoch trains one epoch, reporting each step to cfg.Progress, evaluates it on the
+// validation data when there is some, logs it and returns its figures.
+func (r *runner) trainEpoch(ctx context.Context, t *trainer, gen, epoch int) (Epoch, error) {
+	cfg := r.cfg
+	e := Epoch{Generation: gen + 1, Epoch: epoch, LR: t.opt.LR(), ValLoss: math.NaN(), ValAccuracy: math.NaN(), TeacherAccuracy: math.NaN()}
+	begin := time.Now()
+	l, err := t.epoch(ctx, epoch, func() {
+		r.done++
+		if cfg.Progress != nil {
+			cfg.Progress(r.done, r.total)
+		}
+	})
+	if err != nil {
+		return e, err
+	}
+	e.Seconds = time.Since(begin).Seconds()
+	e.SamplesPerSec = float64(r.data.n) / e.Seconds
+	r.trainSecs += e.Seconds
+	r.trainRows += r.data.n
+	e.TrainLoss, e.Soft, e.Hard, e.MSE, e.Hint = l.total(), l.soft, l.hard, l.mse, l.hint
+	if r.val != nil {
+		if e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, err = t.evaluate(ctx, r.val); err != nil {
+			return e, fmt.Errorf("validation: %w", err)
+		}
+	}
+	cfg.logf("generation %d epoch %d/%d: loss %.4f, val loss %.4f, val accuracy %.4f (teacher %.4f), %.0f samples/s",
+		gen+1, epoch, cfg.Epochs, e.TrainLoss, e.ValLoss, e.ValAccuracy, e.TeacherAccuracy, e.SamplesPerSec)
+	return e, nil
+}
+
+// saveEpoch writes the checkpoint after epoch of generation gen: the current and the
+// best parameters, the optimizer states, the history and, in Self mode after the first
+// generation, teacher (the generation's teacher, which resuming needs).
+func (r *runner) saveEpoch(t *trainer, gen, epoch int, teacher *onnxio.Model, p *progress) error {
+	cfg := r.cfg
+	params, state := t.snapshot()
+	ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen, Epoch: epoch,
+		Params: params, State: state, Opt: t.opt.State(), Initial: &p.initial, Best: p.best, BestParams: p.bestParams, BestState: p.bestState,
+		History: r.res.History, Generations: r.res.Generations}
+	if gen > 0 && cfg.Mode == Self { // the teacher of this generation is needed to go on
+		var err error
+		if ck.LastModel, err = teacher.Bytes(); err != nil {
+			return err
+		}
+	}
+	if t.tOpt != nil {
+		ck.TeacherOpt = t.tOpt.State()
+	}
+	if t.scaleOpt != nil {
+		ck.ScaleOpt = t.scaleOpt.State()
+	}
+	if err := ck.save(cfg.Checkpoint); err != nil {
+		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	return nil
+}
+
+// finishGeneration restores the best epoch's parameters, exports the student (and,
+// online, the teacher into the result), records the generation's summary and, with
+// cfg.Checkpoint, checkpoints the finished generation; it returns the student.
+func (r *runner) finishGeneration(t *trainer, gen int, p *progress) (*onnxio.Model, error) {
 	if r.trainSecs > 0 {
 		r.res.SamplesPerSecond = float64(r.trainRows) / r.trainSecs
 	}
-	if best != nil {
-		if err := t.restore(bestParams, bestState); err != nil {
+	if p.best != nil {
+		if err := t.restore(p.bestParams, p.bestState); err != nil {
 			return nil, err
 		}
 	}
@@ -316,7 +444,8 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 			return nil, err
 		}
 	}
-	g := Generation{Generation: gen + 1, Epochs: epochs, ValAccuracy: math.NaN(), ValLoss: math.NaN(), TeacherAccuracy: math.NaN(),
+	initial, best := p.initial, p.best
+	g := Generation{Generation: gen + 1, Epochs: p.epochs, ValAccuracy: math.NaN(), ValLoss: math.NaN(), TeacherAccuracy: math.NaN(),
 		InitialAccuracy: initial.ValAccuracy, InitialLoss: initial.ValLoss}
 	if best == nil { // no epoch trained: the figures are those before training
 		g.ValAccuracy, g.ValLoss, g.TeacherAccuracy = initial.ValAccuracy, initial.ValLoss, initial.TeacherAccuracy
@@ -324,31 +453,39 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 		g.BestEpoch, g.ValAccuracy, g.ValLoss, g.TeacherAccuracy = best.Epoch, best.ValAccuracy, best.ValLoss, best.TeacherAccuracy
 	}
 	r.res.Generations = append(r.res.Generations, g)
-	if cfg.Checkpoint != "" { // the generation is done: the next starts from its student
-		b, err := out.Bytes()
-		if err != nil {
+	if r.cfg.Checkpoint != "" {
+		if err := r.saveFinished(gen, out); err != nil {
 			return nil, err
-		}
-		ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen + 1,
-			History: r.res.History, Generations: r.res.Generations, LastModel: b}
-		if r.res.Teacher != nil {
-			if ck.LastTeacher, err = r.res.Teacher.Bytes(); err != nil {
-				return nil, err
-			}
-		}
-		if err := ck.save(cfg.Checkpoint); err != nil {
-			return nil, fmt.Errorf("writing checkpoint: %w", err)
 		}
 	}
 	return out, nil
 }
 
+// saveFinished writes the checkpoint of finished generation gen: the next generation
+// starts from its student, out (and a finished online run's result has the teacher).
+func (r *runner) saveFinished(gen int, out *onnxio.Model) error {
+	b, err := out.Bytes()
+	if err != nil {
+		return err
+	}
+	ck := &checkpoint{Version: checkpointVersion, Key: r.key(), Generation: gen + 1,
+		History: r.res.History, Generations: r.res.Generations, LastModel: b}
+	if r.res.Teacher != nil {
+		if ck.LastTeacher, err = r.res.Teacher.Bytes(); err != nil {
+			return err
+		}
+	}
+	if err := ck.save(r.cfg.Checkpoint); err != nil {
+		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	return nil
+}
+
 func (r *runner) key() string { return r.runKey }
 
-// setup finds the shapes the losses need and creates the hint adapters and the
-// optimizers.
+// setup runs the student (and, online, the teacher) on one sample to find the shapes
+// the losses need, checks the output, creates the hint adapters and the optimizers.
 func (r *runner) setup(t *trainer) error {
-	cfg := r.cfg
 	probe := []int{0}
 	in, err := inputs(r.data, probe)
 	if err != nil {
@@ -363,7 +500,32 @@ func (r *runner) setup(t *trainer) error {
 	if err != nil {
 		return err
 	}
-	out := tape.Output(r.output)
+	if err := r.checkOutput(t, tape.Output(r.output), tg); err != nil {
+		return err
+	}
+	var params, scales []*train.Param
+	for _, p := range t.student.Params() {
+		if r.cfg.LearnScales != nil && r.cfg.LearnScales(p.Name) {
+			scales = append(scales, p)
+		} else {
+			params = append(params, p)
+		}
+	}
+	adapterParams, err := r.addAdapters(t, tape, tTape)
+	if err != nil {
+		return err
+	}
+	params = append(params, adapterParams...)
+	if tTape != nil {
+		tTape.Release()
+	}
+	return r.newOptimizers(t, params, scales)
+}
+
+// checkOutput checks the student's output out on the probe against the teacher's, tg,
+// sets t.classifier (an [N, C] output and labels) and, for a classifier, checks the
+// labels against the classes.
+func (r *runner) checkOutput(t *trainer, out, tg *train.Tensor) error {
 	if out == nil {
 		return fmt.Errorf("the student has no output %q (the teacher's)", r.output)
 	}
@@ -371,7 +533,7 @@ func (r *runner) setup(t *trainer) error {
 		return fmt.Errorf("student output %q has samples of shape %v, the teacher's %v: they must match", r.output, out.Shape[1:], tg.Shape[1:])
 	}
 	t.classifier = r.data.labels != nil && len(out.Shape) == 2 && out.Shape[1] >= 2
-	if cfg.HardWeight > 0 && !t.classifier {
+	if r.cfg.HardWeight > 0 && !t.classifier {
 		return fmt.Errorf("hard_weight needs a classifier output ([N, C]); %q is %v", r.output, out.Shape)
 	}
 	if t.classifier {
@@ -384,24 +546,24 @@ func (r *runner) setup(t *trainer) error {
 			}
 		}
 	}
-	var params, scales []*train.Param
-	for _, p := range t.student.Params() {
-		if cfg.LearnScales != nil && cfg.LearnScales(p.Name) {
-			scales = append(scales, p)
-		} else {
-			params = append(params, p)
-		}
-	}
-	for i, h := range cfg.Hints {
+	return nil
+}
+
+// addAdapters creates an adapter for each hint, from the shapes of its student tensor
+// on tape and of its teacher tensor (on tTape online, else from the teacher's outputs
+// computed beforehand), and returns the adapters' parameters.
+func (r *runner) addAdapters(t *trainer, tape, tTape *train.Tape) ([]*train.Param, error) {
+	var params []*train.Param
+	for i, h := range r.cfg.Hints {
 		sf := tape.Output(h.Student)
 		if sf == nil {
-			return fmt.Errorf("hint: the student has no tensor %q", h.Student)
+			return nil, fmt.Errorf("hint: the student has no tensor %q", h.Student)
 		}
 		var tshape []int64
 		if t.teacher != nil {
 			tf := tTape.Output(h.Teacher)
 			if tf == nil {
-				return fmt.Errorf("hint: the teacher has no tensor %q", h.Teacher)
+				return nil, fmt.Errorf("hint: the teacher has no tensor %q", h.Teacher)
 			}
 			tshape = int64s(tf.Shape[1:])
 		} else {
@@ -410,20 +572,27 @@ func (r *runner) setup(t *trainer) error {
 		if h.Weight == 0 {
 			h.Weight = 1
 		}
-		a, err := newAdapter(h, int64s(sf.Shape[1:]), tshape, cfg.Seed+uint64(1000+i))
+		a, err := newAdapter(h, int64s(sf.Shape[1:]), tshape, r.cfg.Seed+uint64(1000+i))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t.adapters = append(t.adapters, a)
 		params = append(params, a.g.Params()...)
 	}
-	if tTape != nil {
-		tTape.Release()
-	}
+	return params, nil
+}
+
+// newOptimizers creates the optimizer of params (the cosine schedule's length from the
+// epochs when not given), and those of the learned scales (ScaleLR, by default a tenth
+// of the learning rate, no weight decay) and of the online teacher (TeacherLR, by default
+// a tenth).
+func (r *runner) newOptimizers(t *trainer, params, scales []*train.Param) error {
+	cfg := r.cfg
 	oc := cfg.Optimizer
 	if oc.Schedule.Name == "cosine" && oc.Schedule.TotalSteps == 0 {
 		oc.Schedule.TotalSteps = max(1, cfg.Epochs*t.stepsPerEpoch())
 	}
+	var err error
 	if t.opt, err = train.NewOptimizer(params, oc); err != nil {
 		return err
 	}

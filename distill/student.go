@@ -50,7 +50,7 @@ type CNN struct {
 func (a *Architecture) Validate() error {
 	switch {
 	case a.MLP == nil && a.CNN == nil:
-		return fmt.Errorf("architecture needs mlp: or cnn:")
+		return fmt.Errorf("architecture needs an mlp: or cnn: entry")
 	case a.MLP != nil && a.CNN != nil:
 		return fmt.Errorf("architecture takes one of mlp: and cnn:, not both")
 	case a.MLP != nil:

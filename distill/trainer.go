@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/onnxpipe/onnxpipe/train"
 )
@@ -358,5 +357,3 @@ func better(e Epoch, best *Epoch) bool {
 	}
 	return a < b
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

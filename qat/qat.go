@@ -134,109 +134,22 @@ func Trainable(m *onnxio.Model) (*onnxio.Model, *Info, error) {
 	}
 	out := m.Clone()
 	g := out.Graph()
-	ix := onnxio.NewIndex(g)
-	namer := onnxio.NewNamer(g)
-	var biases, notes []string
-	removeInit := map[string]bool{}
-	removeNode := map[*onnxpb.NodeProto]bool{}
-	var added []*onnxpb.TensorProto
-	var nodes []*onnxpb.NodeProto
+	p := &trainablePass{g: g, ix: onnxio.NewIndex(g), namer: onnxio.NewNamer(g),
+		removeInit: map[string]bool{}, removeNode: map[*onnxpb.NodeProto]bool{}}
 	for _, n := range g.GetNode() {
-		if n.GetOpType() != "DequantizeLinear" || !defaultDomain(n) {
-			nodes = append(nodes, n)
-			continue
+		if err := p.node(n); err != nil {
+			return nil, nil, err
 		}
-		xName := n.GetInput()[0]
-		xt, isInit := ix.Initializers[xName]
-		if !isInit || removeInit[xName] {
-			nodes = append(nodes, n)
-			continue
-		}
-		xo, err := onnxio.DecodeTensor(xt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: %s: %v", onnxio.NodeLabel(n), err)
-		}
-		q, err := ints(xo)
-		if err != nil {
-			nodes = append(nodes, n) // not an integer tensor
-			continue
-		}
-		p, err := readParams(ix, n, xo.Shape, xo.Type)
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s left as it is: %v", onnxio.NodeLabel(n), err))
-			nodes = append(nodes, n)
-			continue
-		}
-		ch := p.channelFn(xo.Shape)
-		w := make([]float32, len(q))
-		for i, v := range q {
-			c := ch(i)
-			w[i] = dequantizeValue(v, p.scale[c], p.zp[c])
-		}
-		base := strings.TrimSuffix(xName, "_quantized")
-		if base == xName {
-			base += "_float"
-		}
-		wName := namer.Name(base)
-		wt, err := onnxio.EncodeTensor(wName, onnxio.NewTensor(xo.Shape, w))
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: %v", err)
-		}
-		added = append(added, wt)
-		removeInit[xName] = true
-		if xo.Type == onnxio.TypeInt32 {
-			// A bias: float from now on; every reader of the DequantizeLinear reads it.
-			if len(ix.Consumers[xName]) > 1 {
-				return nil, nil, fmt.Errorf("qat: int32 initializer %q has other readers than %s", xName, onnxio.NodeLabel(n))
-			}
-			for _, o := range g.GetOutput() {
-				if o.GetName() == n.GetOutput()[0] {
-					return nil, nil, fmt.Errorf("qat: %s writes a graph output", onnxio.NodeLabel(n))
-				}
-			}
-			onnxio.ReplaceUses(g, n.GetOutput()[0], wName)
-			removeNode[n] = true
-			biases = append(biases, wName)
-			continue
-		}
-		zpName := p.zpName
-		if zpName == "" {
-			// QuantizeLinear without a zero point would produce uint8.
-			zpName = namer.Name(base + "_zero_point")
-			zt, err := intTensor(p.dt, p.shape, make([]int64, len(p.scale)))
-			if err != nil {
-				return nil, nil, fmt.Errorf("qat: %v", err)
-			}
-			ztp, err := onnxio.EncodeTensor(zpName, zt)
-			if err != nil {
-				return nil, nil, fmt.Errorf("qat: %v", err)
-			}
-			added = append(added, ztp)
-			for len(n.Input) < 3 {
-				n.Input = append(n.Input, "")
-			}
-			n.Input[2] = zpName
-		}
-		qn := &onnxpb.NodeProto{
-			Name:   proto.String(namer.Name(xName + "_QuantizeLinear")),
-			OpType: proto.String("QuantizeLinear"),
-			Input:  []string{wName, p.scaleName, zpName},
-			Output: []string{xName},
-		}
-		if a := onnxio.Attr(n, "axis"); a != nil {
-			qn.Attribute = append(qn.Attribute, proto.Clone(a).(*onnxpb.AttributeProto))
-		}
-		nodes = append(nodes, qn, n)
 	}
 	var inits []*onnxpb.TensorProto
 	for _, t := range g.GetInitializer() {
-		if !removeInit[t.GetName()] {
+		if !p.removeInit[t.GetName()] {
 			inits = append(inits, t)
 		}
 	}
-	g.Initializer = append(inits, added...)
-	g.Input = slices.DeleteFunc(g.Input, func(vi *onnxpb.ValueInfoProto) bool { return removeInit[vi.GetName()] })
-	g.Node = slices.DeleteFunc(nodes, func(n *onnxpb.NodeProto) bool { return removeNode[n] })
+	g.Initializer = append(inits, p.added...)
+	g.Input = slices.DeleteFunc(g.Input, func(vi *onnxpb.ValueInfoProto) bool { return p.removeInit[vi.GetName()] })
+	g.Node = slices.DeleteFunc(p.nodes, func(n *onnxpb.NodeProto) bool { return p.removeNode[n] })
 	onnxio.RemoveUnusedInitializers(g)
 	if err := onnxio.TopoSort(g); err != nil {
 		return nil, nil, fmt.Errorf("qat: %w", err)
@@ -244,7 +157,135 @@ func Trainable(m *onnxio.Model) (*onnxio.Model, *Info, error) {
 	if err := onnxio.Check(out); err != nil {
 		return nil, nil, fmt.Errorf("qat: the trainable model: %w", err)
 	}
-	return out, describe(out, biases, notes), nil
+	return out, describe(out, p.biases, p.notes), nil
+}
+
+// trainablePass is Trainable's pass over the nodes of g and what it collects.
+type trainablePass struct {
+	g          *onnxpb.GraphProto
+	ix         *onnxio.Index
+	namer      *onnxio.Namer
+	biases     []string // the float initializers that replace int32 ones
+	notes      []string
+	removeInit map[string]bool // the integer initializers replaced
+	removeNode map[*onnxpb.NodeProto]bool
+	added      []*onnxpb.TensorProto // the new initializers
+	nodes      []*onnxpb.NodeProto   // the nodes in order, with the new QuantizeLinear nodes
+}
+
+// node appends n to the nodes, converting it first when it is a DequantizeLinear of an
+// integer initializer: an int32 one (a bias) is replaced by a float initializer, any
+// other gets a float initializer and a QuantizeLinear before it.
+func (p *trainablePass) node(n *onnxpb.NodeProto) error {
+	if n.GetOpType() != "DequantizeLinear" || !defaultDomain(n) {
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	xName := n.GetInput()[0]
+	xt, isInit := p.ix.Initializers[xName]
+	if !isInit || p.removeInit[xName] {
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	xo, err := onnxio.DecodeTensor(xt)
+	if err != nil {
+		return fmt.Errorf("qat: %s: %v", onnxio.NodeLabel(n), err)
+	}
+	q, err := ints(xo)
+	if err != nil {
+		p.nodes = append(p.nodes, n) // not an integer tensor
+		return nil
+	}
+	qp, err := readParams(p.ix, n, xo.Shape, xo.Type)
+	if err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("%s left as it is: %v", onnxio.NodeLabel(n), err))
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	base, wName, err := p.addDequantized(xName, xo.Shape, q, qp)
+	if err != nil {
+		return err
+	}
+	if xo.Type == onnxio.TypeInt32 {
+		return p.floatBias(n, xName, wName)
+	}
+	return p.fakeQuant(n, qp, xName, base, wName)
+}
+
+// addDequantized adds a float initializer holding the dequantized values q (of shape) of
+// integer initializer xName, which it marks for removal, and returns the base of its
+// name (xName without "_quantized", else with "_float") and its name.
+func (p *trainablePass) addDequantized(xName string, shape, q []int64, qp *qparams) (base, wName string, err error) {
+	ch := qp.channelFn(shape)
+	w := make([]float32, len(q))
+	for i, v := range q {
+		c := ch(i)
+		w[i] = dequantizeValue(v, qp.scale[c], qp.zp[c])
+	}
+	base = strings.TrimSuffix(xName, "_quantized")
+	if base == xName {
+		base += "_float"
+	}
+	wName = p.namer.Name(base)
+	wt, err := onnxio.EncodeTensor(wName, onnxio.NewTensor(shape, w))
+	if err != nil {
+		return "", "", fmt.Errorf("qat: %v", err)
+	}
+	p.added = append(p.added, wt)
+	p.removeInit[xName] = true
+	return base, wName, nil
+}
+
+// floatBias makes every reader of n, the DequantizeLinear of int32 initializer xName,
+// read the float initializer wName instead, and removes n.
+func (p *trainablePass) floatBias(n *onnxpb.NodeProto, xName, wName string) error {
+	if len(p.ix.Consumers[xName]) > 1 {
+		return fmt.Errorf("qat: int32 initializer %q has other readers than %s", xName, onnxio.NodeLabel(n))
+	}
+	for _, o := range p.g.GetOutput() {
+		if o.GetName() == n.GetOutput()[0] {
+			return fmt.Errorf("qat: %s writes a graph output", onnxio.NodeLabel(n))
+		}
+	}
+	onnxio.ReplaceUses(p.g, n.GetOutput()[0], wName)
+	p.removeNode[n] = true
+	p.biases = append(p.biases, wName)
+	return nil
+}
+
+// fakeQuant puts a QuantizeLinear of the float initializer wName before n, the
+// DequantizeLinear of integer initializer xName, with n's scale, zero point and axis;
+// its output takes xName's name. A zero point n lacks is added (zeros of n's type), as
+// QuantizeLinear without one produces uint8.
+func (p *trainablePass) fakeQuant(n *onnxpb.NodeProto, qp *qparams, xName, base, wName string) error {
+	zpName := qp.zpName
+	if zpName == "" {
+		zpName = p.namer.Name(base + "_zero_point")
+		zt, err := intTensor(qp.dt, qp.shape, make([]int64, len(qp.scale)))
+		if err != nil {
+			return fmt.Errorf("qat: %v", err)
+		}
+		ztp, err := onnxio.EncodeTensor(zpName, zt)
+		if err != nil {
+			return fmt.Errorf("qat: %v", err)
+		}
+		p.added = append(p.added, ztp)
+		for len(n.Input) < 3 {
+			n.Input = append(n.Input, "")
+		}
+		n.Input[2] = zpName
+	}
+	qn := &onnxpb.NodeProto{
+		Name:   proto.String(p.namer.Name(xName + "_QuantizeLinear")),
+		OpType: proto.String("QuantizeLinear"),
+		Input:  []string{wName, qp.scaleName, zpName},
+		Output: []string{xName},
+	}
+	if a := onnxio.Attr(n, "axis"); a != nil {
+		qn.Attribute = append(qn.Attribute, proto.Clone(a).(*onnxpb.AttributeProto))
+	}
+	p.nodes = append(p.nodes, qn, n)
+	return nil
 }
 
 // WeightOptions configures FakeQuantWeights. The zero value is int4, symmetric, per
@@ -290,6 +331,35 @@ func FakeQuantWeights(m *onnxio.Model, opts WeightOptions) (*onnxio.Model, *Info
 		ops = []string{"Conv", "ConvTranspose", "Gemm", "MatMul"}
 	}
 	out := m.Clone()
+	if err := raiseOpset(out, opts); err != nil {
+		return nil, nil, err
+	}
+	g := out.Graph()
+	p := &fakeQuantPass{g: g, ix: onnxio.NewIndex(g), namer: onnxio.NewNamer(g), opts: opts, ops: ops,
+		sym: !opts.Asymmetric, done: map[string]string{}}
+	var err error
+	if p.qr, err = quantize.IntRange(opts.Type, p.sym, false); err != nil {
+		return nil, nil, fmt.Errorf("qat: %w", err)
+	}
+	for _, n := range g.GetNode() {
+		if err := p.node(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	g.Node = p.nodes
+	if err := onnxio.TopoSort(g); err != nil {
+		return nil, nil, fmt.Errorf("qat: %w", err)
+	}
+	if err := onnxio.Check(out); err != nil {
+		return nil, nil, fmt.Errorf("qat: the fake-quantized model: %w", err)
+	}
+	return out, describe(out, nil, p.notes), nil
+}
+
+// raiseOpset raises m's opset to what the weights' QuantizeLinear and DequantizeLinear
+// need: 21 for int4 and uint4 (with IR version 10, for int4 initializers), 13 per
+// channel, else 10.
+func raiseOpset(m *onnxio.Model, opts WeightOptions) error {
 	need := int64(10)
 	if !opts.PerTensor {
 		need = 13
@@ -297,102 +367,119 @@ func FakeQuantWeights(m *onnxio.Model, opts WeightOptions) (*onnxio.Model, *Info
 	if opts.Type == onnxio.TypeInt4 || opts.Type == onnxio.TypeUint4 {
 		need = 21
 	}
-	if out.Opset("") < need {
-		if err := quantize.UpgradeOpset(out, need); err != nil {
-			return nil, nil, fmt.Errorf("qat: %w", err)
+	if m.Opset("") < need {
+		if err := quantize.UpgradeOpset(m, need); err != nil {
+			return fmt.Errorf("qat: %w", err)
 		}
 	}
-	if need >= 21 && out.Proto.GetIrVersion() < 10 {
-		out.Proto.IrVersion = proto.Int64(10) // int4 initializers
+	if need >= 21 && m.Proto.GetIrVersion() < 10 {
+		m.Proto.IrVersion = proto.Int64(10) // int4 initializers
 	}
-	g := out.Graph()
-	ix := onnxio.NewIndex(g)
-	namer := onnxio.NewNamer(g)
-	sym := !opts.Asymmetric
-	qr, err := quantize.IntRange(opts.Type, sym, false)
+	return nil
+}
+
+// fakeQuantPass is FakeQuantWeights' pass over the nodes of g and what it collects.
+type fakeQuantPass struct {
+	g     *onnxpb.GraphProto
+	ix    *onnxio.Index
+	namer *onnxio.Namer
+	opts  WeightOptions
+	ops   []string // the op types whose weights are quantized
+	qr    quantize.QRange
+	sym   bool
+	done  map[string]string // weight|axis -> dequantized name
+	nodes []*onnxpb.NodeProto
+	notes []string
+}
+
+// node appends n to the nodes; when n is one of the op types and its input 1 a float
+// initializer, n reads the weight through a QuantizeLinear → DequantizeLinear pair
+// instead, added before it unless the weight has one for that axis already.
+func (p *fakeQuantPass) node(n *onnxpb.NodeProto) error {
+	if !defaultDomain(n) || !slices.Contains(p.ops, n.GetOpType()) || slices.Contains(p.opts.ExcludeNodes, n.GetName()) || len(n.GetInput()) < 2 {
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	wName := n.GetInput()[1]
+	wt, ok := isFloatInit(p.ix, wName)
+	if !ok {
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	axis := p.weightAxis(n, wName, wt.GetDims())
+	key := fmt.Sprintf("%s|%d", wName, axis)
+	if dq, ok := p.done[key]; ok {
+		n.Input[1] = dq
+		p.nodes = append(p.nodes, n)
+		return nil
+	}
+	dqName, err := p.addQDQ(wName, wt, axis)
 	if err != nil {
-		return nil, nil, fmt.Errorf("qat: %w", err)
+		return err
 	}
-	done := map[string]string{} // weight|axis -> dequantized name
-	var nodes []*onnxpb.NodeProto
-	var notes []string
-	for _, n := range g.GetNode() {
-		if !defaultDomain(n) || !slices.Contains(ops, n.GetOpType()) || slices.Contains(opts.ExcludeNodes, n.GetName()) || len(n.GetInput()) < 2 {
-			nodes = append(nodes, n)
-			continue
-		}
-		wName := n.GetInput()[1]
-		wt, ok := isFloatInit(ix, wName)
-		if !ok {
-			nodes = append(nodes, n)
-			continue
-		}
-		dims := wt.GetDims()
-		axis := -1
-		if !opts.PerTensor {
-			if len(dims) >= 2 {
-				axis = quantize.WeightAxis(n, len(dims))
-			} else {
-				notes = append(notes, fmt.Sprintf("%s: weight %q of rank %d is quantized per tensor", onnxio.NodeLabel(n), wName, len(dims)))
-			}
-		}
-		key := fmt.Sprintf("%s|%d", wName, axis)
-		if dq, ok := done[key]; ok {
-			n.Input[1] = dq
-			nodes = append(nodes, n)
-			continue
-		}
-		w, err := onnxio.TensorFloat32s(wt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: weight %q: %v", wName, err)
-		}
-		scales, zps, err := weightParams(w, dims, axis, qr, sym)
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: weight %q: %v", wName, err)
-		}
-		var shape []int64
-		if axis >= 0 {
-			shape = []int64{int64(len(scales))}
-		} else {
-			shape = []int64{}
-		}
-		sName := namer.Name(wName + "_scale")
-		zName := namer.Name(wName + "_zero_point")
-		st, err := onnxio.EncodeTensor(sName, onnxio.NewTensor(shape, scales))
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: %v", err)
-		}
-		zt, err := intTensor(opts.Type, shape, zps)
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: %v", err)
-		}
-		ztp, err := onnxio.EncodeTensor(zName, zt)
-		if err != nil {
-			return nil, nil, fmt.Errorf("qat: %v", err)
-		}
-		g.Initializer = append(g.Initializer, st, ztp)
-		qName := namer.Name(wName + "_quantized")
-		dqName := namer.Name(wName + "_dequantized")
-		var at []*onnxpb.AttributeProto
-		if axis >= 0 {
-			at = []*onnxpb.AttributeProto{onnxio.AttrInt("axis", int64(axis))}
-		}
-		qn := &onnxpb.NodeProto{Name: proto.String(namer.Name(qName + "_QuantizeLinear")), OpType: proto.String("QuantizeLinear"),
-			Input: []string{wName, sName, zName}, Output: []string{qName}, Attribute: at}
-		dn := &onnxpb.NodeProto{Name: proto.String(namer.Name(dqName + "_DequantizeLinear")), OpType: proto.String("DequantizeLinear"),
-			Input: []string{qName, sName, zName}, Output: []string{dqName}, Attribute: cloneAttrs(at)}
-		done[key] = dqName
-		n.Input[1] = dqName
-		nodes = append(nodes, qn, dn, n)
+	p.done[key] = dqName
+	n.Input[1] = dqName
+	p.nodes = append(p.nodes, n)
+	return nil
+}
+
+// weightAxis returns the axis along which n's weight wName of shape dims is quantized:
+// quantize.WeightAxis, or -1 (per tensor) with PerTensor or for a weight of rank below 2
+// (noted).
+func (p *fakeQuantPass) weightAxis(n *onnxpb.NodeProto, wName string, dims []int64) int {
+	if p.opts.PerTensor {
+		return -1
 	}
-	g.Node = nodes
-	if err := onnxio.TopoSort(g); err != nil {
-		return nil, nil, fmt.Errorf("qat: %w", err)
+	if len(dims) < 2 {
+		p.notes = append(p.notes, fmt.Sprintf("%s: weight %q of rank %d is quantized per tensor", onnxio.NodeLabel(n), wName, len(dims)))
+		return -1
 	}
-	if err := onnxio.Check(out); err != nil {
-		return nil, nil, fmt.Errorf("qat: the fake-quantized model: %w", err)
+	return quantize.WeightAxis(n, len(dims))
+}
+
+// addQDQ adds the scale and zero point of weight wName (from its range, per tensor or
+// along axis) as initializers and a QuantizeLinear → DequantizeLinear pair of the weight
+// to the nodes, and returns the name of the dequantized weight.
+func (p *fakeQuantPass) addQDQ(wName string, wt *onnxpb.TensorProto, axis int) (string, error) {
+	w, err := onnxio.TensorFloat32s(wt)
+	if err != nil {
+		return "", fmt.Errorf("qat: weight %q: %v", wName, err)
 	}
-	return out, describe(out, nil, notes), nil
+	scales, zps, err := weightParams(w, wt.GetDims(), axis, p.qr, p.sym)
+	if err != nil {
+		return "", fmt.Errorf("qat: weight %q: %v", wName, err)
+	}
+	shape := []int64{}
+	if axis >= 0 {
+		shape = []int64{int64(len(scales))}
+	}
+	sName := p.namer.Name(wName + "_scale")
+	zName := p.namer.Name(wName + "_zero_point")
+	st, err := onnxio.EncodeTensor(sName, onnxio.NewTensor(shape, scales))
+	if err != nil {
+		return "", fmt.Errorf("qat: %v", err)
+	}
+	zt, err := intTensor(p.opts.Type, shape, zps)
+	if err != nil {
+		return "", fmt.Errorf("qat: %v", err)
+	}
+	ztp, err := onnxio.EncodeTensor(zName, zt)
+	if err != nil {
+		return "", fmt.Errorf("qat: %v", err)
+	}
+	p.g.Initializer = append(p.g.Initializer, st, ztp)
+	qName := p.namer.Name(wName + "_quantized")
+	dqName := p.namer.Name(wName + "_dequantized")
+	var at []*onnxpb.AttributeProto
+	if axis >= 0 {
+		at = []*onnxpb.AttributeProto{onnxio.AttrInt("axis", int64(axis))}
+	}
+	qn := &onnxpb.NodeProto{Name: proto.String(p.namer.Name(qName + "_QuantizeLinear")), OpType: proto.String("QuantizeLinear"),
+		Input: []string{wName, sName, zName}, Output: []string{qName}, Attribute: at}
+	dn := &onnxpb.NodeProto{Name: proto.String(p.namer.Name(dqName + "_DequantizeLinear")), OpType: proto.String("DequantizeLinear"),
+		Input: []string{qName, sName, zName}, Output: []string{dqName}, Attribute: cloneAttrs(at)}
+	p.nodes = append(p.nodes, qn, dn)
+	return dqName, nil
 }
 
 func cloneAttrs(at []*onnxpb.AttributeProto) []*onnxpb.AttributeProto {

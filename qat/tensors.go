@@ -86,7 +86,8 @@ type qparams struct {
 	shape     []int64
 }
 
-// channel returns the parameter index of element i of a tensor of shape.
+// channelFn returns a function giving the parameter index of element i of a tensor of
+// shape.
 func (p *qparams) channelFn(shape []int64) func(i int) int {
 	if len(p.scale) == 1 {
 		return func(int) int { return 0 }

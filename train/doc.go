@@ -21,7 +21,7 @@
 // Backward takes seed gradients for any float values (outputs or intermediate values,
 // for feature losses) and adds the parameters' gradients to Param.Grad. Export writes
 // the model back with the trained parameters and running statistics; nothing else in
-// the model changes, so onnxruntime runs it as before.
+// the model changes, so onnxruntime runs it as it runs the model given to Compile.
 //
 // Tensors are float32 (int64 for shapes and indices). Matrix products (Gemm, MatMul,
 // and Conv through im2col) go through sgemm (gemm.go): on amd64 with AVX-512F or

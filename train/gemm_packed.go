@@ -48,40 +48,17 @@ const gemmMaxTile = 8 * 32
 // slice k alike, so that they compute the same sums.
 var gemmAVX2 = gemmBlocking{mr: gemmMR, nr: gemmNR, kc: gemmKC, mc: 16 * gemmMR, nc: 8 * gemmNR}
 
+// sgemmPacked is sgemm with the packed kernel: it packs op(A) and, where needed, op(B)
+// into panels, then computes C block by block in parallel.
 func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	bl := gemmBlock()
 	mr, nr := bl.mr, bl.nr
 	mp := (m + mr - 1) / mr
 	np := (n + nr - 1) / nr
-	bufA := packScratch(mp * mr * k)
+	bufA := packPanelsA(transA, mr, mp, m, k, a, lda)
 	pa := *bufA
-	parallelFor(mp, mr*k, func(lo, hi int) {
-		for ip := lo; ip < hi; ip++ {
-			packA(transA, mr, ip, m, k, a, lda, pa[ip*mr*k:(ip+1)*mr*k])
-		}
-	})
-	// A B that is not transposed is read in place, nr columns at a time (rows ldb
-	// apart): packing it would cost a read and a write of all of B from memory for a
-	// reuse of only m/mr times. Only a ragged last panel is packed (zero-padded). A
-	// transposed B is packed into k-major panels.
-	var bufB *[]float32
-	var pb []float32
 	direct := !transB
-	if direct {
-		if n%nr != 0 {
-			bufB = packScratch(nr * k)
-			pb = *bufB
-			packB(false, nr, np-1, n, k, b, ldb, pb)
-		}
-	} else {
-		bufB = packScratch(np * nr * k)
-		pb = *bufB
-		parallelFor(np, nr*k, func(lo, hi int) {
-			for jp := lo; jp < hi; jp++ {
-				packB(true, nr, jp, n, k, b, ldb, pb[jp*nr*k:(jp+1)*nr*k])
-			}
-		})
-	}
+	bufB, pb := packPanelsB(transB, nr, np, n, k, b, ldb)
 
 	// Blocks of C: rb A panels × cb B panels, balanced.
 	tr := (mp*mr + bl.mc - 1) / bl.mc
@@ -148,6 +125,46 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	if bufB != nil {
 		packRelease(bufB)
 	}
+}
+
+// packPanelsA packs op(A) into its mp panels of mr rows (packA), in parallel, into a
+// buffer of packScratch.
+func packPanelsA(transA bool, mr, mp, m, k int, a []float32, lda int) *[]float32 {
+	bufA := packScratch(mp * mr * k)
+	pa := *bufA
+	parallelFor(mp, mr*k, func(lo, hi int) {
+		for ip := lo; ip < hi; ip++ {
+			packA(transA, mr, ip, m, k, a, lda, pa[ip*mr*k:(ip+1)*mr*k])
+		}
+	})
+	return bufA
+}
+
+// packPanelsB packs what sgemmPacked does not read of B in place, into a buffer of
+// packScratch, and returns the buffer (nil when nothing is packed) and its floats.
+//
+// A B that is not transposed is read in place, nr columns at a time (rows ldb apart):
+// packing it would cost a read and a write of all of B from memory for a reuse of only
+// m/mr times. Only a ragged last panel is packed (zero-padded). A transposed B is packed
+// into k-major panels.
+func packPanelsB(transB bool, nr, np, n, k int, b []float32, ldb int) (*[]float32, []float32) {
+	if !transB {
+		if n%nr == 0 {
+			return nil, nil
+		}
+		bufB := packScratch(nr * k)
+		pb := *bufB
+		packB(false, nr, np-1, n, k, b, ldb, pb)
+		return bufB, pb
+	}
+	bufB := packScratch(np * nr * k)
+	pb := *bufB
+	parallelFor(np, nr*k, func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			packB(true, nr, jp, n, k, b, ldb, pb[jp*nr*k:(jp+1)*nr*k])
+		}
+	})
+	return bufB, pb
 }
 
 // packFree keeps a few packing buffers between calls, the largest ones (a sync.Pool

@@ -112,17 +112,58 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 	}
 	src := proto.Clone(m.Proto).(*onnxpb.ModelProto)
 	gp := src.GetGraph()
+	opset := defaultOpset(src)
+	if opset == 0 {
+		return nil, errors.New("compile: the model does not import the default ONNX domain")
+	}
+	if err := checkOps(gp); err != nil {
+		return nil, err
+	}
+	sorted := &onnxpb.GraphProto{Node: slices.Clone(gp.GetNode())}
+	if err := onnxio.TopoSort(sorted); err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+
+	g := &Graph{src: src, opset: opset, byName: map[string]int{}, opts: opts,
+		rng: rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)), pool: map[int][][]float32{}}
+	initDType, err := g.addInitializers(gp)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.addInputs(gp); err != nil {
+		return nil, err
+	}
+	if err := g.addNodes(sorted.GetNode(), valueTypes(gp)); err != nil {
+		return nil, err
+	}
+	if err := g.addOutputs(gp); err != nil {
+		return nil, err
+	}
+	g.classifyInitializers(initDType)
+	if err := g.foldConstants(); err != nil {
+		return nil, err
+	}
+	if err := g.markGradients(); err != nil {
+		return nil, err
+	}
+	g.assignRoles()
+	return g, nil
+}
+
+// defaultOpset returns the version of the default ONNX domain that m imports, or 0.
+func defaultOpset(m *onnxpb.ModelProto) int64 {
 	opset := int64(0)
-	for _, o := range src.GetOpsetImport() {
+	for _, o := range m.GetOpsetImport() {
 		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
 			opset = o.GetVersion()
 		}
 	}
-	if opset == 0 {
-		return nil, errors.New("compile: the model does not import the default ONNX domain")
-	}
+	return opset
+}
 
-	// Unsupported op types, all of them at once.
+// checkOps fails, listing every unsupported op type (and domain) with up to five of
+// its nodes, when gp has nodes the package cannot compile.
+func checkOps(gp *onnxpb.GraphProto) error {
 	unsupported := map[string][]string{}
 	for _, n := range gp.GetNode() {
 		d := n.GetDomain()
@@ -134,35 +175,35 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			unsupported[key] = append(unsupported[key], nodeName(n))
 		}
 	}
-	if len(unsupported) > 0 {
-		keys := make([]string, 0, len(unsupported))
-		for k := range unsupported {
-			keys = append(keys, k)
+	if len(unsupported) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(unsupported))
+	for k := range unsupported {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		names := unsupported[k]
+		if len(names) > 5 {
+			names = append(names[:5:5], fmt.Sprintf("and %d more", len(unsupported[k])-5))
 		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			names := unsupported[k]
-			if len(names) > 5 {
-				names = append(names[:5:5], fmt.Sprintf("and %d more", len(unsupported[k])-5))
-			}
-			parts[i] = fmt.Sprintf("%s (nodes %s)", k, strings.Join(names, ", "))
-		}
-		return nil, fmt.Errorf("compile: unsupported ops: %s", strings.Join(parts, "; "))
+		parts[i] = fmt.Sprintf("%s (nodes %s)", k, strings.Join(names, ", "))
 	}
+	return fmt.Errorf("compile: unsupported ops: %s", strings.Join(parts, "; "))
+}
 
-	sorted := &onnxpb.GraphProto{Node: slices.Clone(gp.GetNode())}
-	if err := onnxio.TopoSort(sorted); err != nil {
-		return nil, fmt.Errorf("compile: %w", err)
-	}
+// addValue appends v to the graph's values and returns its id.
+func (g *Graph) addValue(v *value) int {
+	g.byName[v.name] = len(g.vals)
+	g.vals = append(g.vals, v)
+	return len(g.vals) - 1
+}
 
-	g := &Graph{src: src, opset: opset, byName: map[string]int{}, opts: opts,
-		rng: rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)), pool: map[int][][]float32{}}
-	addValue := func(v *value) int {
-		g.byName[v.name] = len(g.vals)
-		g.vals = append(g.vals, v)
-		return len(g.vals) - 1
-	}
+// addInitializers adds every initializer of gp as a constant value and returns their
+// ONNX element types by name.
+func (g *Graph) addInitializers(gp *onnxpb.GraphProto) (map[string]onnxio.DataType, error) {
 	initDType := map[string]onnxio.DataType{}
 	for _, tp := range gp.GetInitializer() {
 		ot, err := onnxio.DecodeTensor(tp)
@@ -174,8 +215,14 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			return nil, fmt.Errorf("compile: initializer %q: %v", tp.GetName(), err)
 		}
 		initDType[tp.GetName()] = ot.Type
-		addValue(&value{name: tp.GetName(), kind: vkConst, t: t})
+		g.addValue(&value{name: tp.GetName(), kind: vkConst, t: t})
 	}
+	return initDType, nil
+}
+
+// addInputs adds the graph inputs that are not initializers, with their declared type
+// and shape; only float and int64 tensors are accepted.
+func (g *Graph) addInputs(gp *onnxpb.GraphProto) error {
 	for _, vi := range gp.GetInput() {
 		if _, ok := g.byName[vi.GetName()]; ok {
 			continue // an initializer listed as an input too: the initializer is used
@@ -183,7 +230,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		v := &value{name: vi.GetName(), kind: vkInput}
 		tt := vi.GetType().GetTensorType()
 		if tt == nil {
-			return nil, fmt.Errorf("compile: input %q is not a tensor", vi.GetName())
+			return fmt.Errorf("compile: input %q is not a tensor", vi.GetName())
 		}
 		switch dt := onnxio.DataType(tt.GetElemType()); dt {
 		case onnxio.TypeFloat:
@@ -191,7 +238,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		case onnxio.TypeInt64:
 			v.dtype = Int64
 		default:
-			return nil, fmt.Errorf("compile: input %q is %s: only float and int64 inputs are supported", vi.GetName(), dt)
+			return fmt.Errorf("compile: input %q is %s: only float and int64 inputs are supported", vi.GetName(), dt)
 		}
 		if dims, _, ok := onnxio.ValueShape(vi); ok {
 			v.shape = make([]int, len(dims))
@@ -199,13 +246,17 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 				v.shape[i] = int(d)
 			}
 		}
-		g.inputs = append(g.inputs, addValue(v))
+		g.inputs = append(g.inputs, g.addValue(v))
 	}
+	return nil
+}
 
-	// Nodes and their kernels; attribute errors are collected too.
+// addNodes adds the nodes, in topological order, with their output values and kernels.
+// A node reading an undefined value or redefining one fails at once; unsupported
+// attributes and outputs are collected and reported together.
+func (g *Graph) addNodes(nodes []*onnxpb.NodeProto, types map[string]onnxio.DataType) error {
 	var problems []string
-	types := valueTypes(gp)
-	for _, np := range sorted.GetNode() {
+	for _, np := range nodes {
 		n := &node{idx: len(g.nodes), op: np.GetOpType(), proto: np, label: onnxio.NodeLabel(np)}
 		for _, in := range np.GetInput() {
 			if in == "" {
@@ -214,7 +265,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			}
 			id, ok := g.byName[in]
 			if !ok {
-				return nil, fmt.Errorf("compile: %s reads %q, which no node, input or initializer defines", n.label, in)
+				return fmt.Errorf("compile: %s reads %q, which no node, input or initializer defines", n.label, in)
 			}
 			n.in = append(n.in, id)
 		}
@@ -224,12 +275,12 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 				continue
 			}
 			if _, dup := g.byName[o]; dup {
-				return nil, fmt.Errorf("compile: value %q is defined twice (%s)", o, n.label)
+				return fmt.Errorf("compile: value %q is defined twice (%s)", o, n.label)
 			}
-			n.out = append(n.out, addValue(&value{name: o, kind: vkNode}))
+			n.out = append(n.out, g.addValue(&value{name: o, kind: vkNode}))
 		}
 		spec := registry[n.op]
-		k, err := spec.make(attrs{n: np, opset: opset, types: types})
+		k, err := spec.make(attrs{n: np, opset: g.opset, types: types})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", n.label, err))
 		}
@@ -242,17 +293,27 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		g.nodes = append(g.nodes, n)
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("compile: unsupported attributes: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("compile: unsupported attributes: %s", strings.Join(problems, "; "))
 	}
+	return nil
+}
+
+// addOutputs records the graph outputs, each of which must be a defined value.
+func (g *Graph) addOutputs(gp *onnxpb.GraphProto) error {
 	for _, vi := range gp.GetOutput() {
 		id, ok := g.byName[vi.GetName()]
 		if !ok {
-			return nil, fmt.Errorf("compile: output %q is not defined by any node", vi.GetName())
+			return fmt.Errorf("compile: output %q is not defined by any node", vi.GetName())
 		}
 		g.outputs = append(g.outputs, id)
 	}
+	return nil
+}
 
-	// Initializers: state, trainable, or constant.
+// classifyInitializers makes each float initializer running state (read as a node's
+// state input), a trainable parameter (read as a differentiable input, not frozen, and
+// for a learnable quantization scale, selected by LearnScales), or leaves it constant.
+func (g *Graph) classifyInitializers(initDType map[string]onnxio.DataType) {
 	stateIn := map[int]bool{}
 	diffIn := map[int]bool{}
 	for _, n := range g.nodes {
@@ -264,7 +325,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			if slices.Contains(spec.state, i) {
 				stateIn[id] = true
 			} else if spec.diff != nil && spec.diff(i) {
-				if slices.Contains(spec.learnable, i) && (opts.LearnScales == nil || !opts.LearnScales(g.vals[id].name)) {
+				if slices.Contains(spec.learnable, i) && (g.opts.LearnScales == nil || !g.opts.LearnScales(g.vals[id].name)) {
 					continue
 				}
 				diffIn[id] = true
@@ -279,14 +340,17 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		case stateIn[id]:
 			v.kind = vkState
 			g.states = append(g.states, id)
-		case diffIn[id] && (opts.Frozen == nil || !opts.Frozen(v.name)):
+		case diffIn[id] && (g.opts.Frozen == nil || !g.opts.Frozen(v.name)):
 			v.kind = vkParam
 			v.param = &Param{Name: v.name, Value: v.t, Grad: NewTensor(v.t.Shape, nil)}
 			g.params = append(g.params, v.param)
 		}
 	}
+}
 
-	// Fold the nodes that read only constants.
+// foldConstants runs the nodes that read only constants, makes their outputs
+// constants, and drops them from the nodes run on each Forward.
+func (g *Graph) foldConstants() error {
 	c := &ctx{g: g}
 	kept := g.nodes[:0]
 	for _, n := range g.nodes {
@@ -298,7 +362,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		c.n = n
 		outs, err := g.runNode(c, n, func(id int) *Tensor { return g.vals[id].t })
 		if err != nil {
-			return nil, fmt.Errorf("compile: folding constants: %w", err)
+			return fmt.Errorf("compile: folding constants: %w", err)
 		}
 		for i, id := range n.out {
 			if id >= 0 {
@@ -308,10 +372,15 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		}
 	}
 	g.nodes = kept
+	return nil
+}
 
-	// Which values need gradients.
+// markGradients marks the values that need gradients (parameters, float inputs with
+// InputGrads, and whatever a node computes from them through a differentiable input)
+// and each node's inputs that do; it fails when such a node has no gradient.
+func (g *Graph) markGradients() error {
 	for _, v := range g.vals {
-		v.needGrad = v.kind == vkParam || (v.kind == vkInput && opts.InputGrads && v.dtype == Float32)
+		v.needGrad = v.kind == vkParam || (v.kind == vkInput && g.opts.InputGrads && v.dtype == Float32)
 	}
 	for _, n := range g.nodes {
 		spec := registry[n.op]
@@ -324,7 +393,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 		}
 		if n.anyGrad {
 			if _, ok := n.k.(gradKernel); !ok {
-				return nil, fmt.Errorf("compile: %s has no gradient", n.label)
+				return fmt.Errorf("compile: %s has no gradient", n.label)
 			}
 			for _, id := range n.out {
 				if id >= 0 {
@@ -333,8 +402,7 @@ func Compile(m *onnxio.Model, opts CompileOptions) (*Graph, error) {
 			}
 		}
 	}
-	g.assignRoles()
-	return g, nil
+	return nil
 }
 
 func nodeName(n *onnxpb.NodeProto) string {

@@ -211,18 +211,18 @@ func newConv(a attrs) (kernel, error) {
 
 func (k *convOp) setup(x, w *Tensor) (*geom, error) {
 	if len(w.Shape) != len(x.Shape) {
-		return nil, fmt.Errorf("Conv: weights %v do not match input %v", w.Shape, x.Shape)
+		return nil, fmt.Errorf("weights %v do not match input %v", w.Shape, x.Shape)
 	}
 	kernel := w.Shape[2:]
 	if len(k.win.kernel) != 0 && !slices.Equal(k.win.kernel, kernel) {
-		return nil, fmt.Errorf("Conv: kernel_shape %v differs from the weights' %v", k.win.kernel, kernel)
+		return nil, fmt.Errorf("kernel_shape %v differs from the weights' %v", k.win.kernel, kernel)
 	}
 	g, err := k.win.geometry(x.Shape, kernel)
 	if err != nil {
-		return nil, fmt.Errorf("Conv: %v", err)
+		return nil, fmt.Errorf("window: %v", err)
 	}
 	if k.group < 1 || g.c%k.group != 0 || w.Shape[0]%k.group != 0 || w.Shape[1] != g.c/k.group {
-		return nil, fmt.Errorf("Conv: %d groups do not fit input %v and weights %v", k.group, x.Shape, w.Shape)
+		return nil, fmt.Errorf("%d groups do not fit input %v and weights %v", k.group, x.Shape, w.Shape)
 	}
 	return g, nil
 }
@@ -246,7 +246,7 @@ func (k *convOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	}
 	m := w.Shape[0]
 	if b != nil && len(b.Data) != m {
-		return nil, fmt.Errorf("Conv: bias of %d elements for %d output channels", len(b.Data), m)
+		return nil, fmt.Errorf("bias of %d elements for %d output channels", len(b.Data), m)
 	}
 	y := c.allocRaw(g.outShape(m)...)
 	ohw, chw := g.oh*g.ow, g.c*g.h*g.w

@@ -369,7 +369,7 @@ func newCast(a attrs) (kernel, error) {
 	case onnxio.TypeInt64, onnxio.TypeInt32:
 		return &castOp{to: Int64}, nil
 	default:
-		return nil, fmt.Errorf("Cast to %s is not supported (float and int64 only)", dt)
+		return nil, fmt.Errorf("casting to %s is not supported (float and int64 only)", dt)
 	}
 }
 

@@ -22,7 +22,7 @@ type gemmOp struct {
 
 func (k *gemmOp) dims(a, b *Tensor) (m, n, kk int, err error) {
 	if len(a.Shape) != 2 || len(b.Shape) != 2 {
-		return 0, 0, 0, fmt.Errorf("Gemm needs 2-D A and B, got %v and %v", a.Shape, b.Shape)
+		return 0, 0, 0, fmt.Errorf("inputs A and B must be 2-D, got %v and %v", a.Shape, b.Shape)
 	}
 	m, kk = a.Shape[0], a.Shape[1]
 	if k.transA {
@@ -33,7 +33,7 @@ func (k *gemmOp) dims(a, b *Tensor) (m, n, kk int, err error) {
 		kb, n = n, kb
 	}
 	if kb != kk {
-		return 0, 0, 0, fmt.Errorf("Gemm: op(A) is %d×%d but op(B) is %d×%d", m, kk, kb, n)
+		return 0, 0, 0, fmt.Errorf("op(A) is %d×%d but op(B) is %d×%d", m, kk, kb, n)
 	}
 	return m, n, kk, nil
 }
@@ -51,7 +51,7 @@ func (k *gemmOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	beta := float32(0)
 	if cc != nil && k.beta != 0 {
 		if _, err := broadcastShape([]int{m, n}, cc.Shape); err != nil || len(cc.Shape) > 2 {
-			return nil, fmt.Errorf("Gemm: C of shape %v does not broadcast to [%d %d]", cc.Shape, m, n)
+			return nil, fmt.Errorf("input C of shape %v does not broadcast to [%d %d]", cc.Shape, m, n)
 		}
 		bc := newBcastTo([]int{m, n}, []int{m, n}, cc.Shape)
 		nn, _, sb := bc.inner()

@@ -38,8 +38,7 @@ func qTensor(dt onnxio.DataType, shape []int, vals []int64) *onnxio.Tensor {
 type qLayoutCase struct {
 	name  string
 	shape []int // the scale's shape
-	attrs []int64
-	axis  int // -1 with no axis attribute
+	axis  int   // -1 with no axis attribute
 	block int
 }
 

@@ -52,7 +52,7 @@ func (k *flattenOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 		axis += len(x.Shape)
 	}
 	if axis < 0 || axis > len(x.Shape) {
-		return nil, fmt.Errorf("Flatten axis %d for rank %d", k.axis, len(x.Shape))
+		return nil, fmt.Errorf("axis %d is out of range for rank %d", k.axis, len(x.Shape))
 	}
 	return []*Tensor{view(x, []int{numel(x.Shape[:axis]), numel(x.Shape[axis:])})}, nil
 }
@@ -67,7 +67,7 @@ func (k *reshapeOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 	x := in[0]
 	spec, err := intsOf(in[1])
 	if err != nil {
-		return nil, fmt.Errorf("Reshape shape: %v", err)
+		return nil, fmt.Errorf("shape input: %v", err)
 	}
 	shape := make([]int, len(spec))
 	infer := -1
@@ -76,17 +76,17 @@ func (k *reshapeOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 		switch {
 		case d == 0 && !k.allowZero:
 			if i >= len(x.Shape) {
-				return nil, fmt.Errorf("Reshape %v: 0 at %d copies a dimension %v does not have", spec, i, x.Shape)
+				return nil, fmt.Errorf("shape %v: 0 at %d copies a dimension %v does not have", spec, i, x.Shape)
 			}
 			shape[i] = x.Shape[i]
 		case d == -1:
 			if infer >= 0 {
-				return nil, fmt.Errorf("Reshape %v: more than one -1", spec)
+				return nil, fmt.Errorf("shape %v: more than one -1", spec)
 			}
 			infer = i
 			continue
 		case d < 0:
-			return nil, fmt.Errorf("Reshape %v: negative dimension", spec)
+			return nil, fmt.Errorf("shape %v: negative dimension", spec)
 		default:
 			shape[i] = d
 		}
@@ -95,12 +95,12 @@ func (k *reshapeOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 	n := x.Len()
 	if infer >= 0 {
 		if known == 0 || n%known != 0 {
-			return nil, fmt.Errorf("Reshape of %v to %v: %d elements do not divide", x.Shape, spec, n)
+			return nil, fmt.Errorf("reshaping %v to %v: %d elements do not divide", x.Shape, spec, n)
 		}
 		shape[infer] = n / known
 	}
 	if numel(shape) != n {
-		return nil, fmt.Errorf("Reshape of %v (%d elements) to %v", x.Shape, n, shape)
+		return nil, fmt.Errorf("cannot reshape %v (%d elements) to %v", x.Shape, n, shape)
 	}
 	return []*Tensor{view(x, shape)}, nil
 }
@@ -120,7 +120,7 @@ func (k *transposeOp) permFor(rank int) ([]int, error) {
 		return p, nil
 	}
 	if len(k.perm) != rank {
-		return nil, fmt.Errorf("Transpose perm %v for rank %d", k.perm, rank)
+		return nil, fmt.Errorf("perm %v does not fit rank %d", k.perm, rank)
 	}
 	return k.perm, nil
 }
@@ -211,11 +211,11 @@ func (k *concatOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	out[axis] = 0
 	for _, t := range in {
 		if t.DType != first.DType || len(t.Shape) != len(first.Shape) {
-			return nil, fmt.Errorf("Concat of %s and %s", first, t)
+			return nil, fmt.Errorf("cannot concatenate %s and %s", first, t)
 		}
 		for i, d := range t.Shape {
 			if i != axis && d != first.Shape[i] {
-				return nil, fmt.Errorf("Concat along %d of %v and %v", axis, first.Shape, t.Shape)
+				return nil, fmt.Errorf("cannot concatenate %v and %v along axis %d", first.Shape, t.Shape, axis)
 			}
 		}
 		out[axis] += t.Shape[axis]
@@ -304,7 +304,7 @@ func (k *sliceOp) plan(x *Tensor, in []*Tensor) (start, step, count []int, err e
 		step[i] = 1
 	}
 	if len(ends) != len(starts) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
-		return nil, nil, nil, fmt.Errorf("Slice: starts, ends, axes and steps differ in length")
+		return nil, nil, nil, fmt.Errorf("starts, ends, axes and steps differ in length")
 	}
 	for i := range starts {
 		ax := i
@@ -318,7 +318,7 @@ func (k *sliceOp) plan(x *Tensor, in []*Tensor) (start, step, count []int, err e
 			st = steps[i]
 		}
 		if st == 0 {
-			return nil, nil, nil, fmt.Errorf("Slice: step 0")
+			return nil, nil, nil, fmt.Errorf("a step is 0")
 		}
 		d := x.Shape[ax]
 		b, e := starts[i], ends[i]
@@ -406,7 +406,7 @@ func (k *gatherOp) layout(x, idx *Tensor) (axis, outer, d, inner int, ids []int,
 		return
 	}
 	if idx.DType != Int64 {
-		err = fmt.Errorf("Gather indices must be integers")
+		err = fmt.Errorf("the indices must be integers")
 		return
 	}
 	d = x.Shape[axis]
@@ -417,7 +417,7 @@ func (k *gatherOp) layout(x, idx *Tensor) (axis, outer, d, inner int, ids []int,
 			j += d
 		}
 		if j < 0 || j >= d {
-			err = fmt.Errorf("Gather index %d is out of range for dimension %d", v, d)
+			err = fmt.Errorf("index %d is out of range for dimension %d", v, d)
 			return
 		}
 		ids[i] = j
@@ -498,7 +498,7 @@ func (k *squeezeOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 				return nil, err
 			}
 			if ins[ax] {
-				return nil, fmt.Errorf("Unsqueeze: axis %d repeated", a)
+				return nil, fmt.Errorf("axis %d repeated", a)
 			}
 			ins[ax] = true
 		}
@@ -527,7 +527,7 @@ func (k *squeezeOp) forward(_ *ctx, in []*Tensor) ([]*Tensor, error) {
 			return nil, err
 		}
 		if x.Shape[ax] != 1 {
-			return nil, fmt.Errorf("Squeeze: dimension %d of %v is not 1", ax, x.Shape)
+			return nil, fmt.Errorf("dimension %d of %v is not 1", ax, x.Shape)
 		}
 		drop[ax] = true
 	}
@@ -576,15 +576,15 @@ type constantOp struct{ t *Tensor }
 func newConstant(a attrs) (kernel, error) {
 	tp, ok := onnxio.ConstantNodeTensor(a.n)
 	if !ok {
-		return nil, fmt.Errorf("Constant: only tensor, float(s) and int(s) values are supported")
+		return nil, fmt.Errorf("only tensor, float(s) and int(s) values are supported")
 	}
 	ot, err := onnxio.DecodeTensor(tp)
 	if err != nil {
-		return nil, fmt.Errorf("Constant: %v", err)
+		return nil, fmt.Errorf("value: %v", err)
 	}
 	t, err := FromONNX(ot)
 	if err != nil {
-		return nil, fmt.Errorf("Constant: %v", err)
+		return nil, fmt.Errorf("value: %v", err)
 	}
 	return &constantOp{t: t}, nil
 }
