@@ -113,74 +113,16 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 	sum := sha256.New()
 	dw := io.MultiWriter(df, sum)
 
-	// saved holds every field of a moved tensor that the move changes.
-	type saved struct {
-		tp       *onnxpb.TensorProto
-		raw      []byte
-		floats   []float32
-		int32s   []int32
-		int64s   []int64
-		doubles  []float64
-		uint64s  []uint64
-		external []*onnxpb.StringStringEntryProto
-		location *onnxpb.TensorProto_DataLocation
-	}
-	var moved []saved
-	defer func() { // restore the in-memory model whatever happens
-		for _, s := range moved {
-			s.tp.RawData, s.tp.FloatData, s.tp.Int32Data, s.tp.Int64Data = s.raw, s.floats, s.int32s, s.int64s
-			s.tp.DoubleData, s.tp.Uint64Data = s.doubles, s.uint64s
-			s.tp.ExternalData, s.tp.DataLocation = s.external, s.location
-		}
-	}()
-	var offset int64
-	var werr error
-	WalkTensors(m.Proto, func(tp *onnxpb.TensorProto, where string) bool {
-		if DataType(tp.GetDataType()) == TypeString || tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-			return true
-		}
-		raw := tp.RawData
-		if raw == nil {
-			if typedBytes(tp) < threshold {
-				return true
-			}
-			if raw, werr = rawBytes(tp); werr != nil {
-				werr = fmt.Errorf("%s: %w", where, werr)
-				return false
-			}
-		}
-		if int64(len(raw)) < threshold {
-			return true
-		}
-		// Align each tensor to 4 KiB, as onnx's own writer does, so the file can be mapped.
-		if pad := (4096 - offset%4096) % 4096; pad > 0 {
-			if _, werr = dw.Write(make([]byte, pad)); werr != nil {
-				return false
-			}
-			offset += pad
-		}
-		if _, werr = dw.Write(raw); werr != nil {
-			return false
-		}
-		moved = append(moved, saved{tp, tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data, tp.ExternalData, tp.DataLocation})
-		tp.ExternalData = []*onnxpb.StringStringEntryProto{
-			{Key: proto.String("location"), Value: proto.String(filepath.ToSlash(loc))},
-			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(offset, 10))},
-			{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(raw)))},
-		}
-		tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
-		offset += int64(len(raw))
-		tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data = nil, nil, nil, nil, nil, nil
-		return true
-	})
+	moved, werr := moveTensors(m.Proto, dw, loc, threshold)
+	defer restoreTensors(moved) // the in-memory model is restored whatever happens
 	if werr != nil {
 		return fmt.Errorf("%s: writing external data %s: %w", path, dataPath, werr)
 	}
 	if fresh {
 		loc = fmt.Sprintf("%s.%x.data", filepath.Base(path), sum.Sum(nil)[:4])
 		df.final = filepath.Join(filepath.Dir(path), loc)
-		for _, s := range moved {
-			s.tp.ExternalData[0].Value = proto.String(loc)
+		for _, mt := range moved {
+			mt.tp.ExternalData[0].Value = proto.String(loc)
 		}
 	}
 	data, err := m.Bytes()
@@ -208,6 +150,75 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 		removeStaleData(path, loc)
 	}
 	return nil
+}
+
+// movedTensor holds every field of a tensor that moving its data out changes.
+type movedTensor struct {
+	tp       *onnxpb.TensorProto
+	raw      []byte
+	floats   []float32
+	int32s   []int32
+	int64s   []int64
+	doubles  []float64
+	uint64s  []uint64
+	external []*onnxpb.StringStringEntryProto
+	location *onnxpb.TensorProto_DataLocation
+}
+
+// moveTensors writes the data of every tensor of at least threshold bytes to w, each
+// aligned to 4 KiB as onnx's own writer does (so the file can be mapped), and points the
+// tensor at loc. It returns the tensors it changed, also on error.
+func moveTensors(mp *onnxpb.ModelProto, w io.Writer, loc string, threshold int64) ([]movedTensor, error) {
+	var moved []movedTensor
+	var offset int64
+	var werr error
+	WalkTensors(mp, func(tp *onnxpb.TensorProto, where string) bool {
+		if DataType(tp.GetDataType()) == TypeString || tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+			return true
+		}
+		raw := tp.RawData
+		if raw == nil {
+			if typedBytes(tp) < threshold {
+				return true
+			}
+			if raw, werr = rawBytes(tp); werr != nil {
+				werr = fmt.Errorf("%s: %w", where, werr)
+				return false
+			}
+		}
+		if int64(len(raw)) < threshold {
+			return true
+		}
+		if pad := (4096 - offset%4096) % 4096; pad > 0 {
+			if _, werr = w.Write(make([]byte, pad)); werr != nil {
+				return false
+			}
+			offset += pad
+		}
+		if _, werr = w.Write(raw); werr != nil {
+			return false
+		}
+		moved = append(moved, movedTensor{tp, tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data, tp.ExternalData, tp.DataLocation})
+		tp.ExternalData = []*onnxpb.StringStringEntryProto{
+			{Key: proto.String("location"), Value: proto.String(filepath.ToSlash(loc))},
+			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(offset, 10))},
+			{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(raw)))},
+		}
+		tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+		offset += int64(len(raw))
+		tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data = nil, nil, nil, nil, nil, nil
+		return true
+	})
+	return moved, werr
+}
+
+// restoreTensors puts the moved tensors' fields back.
+func restoreTensors(moved []movedTensor) {
+	for _, s := range moved {
+		s.tp.RawData, s.tp.FloatData, s.tp.Int32Data, s.tp.Int64Data = s.raw, s.floats, s.int32s, s.int64s
+		s.tp.DoubleData, s.tp.Uint64Data = s.doubles, s.uint64s
+		s.tp.ExternalData, s.tp.DataLocation = s.external, s.location
+	}
 }
 
 // saveStep is called between the steps of an external-data save; fault-injection tests

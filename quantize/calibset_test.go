@@ -66,7 +66,10 @@ func optionTables(t *testing.T, m *onnxio.Model, feeds []map[string]*onnxio.Tens
 // A table measured on CalibrationTensors' values quantizes every fixture exactly as a
 // table of every activation does: the same QDQ model (nodes, scales, zero points,
 // weights), for every profile and activation symmetry, with nodes excluded (what
-// auto_exclude does), and the aliases carry their source's range.
+// auto_exclude does), and the aliases carry their source's range. The tables are measured
+// without onnxruntime's graph optimizations: with them, which outputs a session exposes
+// decides which nodes it fuses, and a fused kernel may round a value 1 ulp apart (seen on
+// AVX2 without VNNI), which moves a scale by 1 ulp and makes the models differ in bits.
 func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 	for _, tc := range []struct {
 		path  string
@@ -108,8 +111,8 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 				}
 			}
 			for _, method := range []calibrate.Method{calibrate.MinMax, calibrate.Percentile} {
-				full := collectTable(t, m, feeds, method, "all", nil, nil)
-				reduced := collectTable(t, m, feeds, method, "all", expose, aliases)
+				full := collectTable(t, m, feeds, method, "none", nil, nil)
+				reduced := collectTable(t, m, feeds, method, "none", expose, aliases)
 				for alias, src := range aliases {
 					a, s := reduced.Tensors[alias], full.Tensors[alias]
 					if a == nil && s == nil {
@@ -139,8 +142,14 @@ func TestCalibrationTensorsQuantizeAlike(t *testing.T) {
 					if method == calibrate.MinMax {
 						t.Logf("%s: %d of %d values measured", name, len(only), len(expose))
 					}
-					_, rc, same := quantizeAlike(t, m, full, collectTable(t, m, feeds, method, "all", only, oa), opts)
+					own := collectTable(t, m, feeds, method, "none", only, oa)
+					_, rc, same := quantizeAlike(t, m, full, own, opts)
 					if !same {
+						for _, n := range only {
+							if a, b := full.Tensors[n], own.Tensors[n]; a != nil && b != nil && (a.Min != b.Min || a.Max != b.Max) {
+								t.Logf("%s: %q measured [%g, %g] with every activation exposed, [%g, %g] with these", name, n, a.Min, a.Max, b.Min, b.Max)
+							}
+						}
 						t.Errorf("%s, %s: the QDQ model from the table for these options differs (%d and %d activations quantized, %d and %d folded)",
 							method, name, ra.ActivationsQuantized, rc.ActivationsQuantized, ra.ActivationsFolded, rc.ActivationsFolded)
 					}

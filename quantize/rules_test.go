@@ -1038,7 +1038,8 @@ func TestRuleOverrideRange(t *testing.T) {
 
 // TestRuleUint8SymmetricWeightsDeadChannel: uint8 symmetric per-channel weights with an
 // all-zero channel: that channel gets scale 1 and zero point 0 (onnxruntime's
-// compute_scale_zp), the others 127, and onnxruntime still runs the int8 kernel right.
+// compute_scale_zp), the others the middle of the range (127; 64 with 7-bit weights), and
+// onnxruntime still runs the int8 kernel right.
 func TestRuleUint8SymmetricWeightsDeadChannel(t *testing.T) {
 	g := newRuleGraph(t, 13)
 	g.opts.WeightType = onnxio.TypeUint8
@@ -1054,8 +1055,10 @@ func TestRuleUint8SymmetricWeightsDeadChannel(t *testing.T) {
 	g.output(y)
 	r := g.run(false)
 	zp, typ := r.zeroPoint(w)
-	if typ != onnxio.TypeUint8 || !slices.Equal(zp, []int32{127, 0, 127, 127}) || r.scale(w)[1] != 1 {
-		t.Errorf("zero points %v (%s), scales %v: want 127 but 0 (scale 1) for the dead channel", zp, typ, r.scale(w))
+	qr, _ := IntRange(onnxio.TypeUint8, true, g.opts.ReduceRange)
+	mid := int32(math.Round(float64(qr.Min+qr.Max) / 2)) // 127, or 64 with 7-bit weights
+	if typ != onnxio.TypeUint8 || !slices.Equal(zp, []int32{mid, 0, mid, mid}) || r.scale(w)[1] != 1 {
+		t.Errorf("zero points %v (%s), scales %v: want %d but 0 (scale 1) for the dead channel", zp, typ, r.scale(w), mid)
 	}
 	r.weightStored(w, onnxio.TypeUint8, 0)
 	r.within(y, r.linearBound(wt, 0, r.s(x), r.scale(w), r.maxAbs(x), true, y))

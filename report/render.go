@@ -113,12 +113,13 @@ func markdownTable(t Table) string {
 	return b.String()
 }
 
-// mdCell makes text safe in a Markdown table cell or line: HTML's special characters
-// become entities (a model named "<img onerror=...>" stays text in any renderer), a pipe
-// is escaped and a line break becomes a space.
+// mdCell makes text safe in a Markdown table cell or line: "<" and "&" become entities
+// (a model named "<img onerror=...>" stays text in any renderer; ">" alone starts no
+// markup and stays readable in "float -> float16"), a pipe is escaped and a line break
+// becomes a space.
 func mdCell(s string) string { return mdEscaper.Replace(s) }
 
-var mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "|", "\\|", "\n", " ", "\r", " ")
+var mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", "|", "\\|", "\n", " ", "\r", " ")
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))
