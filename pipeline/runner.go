@@ -93,7 +93,9 @@ func (r *RunResult) Interrupted() bool {
 	return false
 }
 
-// Run executes jobs with bounded parallelism. A failing job never stops the others;
+// Run executes jobs with bounded parallelism, holding a lock on each output folder (a
+// folder another run writes is an error; stale temporary files of these jobs are
+// removed). A failing job never stops the others;
 // cancelling ctx stops starting new jobs and interrupts running ones (artifacts are
 // written atomically, so none is left half-written). It writes summary.json beside the
 // outputs, and JUnit XML when asked.
@@ -106,6 +108,11 @@ func Run(ctx context.Context, cfg *Config, jobs []*Job, opts RunOptions) (*RunRe
 		workers = opts.Parallel
 	}
 	workers = max(1, min(workers, len(jobs)))
+	locks, err := lockOutputs(jobs)
+	if err != nil {
+		return nil, err
+	}
+	defer locks.release()
 	res := &RunResult{Outcomes: make([]*Outcome, len(jobs))}
 	work := make(chan int)
 	var wg sync.WaitGroup

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -183,4 +184,55 @@ func TestShardsCoverTheBatch(t *testing.T) {
 	if strings.Join(onnx, " ") != "mnist_cnn.opt.onnx resnet_small.opt.onnx tiny_transformer.opt.onnx" {
 		t.Errorf("artifacts: %v", onnx)
 	}
+}
+
+// A run holds a lock on each output folder: a second run on a folder in use is refused
+// with the folder's name, and a run removes the temporary files a killed run left for its
+// jobs' files (and no others).
+func TestRunLocksOutputFolders(t *testing.T) {
+	dir := batchDir(t, false)
+	out := filepath.Join(dir, "out")
+	os.MkdirAll(out, 0o755)
+	stale := filepath.Join(out, ".mnist_cnn.opt.onnx.123456.tmp")
+	other := filepath.Join(out, ".someone-else.onnx.7.tmp")
+	os.WriteFile(stale, []byte("half a model"), 0o644)
+	os.WriteFile(other, []byte("not ours"), 0o644)
+
+	held, err := os.OpenFile(filepath.Join(out, ".onnxpipe.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte(batchConfig), 0o644)
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cfg.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{}); err == nil || !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "another onnxpipe run") {
+		t.Fatalf("a run on a locked folder: %v; want an error naming %s", err, out)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("the refused run touched the folder: %v", err)
+	}
+	held.Close()
+
+	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{})
+	if err != nil || res.Failed() != 0 {
+		t.Fatalf("run after the lock was released: %v", err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file of this job's output is still there (%v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a temporary file of another name was removed: %v", err)
+	}
+	os.Remove(other)
+	files(t, out) // and no stray temporary file of this run
 }
