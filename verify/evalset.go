@@ -56,6 +56,9 @@ func NewEvalSet(ctx context.Context, ref *onnxio.Model, ds *dataset.Dataset, sam
 		if samples > 0 && n+b.N > samples {
 			b = trim(b, samples-n)
 		}
+		if err := checkInputs(b); err != nil {
+			return nil, err
+		}
 		out, err := s.Run(b.Inputs)
 		if err != nil {
 			return nil, fmt.Errorf("the reference model on samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
@@ -129,6 +132,9 @@ func (e *EvalSet) Eval(cand *onnxio.Model) (float64, error) {
 			var labels []int64
 			if name == labelsOn {
 				labels = b.Labels
+				if err := checkLabels(b, labels, acc[name].classes, name); err != nil {
+					return 0, err
+				}
 			}
 			acc[name].Add(rv, cv, b.N, labels)
 		}

@@ -255,6 +255,9 @@ func (c *comparison) compare(ctx context.Context, ds *dataset.Dataset) error {
 // batch runs one batch through the reference and the candidate on each available
 // provider and adds the outputs' error to each run's accumulators.
 func (c *comparison) batch(b *dataset.Batch) error {
+	if err := checkInputs(b); err != nil {
+		return err
+	}
 	refIn, err := c.refFeed.Feed(b.Inputs)
 	if err != nil {
 		return err
@@ -316,6 +319,9 @@ func (c *comparison) output(r *candidateRun, b *dataset.Batch, name string, want
 	var labels []int64
 	if name == c.labelsOn {
 		labels = b.Labels
+		if err := checkLabels(b, labels, classes, name); err != nil {
+			return err
+		}
 	}
 	r.acc[name].Add(rv, cv, b.N, labels)
 	if r != c.cpuRun && cpuOut != nil && cpuOut[name] != nil {
