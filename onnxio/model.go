@@ -205,6 +205,7 @@ func resolveInside(dir, rel string) (string, error) {
 // external_data fields, so the in-memory model is self-contained.
 func (m *Model) loadExternal() error {
 	files := map[string]*os.File{}
+	read := map[string]int64{} // bytes read per file: at most its size, as ranges do not overlap
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -253,6 +254,10 @@ func (m *Model) loadExternal() error {
 		// Compare without adding: offset + length may overflow.
 		if ref.Offset > st.Size() || length < 0 || length > st.Size()-ref.Offset {
 			err = fmt.Errorf("tensor %q: external data %s offset %d length %d runs past the file's end (%d bytes)", tp.GetName(), ref.Location, ref.Offset, length, st.Size())
+			return false
+		}
+		if read[p] += length; read[p] > st.Size() {
+			err = fmt.Errorf("tensor %q: the tensors stored in external data %s add up to %d bytes, more than the file's %d: their ranges overlap, which a written model never does; re-export the model", tp.GetName(), ref.Location, read[p], st.Size())
 			return false
 		}
 		buf := make([]byte, length)

@@ -3,6 +3,7 @@ package onnxio
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -228,6 +229,9 @@ func TestLoadExternalData(t *testing.T) {
 		{name: "offset in hex", dataFile: "w.bin", entries: loc("w.bin", "offset", "0x1000"), wantErr: []string{`"W"`, "is not a number"}},
 		{name: "negative offset", dataFile: "w.bin", entries: loc("w.bin", "offset", "-5"), wantErr: []string{`"W"`, "negative external data offset"}},
 		{name: "no location", dataFile: "w.bin", entries: loc("w.bin", "location", "-"), wantErr: []string{`"W"`, "without a location"}},
+		{name: "two tensors on one range", dataFile: "w.bin", entries: loc("w.bin"), setup: func(dir string) {
+			addSharedRangeTensors(t, filepath.Join(dir, "model.onnx"), 400)
+		}, wantErr: []string{"w.bin", "ranges overlap"}},
 		{name: "location is a FIFO", entries: loc("p.bin"), setup: func(dir string) {
 			syscall.Mkfifo(filepath.Join(dir, "p.bin"), 0o644)
 		}, wantErr: []string{`"W"`, "p.bin", "not a regular file (a named pipe)"}},
@@ -440,5 +444,32 @@ func TestBadModelFiles(t *testing.T) {
 			err = Check(m)
 		}
 		wantErr(t, test.name, err, test.want...)
+	}
+}
+
+// addSharedRangeTensors adds n initializers to the model at path whose external data is
+// the same range as W's: a few KB of model that would read W's bytes n times.
+func addSharedRangeTensors(t *testing.T, path string, n int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		t.Fatal(err)
+	}
+	w := mp.Graph.Initializer[0]
+	for i := range n {
+		c := proto.Clone(w).(*onnxpb.TensorProto)
+		c.Name = proto.String(fmt.Sprintf("W%d", i))
+		mp.Graph.Initializer = append(mp.Graph.Initializer, c)
+	}
+	out, err := proto.Marshal(&mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
