@@ -63,6 +63,10 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has NaN or Inf values", onnxio.NodeLabel(n), ins[1]))
 		return nil
 	}
+	if tooSmall(w.Data.([]float32)) {
+		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has values too small for an int8 scale (below %g): they would all quantize to 0", onnxio.NodeLabel(n), ins[1], smallestWeight))
+		return nil
+	}
 	transB := false
 	var bias string
 	if n.GetOpType() == "Gemm" {

@@ -74,6 +74,21 @@ func finite(v ...float32) bool {
 	return true
 }
 
+// smallestWeight is the magnitude below which a weight tensor cannot be quantized: its
+// scale (its range over at most 255 steps) could fall below float32's smallest normal
+// number, where ScaleZeroPoint gives scale 1 and every value becomes 0.
+const smallestWeight = 0x1p-126 * 255
+
+// tooSmall reports whether v has non-zero values but none reaching smallestWeight: the
+// tensor would quantize to all zeros, a different function (an all-zero tensor is fine).
+func tooSmall(v []float32) bool {
+	var m float32
+	for _, x := range v {
+		m = max(m, float32(math.Abs(float64(x))))
+	}
+	return m > 0 && m < smallestWeight
+}
+
 // Quantize maps x to clamp(round_half_even(x/scale) + zp) as QuantizeLinear computes it.
 func Quantize(x, scale float32, zp int32, q QRange) int32 {
 	v := math.RoundToEven(float64(x)/float64(scale)) + float64(zp)

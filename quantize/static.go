@@ -274,8 +274,13 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q is %s, not float", onnxio.NodeLabel(n), in, DataType(t)))
 				return nil
 			}
-			if v, err := onnxio.TensorFloat32s(t); err != nil || !finite(v...) {
+			v, err := onnxio.TensorFloat32s(t)
+			if err != nil || !finite(v...) {
 				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has NaN or Inf values", onnxio.NodeLabel(n), in))
+				return nil
+			}
+			if tooSmall(v) {
+				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has values too small for an int8 scale (below %g): they would all quantize to 0", onnxio.NodeLabel(n), in, smallestWeight))
 				return nil
 			}
 			continue
