@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/report"
 )
 
 func setMNIST(t *testing.T) {
@@ -32,8 +37,9 @@ func TestConfigs(t *testing.T) {
 	}
 }
 
-// demoSets points every file configs/demo.yaml writes into dir, and makes the run
-// shorter: fewer latency runs, and the student distilled on 10,000 images for 3 epochs.
+// demoSets points every file configs/demo.yaml writes into dir and shortens the latency
+// measurements; the models, data, training and thresholds are the demo's own, so that
+// the figures are those the README quotes.
 func demoSets(dir string) []string {
 	return []string{"--set", "output=" + filepath.Join(dir, "{name}.student.int8.onnx"),
 		"--set", "report=" + filepath.Join(dir, "{name}"),
@@ -42,9 +48,87 @@ func demoSets(dir string) []string {
 		"--set", "stages.5.distill.checkpoint=" + filepath.Join(dir, "student.ckpt"),
 		"--set", "stages.7.save.path=" + filepath.Join(dir, "{name}.student.onnx"),
 		"--set", "stages.8.calibrate.cache=" + filepath.Join(dir, "student.calib.json"),
-		"--set", "datasets.train.limit=10000", "--set", "stages.5.distill.epochs=3",
-		"--set", "stages.6.verify.thresholds.accuracy_drop=10", "--set", "stages.6.verify.thresholds.top1_agreement=0.85",
 		"--set", "stages.3.verify.latency.runs=3", "--set", "stages.6.verify.latency.runs=3", "--set", "stages.10.verify.latency.runs=3"}
+}
+
+// readmeDemo are the figures the README's first screen claims for `make demo`.
+type readmeDemo struct {
+	teacher, int8, int8Size, student, studentSize float64
+}
+
+// readREADMEDemo reads the demo's figures from README.md's paragraph on `make demo`.
+func readREADMEDemo(t *testing.T) readmeDemo {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(data)), " ")
+	var d readmeDemo
+	for _, f := range []struct {
+		re   string
+		dst  []*float64
+		what string
+	}{
+		{`\(the teacher, ([0-9.]+)% test accuracy\)`, []*float64{&d.teacher}, "the teacher's accuracy"},
+		{`10,000 test images \(([0-9.]+)%, ([0-9.]+)x the size\)`, []*float64{&d.int8, &d.int8Size}, "the int8 teacher's accuracy and size"},
+		{`\(~([0-9.]+)%, ([0-9.]+)x the teacher's size`, []*float64{&d.student, &d.studentSize}, "the int8 student's accuracy and size"},
+	} {
+		m := regexp.MustCompile(f.re).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("README.md no longer states %s in the words %s", f.what, f.re)
+		}
+		for i, dst := range f.dst {
+			if *dst, err = strconv.ParseFloat(m[i+1], 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return d
+}
+
+// metric is a stage's metric from a report.
+func metric(t *testing.T, rep *report.Job, stage int, name string) float64 {
+	t.Helper()
+	for _, s := range rep.Stages {
+		if s.Index != stage {
+			continue
+		}
+		for _, m := range s.Metrics {
+			if m.Name == name {
+				return float64(m.Value)
+			}
+		}
+	}
+	t.Fatalf("stage %d has no metric %s", stage, name)
+	return 0
+}
+
+// checkREADMEFigures compares the demo's report with the README's figures. The float
+// teacher's accuracy and the sizes do not depend on the machine and must match as
+// printed. The int8 accuracies may move by 0.1 point (10 of the 10,000 images) between
+// CPUs, whose int8 kernels differ (with or without VNNI: reduce_range auto); the
+// student's "~" figure is given to one decimal and may move by 0.3 point, as its
+// training's float sums depend on the CPU's vector width.
+func checkREADMEFigures(t *testing.T, rep *report.Job) {
+	t.Helper()
+	want := readREADMEDemo(t)
+	pct := func(v float64) float64 { return 100 * v }
+	if got := pct(metric(t, rep, 3, "reference_accuracy")); math.Abs(got-want.teacher) > 0.005 {
+		t.Errorf("teacher accuracy %.2f%%, README says %.2f%%", got, want.teacher)
+	}
+	if got := pct(metric(t, rep, 3, "accuracy")); math.Abs(got-want.int8) > 0.1 {
+		t.Errorf("int8 teacher accuracy %.2f%%, README says %.2f%%", got, want.int8)
+	}
+	if got := metric(t, rep, 3, "size_ratio"); math.Abs(got-want.int8Size) > 0.005 {
+		t.Errorf("int8 teacher size %.3fx, README says %.2fx", got, want.int8Size)
+	}
+	if got := pct(metric(t, rep, 10, "accuracy")); math.Abs(got-want.student) > 0.3 {
+		t.Errorf("int8 student accuracy %.2f%%, README says ~%.1f%%", got, want.student)
+	}
+	if got := float64(rep.Output.Bytes) / float64(rep.Model.Bytes); math.Abs(got-want.studentSize) > 0.005 {
+		t.Errorf("int8 student size %.3fx the teacher's, README says %.2fx", got, want.studentSize)
+	}
 }
 
 // TestDemo runs configs/demo.yaml end to end: the MNIST CNN prepared, calibrated,
@@ -80,6 +164,11 @@ func TestDemo(t *testing.T) {
 			t.Errorf("report lacks %s", want)
 		}
 	}
+	var job report.Job
+	if err := json.Unmarshal(rep, &job); err != nil {
+		t.Fatal(err)
+	}
+	checkREADMEFigures(t, &job)
 	// A second run hits the calibration cache... and the manifest skips the job.
 	code, stdout, _ = runCLI(append([]string{"run", "--quiet", "../../configs/demo.yaml"}, sets...)...)
 	if code != 0 || !strings.Contains(stdout, "1 skipped") {
