@@ -129,14 +129,11 @@ func (m *Model) saveExternal(path, loc string, threshold int64) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	mf, err := CreateTemp(path)
+	mf, err := tempWith(path, data)
 	if err != nil {
 		return err
 	}
 	defer mf.Abort()
-	if _, err := mf.Write(data); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
 	saveStep("data written")
 	if err := df.Commit(); err != nil {
 		return err
@@ -349,15 +346,26 @@ func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, 
 func WriteFileReplace(path string, data []byte) error { return writeAtomic(path, data, false) }
 
 func writeAtomic(path string, data []byte, durable bool) error {
-	f, err := CreateTemp(path)
+	f, err := tempWith(path, data)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
 	return f.commit(durable)
+}
+
+// tempWith writes data to a new temporary file for path, not yet committed; on error
+// nothing is left behind.
+func tempWith(path string, data []byte) (*TempFile, error) {
+	f, err := CreateTemp(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // IsTempName reports whether a file name is one of CreateTemp's temporary files.

@@ -38,7 +38,8 @@ func batchDir(t *testing.T, corrupt bool) string {
 	return dir
 }
 
-func run(t *testing.T, dir, config string, opts pipeline.RunOptions, shard string) *pipeline.RunResult {
+// load writes config to dir/c.yaml and returns it loaded, with its jobs.
+func load(t *testing.T, dir, config string) (*pipeline.Config, []*pipeline.Job) {
 	t.Helper()
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
@@ -52,6 +53,12 @@ func run(t *testing.T, dir, config string, opts pipeline.RunOptions, shard strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, jobs
+}
+
+func run(t *testing.T, dir, config string, opts pipeline.RunOptions, shard string) *pipeline.RunResult {
+	t.Helper()
+	cfg, jobs := load(t, dir, config)
 	if shard != "" {
 		i, n, err := pipeline.ParseShard(shard)
 		if err != nil {
@@ -205,16 +212,7 @@ func TestRunLocksOutputFolders(t *testing.T) {
 	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "c.yaml")
-	os.WriteFile(path, []byte(batchConfig), 0o644)
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := cfg.Jobs()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, jobs := load(t, dir, batchConfig)
 	if _, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{}); err == nil || !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "another onnxpipe run") {
 		t.Fatalf("a run on a locked folder: %v; want an error naming %s", err, out)
 	}
