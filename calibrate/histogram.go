@@ -415,6 +415,27 @@ func (h *Histogram) Fold() *Histogram {
 	return f
 }
 
+// sides returns the |x| counts of a signed histogram's non-negative and negative values,
+// each from |x| bin 0 at h's width: positive bin a is |x| bin a, negative bin a is |x|
+// bin -a-1 (the sign-magnitude grid makes this exact).
+func (h *Histogram) sides() (pos, neg []float64) {
+	for j, c := range h.counts {
+		if c == 0 {
+			continue
+		}
+		a := h.off + int64(j)
+		s, i := &pos, a
+		if a < 0 {
+			s, i = &neg, -a-1
+		}
+		for int64(len(*s)) <= i {
+			*s = append(*s, 0)
+		}
+		(*s)[i] += float64(c)
+	}
+	return pos, neg
+}
+
 // Abs reports whether h bins |x|.
 func (h *Histogram) Abs() bool { return h.abs }
 

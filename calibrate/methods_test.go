@@ -514,3 +514,50 @@ func TestScaleZeroPoint(t *testing.T) {
 	mustPanic(t, "NaN", func() { ScaleZeroPoint(float32(math.NaN()), 1, 0, 255, false) })
 	mustPanic(t, "Inf", func() { ScaleZeroPoint(0, float32(math.Inf(1)), 0, 255, false) })
 }
+
+func TestFlattenSpikes(t *testing.T) {
+	got := flattenSpikes([]float64{5, 1, 1, 9, 2, 2, 0, 3})
+	want := []float64{1, 1, 1, 2, 2, 2, 0, 3}
+	if !slices.Equal(got, want) {
+		t.Errorf("flattenSpikes = %v, want %v", got, want)
+	}
+}
+
+// Entropy on spiky data, as a real network's first layers give it: a constant background
+// (one repeated value) and the rectified background of each channel (a few repeated
+// values) beside the spread values of the strokes. The spikes do not decide the range.
+func TestEntropySpikes(t *testing.T) {
+	r := rng(21)
+	spread := uniforms(r, 200_000, 0, 2.82)
+	// Asymmetric, both signs: the background at -0.4242 is the whole negative side, the
+	// strokes the positive one. Folding them let the spike clip the strokes to 0.43.
+	h := NewHistogram(DefaultBins, false)
+	bg := make([]float32, 800_000)
+	for i := range bg {
+		bg[i] = -0.4242
+	}
+	h.Observe(bg)
+	h.Observe(spread)
+	if lo, hi := EntropyRange(h, DefaultQuantizedBins, false); lo > -0.42 || hi < 2.5 {
+		t.Errorf("background and strokes: [%g, %g], want about [-0.4242, 2.82]", lo, hi)
+	}
+	// Rectified: 70% of the values at ten channel biases below 0.5, the rest up to 7.26.
+	relu := NewHistogram(DefaultBins, false)
+	spikes := make([]float32, 700_000)
+	for i := range spikes {
+		spikes[i] = 0.05 * float32(1+i%10)
+	}
+	relu.Observe(spikes)
+	relu.Observe(uniforms(r, 300_000, 0, 7.26))
+	if lo, hi := EntropyRange(relu, DefaultQuantizedBins, false); lo < 0 || lo > 0.01 || hi < 0.5*7.26 {
+		t.Errorf("rectified with spikes: [%g, %g], want a threshold above half of 7.26", lo, hi)
+	}
+	// One-signed data gets twice the levels: 384 occupied bins (1.5 in bins of 2^-8) need
+	// no search at 2x200 levels, where 200 a side would search and clip the 1.5.
+	few := NewHistogram(512, false)
+	few.Observe(uniforms(r, 10_000, 0, 1))
+	few.Observe([]float32{1.5})
+	if _, hi := EntropyRange(few, 200, false); hi != 1.5 {
+		t.Errorf("one-signed, fewer occupied bins than 2x200 levels: max %g, want 1.5 (no search)", hi)
+	}
+}

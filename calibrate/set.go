@@ -103,7 +103,9 @@ func NewSet(names []string, opts SetOptions) *Set {
 func (s *Set) newStats() *tensorStats {
 	t := &tensorStats{mm: NewMinMaxCollector(s.opts.MovingAverage)}
 	if s.opts.Method != MinMax {
-		t.h = NewHistogram(s.opts.Bins, s.opts.Symmetric || s.opts.Method == Entropy)
+		// A symmetric range needs only |x|; an asymmetric one keeps the sign (the entropy
+		// method then searches each side).
+		t.h = NewHistogram(s.opts.Bins, s.opts.Symmetric)
 	}
 	return t
 }
