@@ -151,6 +151,50 @@ var nonDeterministic = map[string]bool{"RandomNormal": true, "RandomNormalLike":
 func foldConstants(m *onnxio.Model, eval func(*onnxio.Model) (map[string]*onnxio.Tensor, error)) (int, error) {
 	g := m.Graph()
 	ix := onnxio.NewIndex(g)
+	fold := foldableNodes(g, ix)
+	if len(fold) == 0 {
+		return 0, nil
+	}
+	if eval == nil {
+		return 0, fmt.Errorf("constant folding needs an evaluator (onnxruntime)")
+	}
+	sub, outs := foldModel(m, ix, fold)
+	if len(outs) == 0 {
+		return 0, nil
+	}
+	vals, err := eval(sub)
+	if err != nil {
+		return 0, fmt.Errorf("constant folding: %w", err)
+	}
+	var inBytes int64
+	for _, t := range sub.Graph().Initializer {
+		inBytes += int64(len(t.GetRawData()))
+	}
+	count := 0
+	for _, o := range outs {
+		v, ok := vals[o]
+		if !ok {
+			return 0, fmt.Errorf("constant folding: no value for %q", o)
+		}
+		tp, err := onnxio.EncodeTensor(o, v)
+		if err != nil {
+			return 0, err
+		}
+		if int64(len(tp.GetRawData())) > 2*inBytes+(1<<16) {
+			continue // would bloat the file: keep computing it at run time
+		}
+		g.Initializer = append(g.Initializer, tp)
+		detachOutput(fold, o)
+		count++
+	}
+	onnxio.RemoveDeadNodes(g)
+	return count, nil
+}
+
+// foldableNodes returns, in graph order, the deterministic default-domain nodes of g
+// without subgraphs whose inputs are all constants: initializers that are not graph
+// inputs, or outputs of nodes returned before.
+func foldableNodes(g *onnxpb.GraphProto, ix *onnxio.Index) []*onnxpb.NodeProto {
 	constant := map[string]bool{}
 	for name := range ix.Initializers {
 		if _, isInput := ix.Inputs[name]; !isInput {
@@ -177,20 +221,19 @@ func foldConstants(m *onnxio.Model, eval func(*onnxio.Model) (map[string]*onnxio
 			constant[o] = true
 		}
 	}
-	if len(fold) == 0 {
-		return 0, nil
-	}
-	if eval == nil {
-		return 0, fmt.Errorf("constant folding needs an evaluator (onnxruntime)")
-	}
-	// A model made of the foldable nodes, their constant inputs as initializers, and
-	// every folded value that the rest of the graph reads as an output.
+	return fold
+}
+
+// foldModel returns a model made of the nodes in fold, their constant inputs as
+// initializers, and as outputs every value they compute that the rest of m's graph (or
+// its outputs) reads; and the names of those outputs.
+func foldModel(m *onnxio.Model, ix *onnxio.Index, fold []*onnxpb.NodeProto) (*onnxio.Model, []string) {
 	folded := map[*onnxpb.NodeProto]bool{}
 	for _, n := range fold {
 		folded[n] = true
 	}
 	needed := map[string]bool{}
-	for _, n := range g.GetNode() {
+	for _, n := range m.Graph().GetNode() {
 		if folded[n] {
 			continue
 		}
@@ -198,7 +241,7 @@ func foldConstants(m *onnxio.Model, eval func(*onnxio.Model) (map[string]*onnxio
 			needed[in] = true
 		}
 	}
-	for _, vi := range g.GetOutput() {
+	for _, vi := range m.Graph().GetOutput() {
 		needed[vi.GetName()] = true
 	}
 	sub := &onnxpb.GraphProto{Name: proto.String("fold")}
@@ -221,44 +264,19 @@ func foldConstants(m *onnxio.Model, eval func(*onnxio.Model) (map[string]*onnxio
 			}
 		}
 	}
-	if len(outs) == 0 {
-		return 0, nil
-	}
-	subModel := &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: m.Proto.IrVersion, OpsetImport: m.Proto.OpsetImport, Graph: sub}}
-	vals, err := eval(subModel)
-	if err != nil {
-		return 0, fmt.Errorf("constant folding: %w", err)
-	}
-	var inBytes int64
-	for _, t := range sub.Initializer {
-		inBytes += int64(len(t.GetRawData()))
-	}
-	count := 0
-	for _, o := range outs {
-		v, ok := vals[o]
-		if !ok {
-			return 0, fmt.Errorf("constant folding: no value for %q", o)
-		}
-		tp, err := onnxio.EncodeTensor(o, v)
-		if err != nil {
-			return 0, err
-		}
-		if int64(len(tp.GetRawData())) > 2*inBytes+(1<<16) {
-			continue // would bloat the file: keep computing it at run time
-		}
-		g.Initializer = append(g.Initializer, tp)
-		// The producer of o is now dead unless it has other, unfolded outputs.
-		for _, n := range fold {
-			for i, out := range n.Output {
-				if out == o {
-					n.Output[i] = ""
-				}
+	return &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: m.Proto.IrVersion, OpsetImport: m.Proto.OpsetImport, Graph: sub}}, outs
+}
+
+// detachOutput clears output o of the node in fold that produces it, which is then dead
+// unless it has other, unfolded outputs.
+func detachOutput(fold []*onnxpb.NodeProto, o string) {
+	for _, n := range fold {
+		for i, out := range n.Output {
+			if out == o {
+				n.Output[i] = ""
 			}
 		}
-		count++
 	}
-	onnxio.RemoveDeadNodes(g)
-	return count, nil
 }
 
 // DataType is the element type of a tensor.

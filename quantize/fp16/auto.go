@@ -65,107 +65,163 @@ func AutoMixed(m *onnxio.Model, opts Options, eval func(candidate *onnxio.Model)
 	if err := onnxio.TopoSort(m.Graph()); err != nil {
 		return nil, fmt.Errorf("fp16: %w", err)
 	}
-
-	var steps []SearchStep
-	try := func(blocked map[string]bool, segment, converting int) (bool, float64, *onnxio.Model, *Report, []string, error) {
-		cand := m.Clone()
-		rep, converted, err := convert(cand, opts, blocked)
-		if err != nil {
-			return false, 0, nil, nil, nil, err
-		}
-		v, err := eval(cand)
-		if err != nil {
-			return false, 0, nil, nil, nil, fmt.Errorf("fp16: eval: %w", err)
-		}
-		ok := v >= min
-		steps = append(steps, SearchStep{Converting: converting, Blocked: len(blocked), Segment: segment, Metric: v, Passed: ok})
-		return ok, v, cand, rep, converted, nil
-	}
-	finish := func(cand *onnxio.Model, rep *Report, metric float64) *Report {
-		proto.Reset(m.Proto)
-		proto.Merge(m.Proto, cand.Proto)
-		rep.Evals = len(steps)
-		rep.Metric = metric
-		rep.Search = steps
-		return rep
-	}
+	s := &mixedSearch{m: m, opts: opts, eval: eval, min: min}
 
 	// 1. Everything converted.
-	ok, v, cand, rep, nodes, err := try(nil, 0, -1)
+	all, err := s.try(nil, 0, -1)
 	if err != nil {
 		return nil, err
 	}
-	steps[0].Converting = len(nodes)
-	if ok {
-		return finish(cand, rep, v), nil
+	nodes := all.converted
+	s.steps[0].Converting = len(nodes)
+	if all.ok {
+		return s.finish(all), nil
 	}
 	if len(nodes) == 0 {
-		return nil, fmt.Errorf("fp16: the converted model scores %.4g < %g and no node is left to keep in float32", v, min)
+		return nil, fmt.Errorf("fp16: the converted model scores %.4g < %g and no node is left to keep in float32", all.metric, min)
 	}
 
 	// 2. Every candidate kept in float32.
-	all := map[string]bool{}
+	keepAll := map[string]bool{}
 	for _, n := range nodes {
-		all[n] = true
+		keepAll[n] = true
 	}
-	ok, v, cand, rep, _, err = try(all, 0, 0)
+	none, err := s.try(keepAll, 0, 0)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("fp16: even with all %d candidate nodes kept in float32 the model scores %.4g < %g: the float16 graph inputs/outputs or the block lists' conversions already miss the bound; keep the inputs and outputs float32 (KeepIOTypes, keep_io_types: true) or lower the bound", len(nodes), v, min)
+	if !none.ok {
+		return nil, fmt.Errorf("fp16: even with all %d candidate nodes kept in float32 the model scores %.4g < %g: the float16 graph inputs/outputs or the block lists' conversions already miss the bound; keep the inputs and outputs float32 (KeepIOTypes, keep_io_types: true) or lower the bound", len(nodes), none.metric, min)
 	}
-	best, bestRep, bestV := cand, rep, v
 
 	// 3. Bisection.
-	type segment struct{ lo, hi int }
-	const (
-		pending = iota
-		accepted
-		rejected
-	)
-	state := make([]int, len(nodes))
+	best, err := s.bisect(nodes, none)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(best), nil
+}
+
+// mixedSearch is the state of one AutoMixed call: its arguments and the evaluations
+// made so far.
+type mixedSearch struct {
+	m     *onnxio.Model
+	opts  Options
+	eval  func(candidate *onnxio.Model) (float64, error)
+	min   float64
+	steps []SearchStep
+}
+
+// trial is one evaluated candidate: whether it met the bound, its metric, the converted
+// model and report, and the names of the main-graph nodes it converted.
+type trial struct {
+	ok        bool
+	metric    float64
+	model     *onnxio.Model
+	rep       *Report
+	converted []string
+}
+
+// try converts a copy of the model keeping the nodes named in blocked in float32,
+// evaluates it and records the step (segLen and converting describe it).
+func (s *mixedSearch) try(blocked map[string]bool, segLen, converting int) (trial, error) {
+	cand := s.m.Clone()
+	rep, converted, err := convert(cand, s.opts, blocked)
+	if err != nil {
+		return trial{}, err
+	}
+	v, err := s.eval(cand)
+	if err != nil {
+		return trial{}, fmt.Errorf("fp16: eval: %w", err)
+	}
+	ok := v >= s.min
+	s.steps = append(s.steps, SearchStep{Converting: converting, Blocked: len(blocked), Segment: segLen, Metric: v, Passed: ok})
+	return trial{ok, v, cand, rep, converted}, nil
+}
+
+// finish copies t's model into the caller's and returns its report with the search
+// record.
+func (s *mixedSearch) finish(t trial) *Report {
+	proto.Reset(s.m.Proto)
+	proto.Merge(s.m.Proto, t.model.Proto)
+	t.rep.Evals = len(s.steps)
+	t.rep.Metric = t.metric
+	t.rep.Search = s.steps
+	return t.rep
+}
+
+// segment is the range [lo, hi) of the candidate nodes.
+type segment struct{ lo, hi int }
+
+// bisectState is where a candidate node stands in the bisection.
+type bisectState int
+
+const (
+	statePending bisectState = iota
+	stateAccepted
+	stateRejected
+)
+
+// bisect runs step 3 of AutoMixed's search over the candidate nodes, starting from
+// best, the passing model that keeps them all in float32, and returns the last passing
+// trial.
+func (s *mixedSearch) bisect(nodes []string, best trial) (trial, error) {
+	state := make([]bisectState, len(nodes))
 	segs := []segment{{0, len(nodes) / 2}, {len(nodes) / 2, len(nodes)}}
 	if len(nodes) == 1 {
 		segs = []segment{{0, 1}}
 	}
 	for len(segs) > 0 {
-		k := 0 // the largest pending range, the earliest in graph order among equals
-		for i, s := range segs {
-			if l, lk := s.hi-s.lo, segs[k].hi-segs[k].lo; l > lk || l == lk && s.lo < segs[k].lo {
-				k = i
-			}
-		}
-		s := segs[k]
+		k := largestSegment(segs)
+		seg := segs[k]
 		segs = append(segs[:k], segs[k+1:]...)
-		blocked := map[string]bool{}
-		converting := 0
-		for i, n := range nodes {
-			switch {
-			case i >= s.lo && i < s.hi, state[i] == accepted:
-				converting++
-			default:
-				blocked[n] = true
-			}
-		}
-		ok, v, cand, rep, _, err := try(blocked, s.hi-s.lo, converting)
+		blocked, converting := blockedOutside(nodes, seg, state)
+		t, err := s.try(blocked, seg.hi-seg.lo, converting)
 		if err != nil {
-			return nil, err
+			return trial{}, err
 		}
 		switch {
-		case ok:
-			for i := s.lo; i < s.hi; i++ {
-				state[i] = accepted
+		case t.ok:
+			for i := seg.lo; i < seg.hi; i++ {
+				state[i] = stateAccepted
 			}
-			best, bestRep, bestV = cand, rep, v
-		case s.hi-s.lo == 1:
-			state[s.lo] = rejected
+			best = t
+		case seg.hi-seg.lo == 1:
+			state[seg.lo] = stateRejected
 		default:
-			mid := (s.lo + s.hi) / 2
-			segs = append(segs, segment{s.lo, mid}, segment{mid, s.hi})
+			mid := (seg.lo + seg.hi) / 2
+			segs = append(segs, segment{seg.lo, mid}, segment{mid, seg.hi})
 		}
 	}
-	return finish(best, bestRep, bestV), nil
+	return best, nil
+}
+
+// largestSegment returns the index of the largest segment, the earliest in graph order
+// among equals.
+func largestSegment(segs []segment) int {
+	k := 0
+	for i, s := range segs {
+		if l, lk := s.hi-s.lo, segs[k].hi-segs[k].lo; l > lk || l == lk && s.lo < segs[k].lo {
+			k = i
+		}
+	}
+	return k
+}
+
+// blockedOutside returns the names of the nodes to keep in float32 when testing seg:
+// all but those in seg and those already accepted, and how many nodes convert.
+func blockedOutside(nodes []string, seg segment, state []bisectState) (map[string]bool, int) {
+	blocked := map[string]bool{}
+	converting := 0
+	for i, n := range nodes {
+		switch {
+		case i >= seg.lo && i < seg.hi, state[i] == stateAccepted:
+			converting++
+		default:
+			blocked[n] = true
+		}
+	}
+	return blocked, converting
 }
 
 // nameNodes gives every unnamed node of g a unique name.

@@ -403,21 +403,60 @@ func isControlFlow(n *onnxpb.NodeProto) bool {
 // node converts one node of sc's graph and appends it (after any Casts it needs).
 // reason is why the node stays float32 ("" to convert it).
 func (c *converter) node(sc *scope, n *onnxpb.NodeProto, reason, blockedBy string) error {
+	if c.addConstantNode(sc, n) {
+		return nil
+	}
 	origIn, origOut := sc.origTypes(n)
-	if isDefaultDomain(n) && n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
-		if t, ok := onnxio.ConstantNodeTensor(n); ok && onnxio.DataType(t.GetDataType()) == float32T {
-			s := &source{sc: sc, node: n, name: n.Output[0], needs: map[onnxio.DataType]bool{}}
-			sc.consts[s.name] = s
-			c.sources = append(c.sources, s)
-			sc.define(s.name, float32T, float32T)
-			sc.nodes = append(sc.nodes, n)
-			return nil
+	control, known := isControlFlow(n), hasRule(n)
+	newIn := c.nodeInputs(sc, n, origIn, reason)
+	if reason == "" {
+		if err := c.convertAttributes(n, origOut); err != nil {
+			return err
 		}
 	}
-	control := isControlFlow(n)
-	known := hasRule(n)
+	subNew, err := c.nodeSubgraphs(sc, n, origIn, newIn, reason, blockedBy)
+	if err != nil {
+		return err
+	}
+	newOut := origOut
+	if (reason == "" || control) && known {
+		newOut, _ = outputTypes(n, newIn, subNew)
+		for k := range newOut {
+			if newOut[k] == onnxio.TypeUndefined {
+				newOut[k] = origOut[k]
+			}
+		}
+	}
+	for k, o := range n.GetOutput() {
+		sc.define(o, origOut[k], newOut[k])
+	}
+	c.count(sc, n, origIn, origOut, reason)
+	sc.nodes = append(sc.nodes, n)
+	return nil
+}
 
-	// Inputs.
+// addConstantNode registers n, when it is a Constant node with a float32 tensor value,
+// as a constant source of sc and appends it unchanged; it reports whether it did.
+func (c *converter) addConstantNode(sc *scope, n *onnxpb.NodeProto) bool {
+	if !isDefaultDomain(n) || n.GetOpType() != "Constant" || len(n.GetOutput()) != 1 {
+		return false
+	}
+	t, ok := onnxio.ConstantNodeTensor(n)
+	if !ok || onnxio.DataType(t.GetDataType()) != float32T {
+		return false
+	}
+	s := &source{sc: sc, node: n, name: n.Output[0], needs: map[onnxio.DataType]bool{}}
+	sc.consts[s.name] = s
+	c.sources = append(c.sources, s)
+	sc.define(s.name, float32T, float32T)
+	sc.nodes = append(sc.nodes, n)
+	return true
+}
+
+// nodeInputs makes each float32 input of n read the type n needs there (float32 when
+// n stays float32 or the input takes float32 only, the input's current type when the
+// input takes any type, else the target type) and returns the new input types.
+func (c *converter) nodeInputs(sc *scope, n *onnxpb.NodeProto, origIn []onnxio.DataType, reason string) []onnxio.DataType {
 	newIn := make([]onnxio.DataType, len(n.GetInput()))
 	for i, in := range n.GetInput() {
 		if in == "" {
@@ -442,74 +481,75 @@ func (c *converter) node(sc *scope, n *onnxpb.NodeProto, reason, blockedBy strin
 		c.require(sc, n, i, req)
 		newIn[i] = req
 	}
-	if reason == "" {
-		if err := c.convertAttributes(n, origOut); err != nil {
-			return err
-		}
-	}
+	return newIn
+}
 
-	// Subgraphs.
-	var subNew map[string][]onnxio.DataType
-	if subs := subgraphsOf(n); len(subs) > 0 {
-		subNew = map[string][]onnxio.DataType{}
-		inner := blockedBy
-		if reason != "" && inner == "" {
-			inner = onnxio.NodeLabel(n)
-		}
-		outT := c.target
-		if reason != "" {
-			outT = float32T
-		}
-		for _, sg := range subs {
-			child := c.newScope(sc, sg.g)
-			for j, vi := range sg.g.GetInput() {
-				ot := elemType(vi)
-				k := bodyInputIndex(n, j)
-				if k >= 0 && k < len(origIn) && n.Input[k] != "" && (ot == onnxio.TypeUndefined || ot == origIn[k]) && origIn[k] == float32T {
-					// the body receives the node's input, required above
-					child.define(vi.GetName(), float32T, newIn[k])
-					c.setElemType(vi, newIn[k])
-					continue
-				}
-				nt := ot
-				if ot == float32T {
-					nt = outT
-					c.setElemType(vi, nt)
-				}
-				child.define(vi.GetName(), ot, nt)
-			}
-			c.addInitializers(child)
-			_, t, err := c.graph(child, inner, func(int) onnxio.DataType { return outT })
-			if err != nil {
-				return err
-			}
-			subNew[sg.attr] = t
-		}
+// nodeSubgraphs converts the subgraphs of n (none: nil), each in a child scope of sc,
+// inside a blocked region when n or an enclosing node stays float32, and returns the
+// new types of their outputs by attribute name.
+func (c *converter) nodeSubgraphs(sc *scope, n *onnxpb.NodeProto, origIn, newIn []onnxio.DataType, reason, blockedBy string) (map[string][]onnxio.DataType, error) {
+	subs := subgraphsOf(n)
+	if len(subs) == 0 {
+		return nil, nil
 	}
-	newOut := origOut
-	if (reason == "" || control) && known {
-		newOut, _ = outputTypes(n, newIn, subNew)
-		for k := range newOut {
-			if newOut[k] == onnxio.TypeUndefined {
-				newOut[k] = origOut[k]
-			}
+	subNew := map[string][]onnxio.DataType{}
+	inner := blockedBy
+	if reason != "" && inner == "" {
+		inner = onnxio.NodeLabel(n)
+	}
+	outT := c.target
+	if reason != "" {
+		outT = float32T
+	}
+	for _, sg := range subs {
+		child := c.newScope(sc, sg.g)
+		c.subgraphInputs(child, n, sg.g, origIn, newIn, outT)
+		c.addInitializers(child)
+		_, t, err := c.graph(child, inner, func(int) onnxio.DataType { return outT })
+		if err != nil {
+			return nil, err
 		}
+		subNew[sg.attr] = t
 	}
-	for k, o := range n.GetOutput() {
-		sc.define(o, origOut[k], newOut[k])
-	}
-	if involved(origIn, origOut) {
-		if reason == "" {
-			c.rep.NodesConverted++
-			if sc.main {
-				c.converted = append(c.converted, n.GetName())
-			}
-		} else {
-			c.rep.Kept = append(c.rep.Kept, KeptNode{Name: n.GetName(), OpType: qualifiedOp(n), Reason: reason})
+	return subNew, nil
+}
+
+// subgraphInputs defines the inputs of n's subgraph g in child: a body input that
+// receives a float32 input of n gets that input's new type, another float32 one gets
+// outT; their declared types follow.
+func (c *converter) subgraphInputs(child *scope, n *onnxpb.NodeProto, g *onnxpb.GraphProto, origIn, newIn []onnxio.DataType, outT onnxio.DataType) {
+	for j, vi := range g.GetInput() {
+		ot := elemType(vi)
+		k := bodyInputIndex(n, j)
+		if k >= 0 && k < len(origIn) && n.Input[k] != "" && (ot == onnxio.TypeUndefined || ot == origIn[k]) && origIn[k] == float32T {
+			// the body receives the node's input, already required by nodeInputs
+			child.define(vi.GetName(), float32T, newIn[k])
+			c.setElemType(vi, newIn[k])
+			continue
 		}
+		nt := ot
+		if ot == float32T {
+			nt = outT
+			c.setElemType(vi, nt)
+		}
+		child.define(vi.GetName(), ot, nt)
 	}
-	sc.nodes = append(sc.nodes, n)
-	return nil
+}
+
+// count reports n, when it reads or writes float32 values, as converted (and, in the
+// main graph, in c.converted) or as kept for reason.
+func (c *converter) count(sc *scope, n *onnxpb.NodeProto, origIn, origOut []onnxio.DataType, reason string) {
+	if !involved(origIn, origOut) {
+		return
+	}
+	if reason == "" {
+		c.rep.NodesConverted++
+		if sc.main {
+			c.converted = append(c.converted, n.GetName())
+		}
+		return
+	}
+	c.rep.Kept = append(c.rep.Kept, KeptNode{Name: n.GetName(), OpType: qualifiedOp(n), Reason: reason})
 }
 
 func allKnown(ts []onnxio.DataType) bool {

@@ -107,43 +107,108 @@ var dataMovement = map[string]bool{
 // graph's float32 outputs must have.
 func (c *converter) decide(sc *scope, blockedBy string, outReq func(j int) onnxio.DataType) map[*onnxpb.NodeProto]string {
 	reasons := map[*onnxpb.NodeProto]string{}
-	nodes := sc.g.GetNode()
-	for _, n := range nodes {
-		in, out := sc.origTypes(n)
-		inv := involved(in, out)
-		unknownIn := false
-		for i, v := range n.GetInput() {
-			if v != "" && in[i] == onnxio.TypeUndefined {
-				unknownIn = true
-			}
-		}
-		known := hasRule(n)
-		r := ""
-		switch {
-		case blockedBy != "":
-			r = ReasonInsideBlocked
-		case n.GetName() != "" && c.blockNodes[n.GetName()]:
-			r = ReasonBlockedNode
-		case n.GetName() != "" && c.autoNodes[n.GetName()]:
-			r = ReasonAutoMixed
-		case c.blockOps[n.GetOpType()]:
-			r = ReasonBlockedOp
-		case !known && (inv || !allKnown(out)):
-			r = ReasonUnknownOp
-			c.unknownOps[qualifiedOp(n)] = true
-		case inv && unknownIn:
-			r = ReasonUnknownType
-		}
-		if r != "" {
+	for _, n := range sc.g.GetNode() {
+		if r := c.keepReason(sc, n, blockedBy); r != "" {
 			reasons[n] = r
 		}
 	}
 	if blockedBy != "" || c.opts.ConvertIsolated {
 		return reasons
 	}
+	for n := range isolated(sc, reasons, outReq) {
+		reasons[n] = ReasonIsolated
+	}
+	return reasons
+}
 
-	// Data-movement nodes whose float32 neighbourhood stays float32: start from all of
-	// them and drop, until nothing changes, those next to a value in the target type.
+// keepReason returns why node n of sc's graph stays float32 on its own account (inside
+// a blocked node, blocked by name or op type, kept by AutoMixed, an op or input type
+// the inference does not know), or "" when nothing keeps it. An unknown op touching
+// float values is recorded in c.unknownOps.
+func (c *converter) keepReason(sc *scope, n *onnxpb.NodeProto, blockedBy string) string {
+	in, out := sc.origTypes(n)
+	inv := involved(in, out)
+	unknownIn := false
+	for i, v := range n.GetInput() {
+		if v != "" && in[i] == onnxio.TypeUndefined {
+			unknownIn = true
+		}
+	}
+	known := hasRule(n)
+	switch {
+	case blockedBy != "":
+		return ReasonInsideBlocked
+	case n.GetName() != "" && c.blockNodes[n.GetName()]:
+		return ReasonBlockedNode
+	case n.GetName() != "" && c.autoNodes[n.GetName()]:
+		return ReasonAutoMixed
+	case c.blockOps[n.GetOpType()]:
+		return ReasonBlockedOp
+	case !known && (inv || !allKnown(out)):
+		c.unknownOps[qualifiedOp(n)] = true
+		return ReasonUnknownOp
+	case inv && unknownIn:
+		return ReasonUnknownType
+	}
+	return ""
+}
+
+// valueUse is one read of a value: input i of node n, or (i == -1) a capture by one of
+// n's subgraphs.
+type valueUse struct {
+	n *onnxpb.NodeProto
+	i int
+}
+
+// dataflow indexes a graph's values: the node that produces each, the reads of each,
+// and the position of each graph output.
+type dataflow struct {
+	producer map[string]*onnxpb.NodeProto
+	uses     map[string][]valueUse
+	outIndex map[string]int
+}
+
+// newDataflow indexes g's nodes and outputs.
+func newDataflow(g *onnxpb.GraphProto) *dataflow {
+	df := &dataflow{producer: map[string]*onnxpb.NodeProto{}, uses: map[string][]valueUse{}, outIndex: map[string]int{}}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			df.producer[o] = n
+		}
+		direct := map[string]bool{}
+		for i, in := range n.GetInput() {
+			if in != "" {
+				df.uses[in] = append(df.uses[in], valueUse{n, i})
+				direct[in] = true
+			}
+		}
+		for _, in := range onnxio.NodeInputs(n) {
+			if !direct[in] {
+				df.uses[in] = append(df.uses[in], valueUse{n, -1})
+			}
+		}
+	}
+	for j, vi := range g.GetOutput() {
+		df.outIndex[vi.GetName()] = j
+	}
+	return df
+}
+
+// isolation decides which data-movement nodes of a graph have a float32 neighbourhood:
+// cand holds the nodes still considered, reasons the nodes kept for other reasons.
+type isolation struct {
+	sc      *scope
+	df      *dataflow
+	reasons map[*onnxpb.NodeProto]string
+	cand    map[*onnxpb.NodeProto]bool
+	outReq  func(j int) onnxio.DataType
+}
+
+// isolated returns the data-movement nodes of sc's graph, not already in reasons, whose
+// every float32 value is produced or read on the float32 side: it starts from all of
+// them and drops, until nothing changes, those next to a value in the target type.
+func isolated(sc *scope, reasons map[*onnxpb.NodeProto]string, outReq func(j int) onnxio.DataType) map[*onnxpb.NodeProto]bool {
+	nodes := sc.g.GetNode()
 	cand := map[*onnxpb.NodeProto]bool{}
 	for _, n := range nodes {
 		if in, out := sc.origTypes(n); reasons[n] == "" && isDefaultDomain(n) && dataMovement[n.GetOpType()] && involved(in, out) {
@@ -151,83 +216,67 @@ func (c *converter) decide(sc *scope, blockedBy string, outReq func(j int) onnxi
 		}
 	}
 	if len(cand) == 0 {
-		return reasons
+		return cand
 	}
-	producer := map[string]*onnxpb.NodeProto{}
-	type use struct {
-		n *onnxpb.NodeProto
-		i int // -1: captured by a subgraph
-	}
-	uses := map[string][]use{}
-	for _, n := range nodes {
-		for _, o := range n.GetOutput() {
-			producer[o] = n
-		}
-		direct := map[string]bool{}
-		for i, in := range n.GetInput() {
-			if in != "" {
-				uses[in] = append(uses[in], use{n, i})
-				direct[in] = true
-			}
-		}
-		for _, in := range onnxio.NodeInputs(n) {
-			if !direct[in] {
-				uses[in] = append(uses[in], use{n, -1})
-			}
-		}
-	}
-	outIndex := map[string]int{}
-	for j, vi := range sc.g.GetOutput() {
-		outIndex[vi.GetName()] = j
-	}
-	float32Side := func(n *onnxpb.NodeProto) bool { return reasons[n] != "" || cand[n] }
-	inputOK := func(v string) bool {
-		if sc.source(v) != nil {
-			return true // a constant binds at any type
-		}
-		if p := producer[v]; p != nil {
-			return float32Side(p)
-		}
-		return sc.newType(v) == float32T
-	}
-	outputOK := func(v string) bool {
-		for _, u := range uses[v] {
-			if float32Side(u.n) || u.i >= 0 && (isAlwaysFloat(u.n, u.i) || isAgnostic(u.n, u.i)) {
-				continue
-			}
-			return false
-		}
-		if j, ok := outIndex[v]; ok && outReq(j) != float32T {
-			return false
-		}
-		return true
-	}
+	iso := &isolation{sc: sc, df: newDataflow(sc.g), reasons: reasons, cand: cand, outReq: outReq}
 	for changed := true; changed; {
 		changed = false
 		for _, n := range nodes {
-			if !cand[n] {
-				continue
-			}
-			in, out := sc.origTypes(n)
-			ok := true
-			for i, v := range n.GetInput() {
-				if v != "" && in[i] == float32T && !inputOK(v) {
-					ok = false
-				}
-			}
-			for k, v := range n.GetOutput() {
-				if v != "" && out[k] == float32T && !outputOK(v) {
-					ok = false
-				}
-			}
-			if !ok {
+			if cand[n] && !iso.float32Neighbourhood(n) {
 				delete(cand, n)
 				changed = true
 			}
 		}
 	}
-	for n := range cand {
-		reasons[n] = ReasonIsolated
+	return cand
+}
+
+// float32Side reports whether n stays float32 (kept, or still a candidate).
+func (iso *isolation) float32Side(n *onnxpb.NodeProto) bool {
+	return iso.reasons[n] != "" || iso.cand[n]
+}
+
+// inputOK reports whether float32 value v can be read in float32 without a Cast: a
+// constant, a value produced on the float32 side, or a float32 outer value.
+func (iso *isolation) inputOK(v string) bool {
+	if iso.sc.source(v) != nil {
+		return true // a constant binds at any type
 	}
-	return reasons
+	if p := iso.df.producer[v]; p != nil {
+		return iso.float32Side(p)
+	}
+	return iso.sc.newType(v) == float32T
+}
+
+// outputOK reports whether float32 value v can be written in float32 without a Cast:
+// every reader is on the float32 side or takes either type, and a graph output of that
+// name must be float32.
+func (iso *isolation) outputOK(v string) bool {
+	for _, u := range iso.df.uses[v] {
+		if iso.float32Side(u.n) || u.i >= 0 && (isAlwaysFloat(u.n, u.i) || isAgnostic(u.n, u.i)) {
+			continue
+		}
+		return false
+	}
+	if j, ok := iso.df.outIndex[v]; ok && iso.outReq(j) != float32T {
+		return false
+	}
+	return true
+}
+
+// float32Neighbourhood reports whether every float32 input and output of n passes
+// inputOK and outputOK.
+func (iso *isolation) float32Neighbourhood(n *onnxpb.NodeProto) bool {
+	in, out := iso.sc.origTypes(n)
+	for i, v := range n.GetInput() {
+		if v != "" && in[i] == float32T && !iso.inputOK(v) {
+			return false
+		}
+	}
+	for k, v := range n.GetOutput() {
+		if v != "" && out[k] == float32T && !iso.outputOK(v) {
+			return false
+		}
+	}
+	return true
 }

@@ -64,32 +64,12 @@ func FoldShapes(m *onnxio.Model) (*FoldReport, error) {
 	if err := onnxio.TopoSort(g); err != nil {
 		return nil, fmt.Errorf("fp16: %w", err)
 	}
-	opset := m.Opset("")
-	f := &shapeFolder{shapes: map[string][]int64{}, vals: map[string]*partial{}, opset: opset}
+	f := newGraphShapeFolder(g, m.Opset(""))
 	outputs := map[string]bool{}
 	for _, vi := range g.GetOutput() {
 		outputs[vi.GetName()] = true
 	}
-	for _, t := range g.GetInitializer() {
-		f.shapes[t.GetName()] = append([]int64{}, t.GetDims()...)
-		if p := constPartial(t); p != nil {
-			f.vals[t.GetName()] = p
-		}
-	}
-	for _, vi := range g.GetInput() {
-		if _, ok := f.shapes[vi.GetName()]; ok {
-			continue // an initializer's default
-		}
-		if dims, _, ok := onnxio.ValueShape(vi); ok {
-			f.shapes[vi.GetName()] = append([]int64{}, dims...)
-		}
-	}
-	declared := map[string][]int64{}
-	for _, vi := range g.GetValueInfo() {
-		if dims, _, ok := onnxio.ValueShape(vi); ok {
-			declared[vi.GetName()] = append([]int64{}, dims...)
-		}
-	}
+	declared := declaredShapes(g)
 	namer := onnxio.NewNamer(g)
 	remove := map[*onnxpb.NodeProto]bool{}
 	var newInits []*onnxpb.TensorProto
@@ -97,46 +77,14 @@ func FoldShapes(m *onnxio.Model) (*FoldReport, error) {
 		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" || len(onnxio.Subgraphs(n)) > 0 {
 			continue
 		}
-		shapes, vals := f.node(n)
-		for i, out := range n.GetOutput() {
-			if out == "" {
-				continue
-			}
-			if i < len(shapes) && shapes[i] != nil {
-				f.shapes[out] = shapes[i]
-			} else if d, ok := declared[out]; ok {
-				f.shapes[out] = d
-			}
-			if i < len(vals) && vals[i] != nil {
-				f.vals[out] = vals[i]
-			}
+		f.learn(n, declared)
+		if p := f.foldableValue(n, outputs); p != nil {
+			newInits = append(newInits, p.tensor(n.GetOutput()[0]))
+			remove[n] = true
+			rep.ValuesFolded++
+			continue
 		}
-		// Fold a computed value that is fully known.
-		if n.GetOpType() != "Constant" && len(n.GetOutput()) == 1 && !outputs[n.GetOutput()[0]] {
-			if p := f.vals[n.GetOutput()[0]]; p != nil && p.known() {
-				newInits = append(newInits, p.tensor(n.GetOutput()[0]))
-				remove[n] = true
-				rep.ValuesFolded++
-				continue
-			}
-		}
-		// A Reshape target with one element unknown.
-		if n.GetOpType() == "Reshape" && len(n.GetInput()) == 2 {
-			p := f.vals[n.GetInput()[1]]
-			if p == nil || p.scalar || p.unknown() != 1 || attrInt(n, "allowzero", 0) != 0 {
-				continue
-			}
-			// The known elements must be dimensions (or 0: copy the input's); a known -1
-			// would leave two to infer.
-			if slices.ContainsFunc(p.v, func(v int64) bool { return v < 0 }) {
-				continue
-			}
-			q := p.clone()
-			for i := range q.v {
-				if !q.ok[i] {
-					q.v[i], q.ok[i] = -1, true
-				}
-			}
+		if q := f.reshapeTarget(n); q != nil {
 			name := namer.Name(n.GetInput()[1] + "_folded")
 			newInits = append(newInits, q.tensor(name))
 			n.Input[1] = name
@@ -156,6 +104,95 @@ func FoldShapes(m *onnxio.Model) (*FoldReport, error) {
 		return nil, fmt.Errorf("fp16: FoldShapes left an invalid graph (a bug): %w", err)
 	}
 	return rep, nil
+}
+
+// newGraphShapeFolder returns a shapeFolder that knows the shapes of g's initializers
+// and the declared shapes of its other inputs, and the values of its small integer
+// initializers.
+func newGraphShapeFolder(g *onnxpb.GraphProto, opset int64) *shapeFolder {
+	f := &shapeFolder{shapes: map[string][]int64{}, vals: map[string]*partial{}, opset: opset}
+	for _, t := range g.GetInitializer() {
+		f.shapes[t.GetName()] = append([]int64{}, t.GetDims()...)
+		if p := constPartial(t); p != nil {
+			f.vals[t.GetName()] = p
+		}
+	}
+	for _, vi := range g.GetInput() {
+		if _, ok := f.shapes[vi.GetName()]; ok {
+			continue // an initializer's default
+		}
+		if dims, _, ok := onnxio.ValueShape(vi); ok {
+			f.shapes[vi.GetName()] = append([]int64{}, dims...)
+		}
+	}
+	return f
+}
+
+// declaredShapes returns the shapes g's value_info declares, by value name.
+func declaredShapes(g *onnxpb.GraphProto) map[string][]int64 {
+	declared := map[string][]int64{}
+	for _, vi := range g.GetValueInfo() {
+		if dims, _, ok := onnxio.ValueShape(vi); ok {
+			declared[vi.GetName()] = append([]int64{}, dims...)
+		}
+	}
+	return declared
+}
+
+// learn records the output shapes (else the declared ones) and partial values that n's
+// rule gives.
+func (f *shapeFolder) learn(n *onnxpb.NodeProto, declared map[string][]int64) {
+	shapes, vals := f.node(n)
+	for i, out := range n.GetOutput() {
+		if out == "" {
+			continue
+		}
+		if i < len(shapes) && shapes[i] != nil {
+			f.shapes[out] = shapes[i]
+		} else if d, ok := declared[out]; ok {
+			f.shapes[out] = d
+		}
+		if i < len(vals) && vals[i] != nil {
+			f.vals[out] = vals[i]
+		}
+	}
+}
+
+// foldableValue returns the value of n's single output when it is fully known, n is not
+// a Constant and the output is not a graph output; else nil.
+func (f *shapeFolder) foldableValue(n *onnxpb.NodeProto, outputs map[string]bool) *partial {
+	if n.GetOpType() == "Constant" || len(n.GetOutput()) != 1 || outputs[n.GetOutput()[0]] {
+		return nil
+	}
+	if p := f.vals[n.GetOutput()[0]]; p != nil && p.known() {
+		return p
+	}
+	return nil
+}
+
+// reshapeTarget returns, for a Reshape whose target has exactly one unknown element
+// and known elements that are dimensions (or 0), that target with -1 in the unknown
+// place; else nil.
+func (f *shapeFolder) reshapeTarget(n *onnxpb.NodeProto) *partial {
+	if n.GetOpType() != "Reshape" || len(n.GetInput()) != 2 {
+		return nil
+	}
+	p := f.vals[n.GetInput()[1]]
+	if p == nil || p.scalar || p.unknown() != 1 || attrInt(n, "allowzero", 0) != 0 {
+		return nil
+	}
+	// The known elements must be dimensions (or 0: copy the input's); a known -1 would
+	// leave two to infer.
+	if slices.ContainsFunc(p.v, func(v int64) bool { return v < 0 }) {
+		return nil
+	}
+	q := p.clone()
+	for i := range q.v {
+		if !q.ok[i] {
+			q.v[i], q.ok[i] = -1, true
+		}
+	}
+	return q
 }
 
 // partial is a small integer vector (or scalar) with some elements known.
