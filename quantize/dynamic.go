@@ -49,47 +49,71 @@ func Dynamic(m *onnxio.Model, opts Options) (*Result, error) {
 }
 
 func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
+	w, bias, err := q.dynamicWeight(n)
+	if w == nil || err != nil {
+		return err
+	}
+	qName, scaleName, zpName := q.storeDynamicWeight(n.GetInput()[1], w)
+	nodes := q.dynamicChain(n, qName, scaleName, zpName, bias)
+	// Replace n by the chain, in place.
+	for i, x := range q.g.Node {
+		if x == n {
+			q.g.Node = append(q.g.Node[:i], append(nodes, q.g.Node[i+1:]...)...)
+			break
+		}
+	}
+	q.res.Quantized[n.GetOpType()]++
+	q.res.WeightsQuantized++
+	return nil
+}
+
+// dynamicWeight returns n's weight as MatMulInteger takes it ([K, N]: a Gemm's transB
+// undone) and its bias (a Gemm's C, else ""), or a nil weight when n stays float (the
+// reason recorded in Skipped).
+func (q *quantizer) dynamicWeight(n *onnxpb.NodeProto) (*onnxio.Tensor, string, error) {
 	ins := n.GetInput()
+	skip := func(format string, args ...any) (*onnxio.Tensor, string, error) {
+		q.res.Skipped = append(q.res.Skipped, onnxio.NodeLabel(n)+": "+fmt.Sprintf(format, args...))
+		return nil, "", nil
+	}
 	wt, isConst := q.ix.ConstantTensor(ins[1])
 	if !isConst || DataType(wt) != onnxio.TypeFloat || len(wt.GetDims()) != 2 {
-		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: no constant 2-D float weight", onnxio.NodeLabel(n)))
-		return nil
+		return skip("no constant 2-D float weight")
 	}
 	w, err := onnxio.DecodeTensor(wt)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if !finite(w.Data.([]float32)...) {
-		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has NaN or Inf values", onnxio.NodeLabel(n), ins[1]))
-		return nil
+		return skip("weight %q has NaN or Inf values", ins[1])
 	}
 	if tooSmall(w.Data.([]float32)) {
-		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: weight %q has values too small for an int8 scale (below %g): they would all quantize to 0", onnxio.NodeLabel(n), ins[1], smallestWeight))
-		return nil
+		return skip("weight %q has values too small for an int8 scale (below %g): they would all quantize to 0", ins[1], smallestWeight)
 	}
-	transB := false
-	var bias string
-	if n.GetOpType() == "Gemm" {
-		for _, a := range []string{"alpha", "beta"} {
-			if at := onnxio.Attr(n, a); at != nil && at.GetF() != 1 {
-				q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: %s != 1", onnxio.NodeLabel(n), a))
-				return nil
-			}
-		}
-		if at := onnxio.Attr(n, "transA"); at != nil && at.GetI() != 0 {
-			q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: transA", onnxio.NodeLabel(n)))
-			return nil
-		}
-		if at := onnxio.Attr(n, "transB"); at != nil && at.GetI() == 1 {
-			transB = true
-		}
-		if len(ins) > 2 {
-			bias = ins[2]
+	if n.GetOpType() != "Gemm" {
+		return w, "", nil
+	}
+	for _, a := range []string{"alpha", "beta"} {
+		if at := onnxio.Attr(n, a); at != nil && at.GetF() != 1 {
+			return skip("%s != 1", a)
 		}
 	}
-	if transB { // MatMulInteger takes B as [K, N]: store the weight transposed
-		w = transpose2D(w)
+	if at := onnxio.Attr(n, "transA"); at != nil && at.GetI() != 0 {
+		return skip("transA")
 	}
+	if at := onnxio.Attr(n, "transB"); at != nil && at.GetI() == 1 {
+		w = transpose2D(w) // MatMulInteger takes B as [K, N]: store the weight transposed
+	}
+	bias := ""
+	if len(ins) > 2 {
+		bias = ins[2]
+	}
+	return w, bias, nil
+}
+
+// storeDynamicWeight adds w quantized (per column when per-channel) as an initializer
+// named after base, with its scale and zero point, and returns the three names.
+func (q *quantizer) storeDynamicWeight(base string, w *onnxio.Tensor) (qName, scaleName, zpName string) {
 	axis := -1
 	if q.opts.PerChannel {
 		axis = 1
@@ -97,8 +121,7 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 	scales, zps := q.weightParams(w, axis)
 	p := &qparam{typ: q.opts.WeightType, scale: scales, zp: zps, axis: axis}
 	qr, _ := IntRange(q.opts.WeightType, q.opts.WeightSymmetric, q.opts.ReduceRange)
-	base := ins[1]
-	qName := q.namer.Name(base + "_quantized")
+	qName = q.namer.Name(base + "_quantized")
 	data := w.Data.([]float32)
 	var qt *onnxio.Tensor
 	if q.opts.WeightType == onnxio.TypeInt8 {
@@ -118,8 +141,14 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 	}
 	tp, _ := onnxio.EncodeTensor(qName, qt)
 	q.g.Initializer = append(q.g.Initializer, tp)
-	scaleName, zpName := q.paramInitializers(base, p)
+	scaleName, zpName = q.paramInitializers(base, p)
+	return qName, scaleName, zpName
+}
 
+// dynamicChain is the chain that replaces n: DynamicQuantizeLinear of its input,
+// MatMulInteger with the quantized weight, Cast to float, Mul by both scales, and the
+// bias added when there is one; the chain ends in n's output.
+func (q *quantizer) dynamicChain(n *onnxpb.NodeProto, qName, scaleName, zpName, bias string) []*onnxpb.NodeProto {
 	out := n.GetOutput()[0]
 	pre := q.namer.Name(out + "_dyn")
 	aq, as, az := q.namer.Name(pre+"_a_quantized"), q.namer.Name(pre+"_a_scale"), q.namer.Name(pre+"_a_zero_point")
@@ -128,7 +157,7 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 		return &onnxpb.NodeProto{Name: proto.String(q.namer.Name(pre + "_" + op)), OpType: proto.String(op), Input: in, Output: outs, Attribute: attrs}
 	}
 	nodes := []*onnxpb.NodeProto{
-		node("DynamicQuantizeLinear", []string{ins[0]}, []string{aq, as, az}),
+		node("DynamicQuantizeLinear", []string{n.GetInput()[0]}, []string{aq, as, az}),
 		node("MatMulInteger", []string{aq, qName, az, zpName}, []string{mmi}),
 		node("Cast", []string{mmi}, []string{cast}, onnxio.AttrInt("to", int64(onnxio.TypeFloat))),
 		node("Mul", []string{as, scaleName}, []string{sc}),
@@ -141,16 +170,7 @@ func (q *quantizer) dynamicNode(n *onnxpb.NodeProto) error {
 	if bias != "" {
 		nodes = append(nodes, node("Add", []string{mul, bias}, []string{out}))
 	}
-	// Replace n by the chain, in place.
-	for i, x := range q.g.Node {
-		if x == n {
-			q.g.Node = append(q.g.Node[:i], append(nodes, q.g.Node[i+1:]...)...)
-			break
-		}
-	}
-	q.res.Quantized[n.GetOpType()]++
-	q.res.WeightsQuantized++
-	return nil
+	return nodes
 }
 
 func transpose2D(t *onnxio.Tensor) *onnxio.Tensor {
