@@ -47,6 +47,12 @@ type Options struct {
 	// CheckSamples is how many calibration samples the result is run on before the stage
 	// returns (0: only open it).
 	CheckSamples int `yaml:"check_samples" json:"check_samples"`
+	// MinSQNRdB is the verdict without thresholds: an output of the quantized model that
+	// is less than this many dB from the float model's on the check samples rejects the
+	// job (15 dB: an error 18% of the output's RMS; the int8 models that keep their task
+	// measure 30-45 dB, broken ones 0-11). 0 turns it off; a verify with auto_exclude
+	// after this stage judges instead (the floor is then a warning).
+	MinSQNRdB float64 `yaml:"min_sqnr_db" json:"min_sqnr_db"`
 }
 
 // Mode is how the stage quantizes.
@@ -129,7 +135,7 @@ func dataType(name string) onnxio.DataType {
 
 func defaults() *Options {
 	return &Options{Mode: Static, Format: QDQ, Profile: q.ProfileCPU, ActivationType: "uint8", WeightType: "int8",
-		WeightSymmetric: true, PerChannel: true, IfQuantized: "error", CheckSamples: 4, ReduceRange: "auto",
+		WeightSymmetric: true, PerChannel: true, IfQuantized: "error", CheckSamples: 4, ReduceRange: "auto", MinSQNRdB: 15,
 		OpTypes: []string{}, ExcludeNodes: []string{}, Overrides: map[string]q.Override{}}
 }
 
@@ -141,6 +147,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CheckSamples < 0 {
 		ps.Add("check_samples", "%d: cannot be negative", o.CheckSamples)
+	}
+	if o.MinSQNRdB < 0 {
+		ps.Add("min_sqnr_db", "%g: cannot be negative (0 turns the floor off)", o.MinSQNRdB)
 	}
 	qo := o.quantizeOptions()
 	if err := qo.Validate(); err != nil {

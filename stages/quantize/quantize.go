@@ -5,6 +5,7 @@ package quantize
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,8 +85,28 @@ func run(p *pipeline.Pass) (any, error) {
 		p.Note("format qoperator: the graph is onnxruntime's optimized form (QLinear* and com.microsoft ops); it runs in onnxruntime only")
 	}
 	report(p, res, m, out)
+	if len(res.SampleSQNR) > 0 {
+		p.Metric("check_sqnr_db", slices.Min(slices.Collect(maps.Values(res.SampleSQNR))), "dB")
+	}
+	if reasons := floor(o, res.SampleSQNR); len(reasons) > 0 {
+		if judgedLater(p.Requests) {
+			p.Warn("%s; the verify with auto_exclude after this stage judges", strings.Join(reasons, "; "))
+		} else {
+			return res, &pipeline.Rejected{Reasons: append(reasons, "the int8 model does not compute what the float model does: try another calibration method, exclude_nodes, a verify with auto_exclude, or min_sqnr_db: 0 to keep it")}
+		}
+	}
 	p.SetModel(out)
 	return res, nil
+}
+
+// judgedLater reports whether a later stage asked to judge the quantization itself.
+func judgedLater(requests []any) bool {
+	for _, r := range requests {
+		if _, ok := r.(results.JudgedLater); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // quantizedAs says how m is quantized already ("" for a float32 model).
@@ -144,22 +165,36 @@ func (z *quantizer) apply(ctx context.Context, m *onnxio.Model, exclude []string
 	if err := onnxio.Check(out); err != nil {
 		return nil, nil, err
 	}
-	if err := z.check(ctx, out); err != nil {
+	sqnr, err := z.check(ctx, m, out)
+	if err != nil {
 		return nil, nil, fmt.Errorf("the quantized model does not run: %w", err)
 	}
-	return out, &results.Quantization{Result: res, Fusion: fusion, Exclude: qo.ExcludeNodes, Requantize: z.apply}, nil
+	return out, &results.Quantization{Result: res, Fusion: fusion, SampleSQNR: sqnr, Exclude: qo.ExcludeNodes, Requantize: z.apply}, nil
 }
 
-// check runs m on the first CheckSamples calibration samples.
-func (z *quantizer) check(ctx context.Context, m *onnxio.Model) error {
+// check runs the quantized model on the first CheckSamples calibration samples, and the
+// float model beside it: the SQNR of each float output (nil when no samples are run).
+func (z *quantizer) check(ctx context.Context, float, quantized *onnxio.Model) (map[string]float64, error) {
 	if z.opts.CheckSamples == 0 || z.samples == nil {
-		return nil
+		return nil, nil
 	}
-	ds, err := z.samples(dataset.InputsOf(m))
+	ds, err := z.samples(dataset.InputsOf(quantized))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return verify.FiniteOutputs(ctx, m, ds, z.opts.CheckSamples, ort.Options{Threads: z.runtime.Threads, Optimization: z.runtime.Optimization})
+	return verify.SampleCheck(ctx, float, quantized, ds, z.opts.CheckSamples, ort.Options{Threads: z.runtime.Threads, Optimization: z.runtime.Optimization})
+}
+
+// floor is the verdict of MinSQNRdB on the check samples' SQNR: the reasons the result
+// falls short, in output order.
+func floor(o *Options, sqnr map[string]float64) []string {
+	var reasons []string
+	for _, name := range slices.Sorted(maps.Keys(sqnr)) {
+		if db := sqnr[name]; o.MinSQNRdB > 0 && db < o.MinSQNRdB {
+			reasons = append(reasons, fmt.Sprintf("output %q is %.1f dB from the float model on %d calibration samples, under min_sqnr_db %g", name, db, o.CheckSamples, o.MinSQNRdB))
+		}
+	}
+	return reasons
 }
 
 // fusionOf opens m in onnxruntime with its optimized graph saved, and compares.

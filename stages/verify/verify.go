@@ -45,7 +45,7 @@ func requires(opts any) []pipeline.Requirement {
 	if !opts.(*Options).autoExclude() {
 		return nil
 	}
-	return []pipeline.Requirement{{Result: reflect.TypeFor[*results.Quantization](), SameModel: true, For: "auto_exclude"}}
+	return []pipeline.Requirement{{Result: reflect.TypeFor[*results.Quantization](), Request: results.JudgedLater{}, SameModel: true, For: "auto_exclude"}}
 }
 
 // Result is the verification outcome.

@@ -26,10 +26,18 @@ type Calibration struct {
 // measures just those.
 type RangeRequest func(m *onnxio.Model) (tensors []string, aliases map[string]string, err error)
 
+// JudgedLater is the request of a stage that judges the quantization itself and may
+// requantize it (verify's auto_exclude): quantize then reports a result under its
+// min_sqnr_db floor as a warning and leaves the verdict to that stage.
+type JudgedLater struct{}
+
 // Quantization is the quantize stage's result: what it quantized and how onnxruntime
 // fused it.
 type Quantization struct {
 	*quantize.Result
+	// SampleSQNR is the SQNR of each float output against the float model on the check
+	// samples (empty when the stage ran none).
+	SampleSQNR map[string]float64 `json:"sample_sqnr_db,omitempty"`
 	// Fusion says which quantized nodes onnxruntime runs as integer kernels (nil in mode
 	// dynamic before the model is opened).
 	Fusion *quantize.Fusion `json:"fusion,omitempty"`

@@ -1,0 +1,55 @@
+package quantize_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
+	"github.com/onnxpipe/onnxpipe/pipeline"
+)
+
+// The verdict without thresholds: a quantization that breaks the model (the input's
+// range overridden to [0, 0.01] of the MNIST images' [0, 1]) is rejected by min_sqnr_db on
+// the check samples, with the output and its dB; min_sqnr_db: 0 keeps it; a verify with
+// auto_exclude after the stage takes the verdict over (a warning at quantize). A sound
+// quantization passes with its check SQNR in the report.
+func TestMinSQNRVerdict(t *testing.T) {
+	broken := `overrides: {input: {min: 0, max: 0.01}}`
+	for _, c := range []struct {
+		name, quantize, after string
+		status                string
+		want                  string // in the quantize stage's error or warnings
+	}{
+		{"sound", `{mode: static}`, "", pipeline.StatusOK, ""},
+		{"broken", `{mode: static, ` + broken + `}`, "", pipeline.StatusRejected, `under min_sqnr_db 15`},
+		{"broken, floor off", `{mode: static, min_sqnr_db: 0, ` + broken + `}`, "", pipeline.StatusOK, ""},
+		{"broken, auto_exclude judges", `{mode: static, ` + broken + `}`,
+			"  - verify: {dataset: train, auto_exclude: {max_tries: 1}, thresholds: {sqnr_db: 1}, latency: {runs: 0}}\n",
+			"", "the verify with auto_exclude after this stage judges"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testutil.MNISTConfig(t, "q.onnx", 64, 0, "  - calibrate: {dataset: train}\n  - quantize: "+c.quantize+"\n"+c.after)
+			o := testutil.RunConfig(t, cfg).Outcomes[0]
+			if c.status != "" && o.Status != c.status {
+				t.Fatalf("status %s (%v), want %s", o.Status, o.Err, c.status)
+			}
+			var text string
+			var checked bool
+			for _, s := range o.Report.Stages {
+				if s.Stage != "quantize" {
+					continue
+				}
+				text = s.Error + " " + strings.Join(s.Warnings, " ")
+				for _, m := range s.Metrics {
+					checked = checked || m.Name == "check_sqnr_db"
+				}
+			}
+			if !checked {
+				t.Error("the quantize stage reports no check_sqnr_db")
+			}
+			if c.want != "" && !strings.Contains(text, c.want) {
+				t.Errorf("quantize stage says %q, want %q", text, c.want)
+			}
+		})
+	}
+}
