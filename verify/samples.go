@@ -8,6 +8,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/report"
 )
 
 // SampleCheck runs cand in onnxruntime on the first n samples of ds (whole batches: at
@@ -15,7 +16,7 @@ import (
 // runs; the error names the output and the samples) and, when ref is not nil, compares
 // each float output with ref's on the same samples. It returns the SQNR of each compared
 // output (+Inf when equal).
-func SampleCheck(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, n int, o ort.Options) (map[string]float64, error) {
+func SampleCheck(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, n int, o ort.Options) (map[string]report.Float, error) {
 	cs, err := sessionOf(cand, o)
 	if err != nil {
 		return nil, err
@@ -60,9 +61,9 @@ func SampleCheck(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Datas
 			break
 		}
 	}
-	sqnr := map[string]float64{}
+	sqnr := map[string]report.Float{}
 	for name, a := range acc {
-		sqnr[name] = float64(a.Metrics().SQNRdB)
+		sqnr[name] = a.Metrics().SQNRdB
 	}
 	return sqnr, nil
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// measure 30-45 dB, broken ones 0-11). 0 turns it off; a verify with auto_exclude
 	// after this stage judges instead (the floor is then a warning).
 	MinSQNRdB float64 `yaml:"min_sqnr_db" json:"min_sqnr_db"`
+	// AllowNone lets a model through in which no node could be quantized (every supported
+	// node excluded, skipped or absent), with a warning; by default that fails the job, as
+	// the "quantized" artifact would be the float model.
+	AllowNone bool `yaml:"allow_none" json:"allow_none"`
 }
 
 // Mode is how the stage quantizes.

@@ -19,6 +19,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	q "github.com/onnxpipe/onnxpipe/quantize"
+	"github.com/onnxpipe/onnxpipe/report"
 	"github.com/onnxpipe/onnxpipe/stages/internal/results"
 	"github.com/onnxpipe/onnxpipe/verify"
 )
@@ -84,9 +85,19 @@ func run(p *pipeline.Pass) (any, error) {
 	if o.Format == QOperator {
 		p.Note("format qoperator: the graph is onnxruntime's optimized form (QLinear* and com.microsoft ops); it runs in onnxruntime only")
 	}
-	report(p, res, m, out)
+	record(p, res, m, out)
 	if len(res.SampleSQNR) > 0 {
-		p.Metric("check_sqnr_db", slices.Min(slices.Collect(maps.Values(res.SampleSQNR))), "dB")
+		p.Metric("check_sqnr_db", float64(slices.Min(slices.Collect(maps.Values(res.SampleSQNR)))), "dB")
+	}
+	if res.NodesQuantized() == 0 {
+		why := "the model has no node of a supported op type (" + strings.Join(q.SupportedOps(), ", ") + ")"
+		if len(res.Skipped) > 0 {
+			why = "every candidate was left in float: " + strings.Join(res.Skipped, "; ")
+		}
+		if !o.AllowNone {
+			return nil, fmt.Errorf("no node was quantized: %s; change op_types or exclude_nodes, or set allow_none: true to pass the float model on", why)
+		}
+		p.Warn("no node was quantized: %s", why)
 	}
 	if reasons := floor(o, res.SampleSQNR); len(reasons) > 0 {
 		if judgedLater(p.Requests) {
@@ -174,7 +185,7 @@ func (z *quantizer) apply(ctx context.Context, m *onnxio.Model, exclude []string
 
 // check runs the quantized model on the first CheckSamples calibration samples, and the
 // float model beside it: the SQNR of each float output (nil when no samples are run).
-func (z *quantizer) check(ctx context.Context, float, quantized *onnxio.Model) (map[string]float64, error) {
+func (z *quantizer) check(ctx context.Context, float, quantized *onnxio.Model) (map[string]report.Float, error) {
 	if z.opts.CheckSamples == 0 || z.samples == nil {
 		return nil, nil
 	}
@@ -187,10 +198,10 @@ func (z *quantizer) check(ctx context.Context, float, quantized *onnxio.Model) (
 
 // floor is the verdict of MinSQNRdB on the check samples' SQNR: the reasons the result
 // falls short, in output order.
-func floor(o *Options, sqnr map[string]float64) []string {
+func floor(o *Options, sqnr map[string]report.Float) []string {
 	var reasons []string
 	for _, name := range slices.Sorted(maps.Keys(sqnr)) {
-		if db := sqnr[name]; o.MinSQNRdB > 0 && db < o.MinSQNRdB {
+		if db := float64(sqnr[name]); o.MinSQNRdB > 0 && db < o.MinSQNRdB {
 			reasons = append(reasons, fmt.Sprintf("output %q is %.1f dB from the float model on %d calibration samples, under min_sqnr_db %g", name, db, o.CheckSamples, o.MinSQNRdB))
 		}
 	}
@@ -226,7 +237,9 @@ func fusionOf(rt pipeline.Runtime, res *q.Result, m *onnxio.Model) (*q.Fusion, *
 	return q.FusionReport(res, m, opt), opt, nil
 }
 
-func report(p *pipeline.Pass, r *results.Quantization, before, after *onnxio.Model) {
+// record puts what the quantization did into the stage's report: counts, fused share,
+// size ratio, notes and warnings.
+func record(p *pipeline.Pass, r *results.Quantization, before, after *onnxio.Model) {
 	total := 0
 	var parts []string
 	for op, n := range r.Quantized {

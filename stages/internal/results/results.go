@@ -10,6 +10,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/calibrate"
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/quantize"
+	"github.com/onnxpipe/onnxpipe/report"
 )
 
 // Calibration is the calibrate stage's result: the table of ranges, and the dataset it
@@ -37,7 +38,7 @@ type Quantization struct {
 	*quantize.Result
 	// SampleSQNR is the SQNR of each float output against the float model on the check
 	// samples (empty when the stage ran none).
-	SampleSQNR map[string]float64 `json:"sample_sqnr_db,omitempty"`
+	SampleSQNR map[string]report.Float `json:"sample_sqnr_db,omitempty"`
 	// Fusion says which quantized nodes onnxruntime runs as integer kernels (nil in mode
 	// dynamic before the model is opened).
 	Fusion *quantize.Fusion `json:"fusion,omitempty"`
