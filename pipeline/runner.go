@@ -94,8 +94,8 @@ func (r *RunResult) Interrupted() bool {
 }
 
 // Run executes jobs with bounded parallelism, holding a lock on each output folder (a
-// folder another run writes is an error; stale temporary files of these jobs are
-// removed). A failing job never stops the others;
+// folder a run of another config writes is an error; stale temporary files of these
+// jobs are removed). A failing job never stops the others;
 // cancelling ctx stops starting new jobs and interrupts running ones (artifacts are
 // written atomically, so none is left half-written). It writes summary.json beside the
 // outputs, and JUnit XML when asked.
@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg *Config, jobs []*Job, opts RunOptions) (*RunRe
 		workers = opts.Parallel
 	}
 	workers = max(1, min(workers, len(jobs)))
-	locks, err := lockOutputs(jobs)
+	locks, err := lockOutputs(jobs, configKey(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -193,9 +193,9 @@ func TestShardsCoverTheBatch(t *testing.T) {
 	}
 }
 
-// A run holds a lock on each output folder: a second run on a folder in use is refused
-// with the folder's name, and a run removes the temporary files a killed run left for its
-// jobs' files (and no others).
+// A run holds a lock on each output folder: a run of another config on a folder in use is
+// refused with the folder's name, a shard of the same config is not, and a run removes
+// the temporary files a killed run left for its jobs' files (and no others).
 func TestRunLocksOutputFolders(t *testing.T) {
 	dir := batchDir(t, false)
 	out := filepath.Join(dir, "out")
@@ -205,21 +205,37 @@ func TestRunLocksOutputFolders(t *testing.T) {
 	os.WriteFile(stale, []byte("half a model"), 0o644)
 	os.WriteFile(other, []byte("not ours"), 0o644)
 
-	held, err := os.OpenFile(filepath.Join(out, ".onnxpipe.lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
+	hold := func(name string) *os.File { // a lock as another run holds it
+		f, err := os.OpenFile(filepath.Join(out, name), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+			t.Fatal(err)
+		}
+		return f
 	}
-	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	foreign := hold(".onnxpipe-0123456789abcdef.lock")
 	cfg, jobs := load(t, dir, batchConfig)
-	if _, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{}); err == nil || !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "another onnxpipe run") {
-		t.Fatalf("a run on a locked folder: %v; want an error naming %s", err, out)
+	if _, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{}); err == nil || !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "another onnxpipe run of a different config") {
+		t.Fatalf("a run on a folder another config's run holds: %v; want an error naming %s", err, out)
 	}
 	if _, err := os.Stat(stale); err != nil {
 		t.Errorf("the refused run touched the folder: %v", err)
 	}
-	held.Close()
+	foreign.Close()
+	// A shard of the same config holding the folder does not stop this one.
+	locks, _ := filepath.Glob(filepath.Join(out, ".onnxpipe-*.lock"))
+	var shard *os.File
+	for _, l := range locks {
+		if filepath.Base(l) != ".onnxpipe-0123456789abcdef.lock" {
+			shard = hold(filepath.Base(l))
+		}
+	}
+	if shard == nil {
+		t.Fatalf("the refused run left no lock file of its config: %v", locks)
+	}
+	defer shard.Close()
 
 	res, err := pipeline.Run(context.Background(), cfg, jobs, pipeline.RunOptions{})
 	if err != nil || res.Failed() != 0 {
