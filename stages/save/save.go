@@ -25,8 +25,8 @@ prepare) or to choose external data.`,
 // Options are the save stage's options.
 type Options struct {
 	// Path of the file to write; {name} and {dir} are replaced by the model's base name
-	// and its folder's name. Required.
-	Path string `yaml:"path" json:"path" onnxpipe:"path"`
+	// and its folder's name. Required; an input model is refused.
+	Path string `yaml:"path" json:"path" onnxpipe:"path,writes"`
 	// External says when tensor data goes to a separate file <path>.<8 hex digits of its
 	// sha256>.data (a new name per save; the data files of earlier saves of the path are
 	// removed): auto (only when the model would pass protobuf's 2 GiB limit), always, or
