@@ -25,17 +25,26 @@ type ExternalMode int
 const (
 	// ExternalAuto keeps data inside the model unless the model would pass MaxProtoSize.
 	ExternalAuto ExternalMode = iota
-	// ExternalAlways moves every tensor of at least Threshold bytes out.
+	// ExternalAlways moves every tensor of at least Threshold bytes out (all of them with
+	// ThresholdAll).
 	ExternalAlways
 	// ExternalNever keeps all data inside; a model over MaxProtoSize is an error.
 	ExternalNever
 )
 
+// DefaultThreshold is the threshold Save uses when SaveOptions.Threshold is 0.
+const DefaultThreshold = 1024
+
+// ThresholdAll as SaveOptions.Threshold moves every tensor to the external file, whatever
+// its size: a threshold of 0 bytes, which the zero value cannot say (it means
+// DefaultThreshold).
+const ThresholdAll int64 = -1
+
 // SaveOptions controls Save. The zero value keeps everything in one file when it fits.
 type SaveOptions struct {
 	External ExternalMode
-	// Threshold is the smallest tensor, in bytes, that goes to the external file
-	// (default 1024).
+	// Threshold is the smallest tensor, in bytes, that goes to the external file: 0 means
+	// DefaultThreshold (1024), ThresholdAll (or any negative value) every tensor.
 	Threshold int64
 	// Location is the external data file's name, relative to the model's folder. By
 	// default it is the model's file name, the first 8 hex digits of the data's sha256,
@@ -59,8 +68,11 @@ func (m *Model) Bytes() ([]byte, error) {
 // External data, when written, is renamed into place before the model (under a fresh
 // name unless opts.Location gives one). m.Path and m.Dir are not changed.
 func (m *Model) Save(path string, opts SaveOptions) error {
-	if opts.Threshold <= 0 {
-		opts.Threshold = 1024
+	switch {
+	case opts.Threshold == 0:
+		opts.Threshold = DefaultThreshold
+	case opts.Threshold < 0:
+		opts.Threshold = 0 // ThresholdAll
 	}
 	external := opts.External == ExternalAlways
 	if opts.External == ExternalAuto && proto.Size(m.Proto) > MaxProtoSize {

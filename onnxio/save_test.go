@@ -117,6 +117,12 @@ func TestSaveExternal(t *testing.T) {
 			wantMoved: nil, // nothing reaches 1024 bytes
 		},
 		{
+			name:      "every tensor",
+			opts:      SaveOptions{External: ExternalAlways, Threshold: ThresholdAll},
+			dataFile:  freshData,
+			wantMoved: []string{"W1", "B1", "W2", "T_typed", "T_small", "T_explicit", "C_big", "cond", "T_sub", "T_sub"},
+		},
+		{
 			name:      "threshold 1, custom location in a sub folder",
 			opts:      SaveOptions{External: ExternalAlways, Threshold: 1, Location: "weights/w.bin"},
 			dataFile:  "weights/w.bin",

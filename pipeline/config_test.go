@@ -19,6 +19,8 @@ type testOptions struct {
 	Percentile float64 `yaml:"percentile" json:"percentile"`
 	// Cache is a path.
 	Cache string `yaml:"cache" json:"cache" onnxpipe:"path"`
+	// Log is a path the stage writes.
+	Log string `yaml:"log" json:"log,omitempty" onnxpipe:"path,writes"`
 	// Inner is nested.
 	Inner struct {
 		// Depth is a number.
@@ -256,6 +258,8 @@ func TestJobsErrors(t *testing.T) {
 		{"models: [m/*.onnx]\noutput: out/model.onnx\nstages: [tcalib]\n", "would both write"},
 		{"models: [nothing/*.onnx]\noutput: out/{name}.onnx\nstages: [tcalib]\n", "matches no files"},
 		{"model: m/a.onnx\noutput: m/a.onnx\nstages: [tcalib]\n", "is the input model itself"},
+		{"model: m/a.onnx\nstages:\n  - tcalib: {log: \"m/{name}.onnx\"}\n", "c.yaml:3:19: tcalib: log " + filepath.Join(dir, "m/a.onnx") + " is the input model itself; write it elsewhere"},
+		{"models: [m/*.onnx]\nstages:\n  - tcalib:\n      log: m/b.onnx\n", "c.yaml:4:12: tcalib: log " + filepath.Join(dir, "m/b.onnx") + " is the input model of another job (" + filepath.Join(dir, "m/b.onnx") + ")"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o644)

@@ -105,11 +105,19 @@ func (j *Job) closeDatasets() {
 
 // Jobs expands the config into its jobs, sorted by model path: globs are matched,
 // per-model overrides applied, placeholders substituted. Two jobs that would write the
-// same file, an output equal to its input, or a glob matching nothing are errors
-// (yamlx.Diagnostics).
+// same file, an output equal to its input, a file a stage writes (an option tagged
+// `onnxpipe:"path,writes"`, as save's path) that is an input model, or a glob matching
+// nothing are errors (yamlx.Diagnostics).
 func (c *Config) Jobs() ([]*Job, error) {
 	d := &decoder{file: c.Path}
 	srcs := c.modelSources(d)
+	inputs := map[string]string{} // absolute path -> the model as the config names it
+	for _, s := range srcs {
+		abs, _ := filepath.Abs(s.path)
+		if _, dup := inputs[abs]; !dup {
+			inputs[abs] = s.path
+		}
+	}
 	var jobs []*Job
 	seen := map[string]bool{}
 	writers := map[string]string{} // file -> model that writes it
@@ -140,6 +148,26 @@ func (c *Config) Jobs() ([]*Job, error) {
 		}
 		claim(j.Output, s.path)
 		claim(j.ReportPrefix+".report.json", s.path)
+		for _, e := range j.Entries {
+			walkWritten(reflect.ValueOf(e.Options), func(v reflect.Value, field string) {
+				p := v.String()
+				if p == "" {
+					return
+				}
+				pabs, _ := filepath.Abs(p)
+				other, isInput := inputs[pabs]
+				if !isInput {
+					return
+				}
+				at := e.writesAt[field]
+				what := "the input model itself"
+				if pabs != abs {
+					what = fmt.Sprintf("the input model of another job (%s)", other)
+				}
+				d.errorAt(at.line, at.col, e.Path+"."+field,
+					fmt.Sprintf("%s: %s %s is %s; write it elsewhere", e.Stage.Name, field, p, what))
+			})
+		}
 		jobs = append(jobs, j)
 	}
 	if d.failed() {

@@ -37,7 +37,13 @@ type Entry struct {
 	// lastReader is the index of the last entry that reads this entry's result; -1 when
 	// none does (the runner lets the result go after its last reader).
 	lastReader int
+	// writesAt is where each option tagged `onnxpipe:"path,writes"` is written in the
+	// config (its value, or the entry when the option is not written), by field.
+	writesAt map[string]position
 }
+
+// position is a line and column in the config (0 when unknown).
+type position struct{ line, col int }
 
 // need is a requirement and the index of the entry providing it.
 type need struct {
@@ -60,9 +66,11 @@ var implicitBefore = []struct {
 
 // Stage tags on options fields (`onnxpipe:"..."`):
 //
-//	dataset  the string names a dataset that must be defined in the config
-//	path     the string is a file path: resolved against the config's folder; {name}
-//	         and {dir} placeholders are replaced per job
+//	dataset       the string names a dataset that must be defined in the config
+//	path          the string is a file path: resolved against the config's folder; {name}
+//	              and {dir} placeholders are replaced per job
+//	path,writes   a path the stage writes: also, Jobs refuses one that is a job's input
+//	              model
 const tagKey = "onnxpipe"
 
 func (d *decoder) plan(c *Config, doc *yaml.Node) *Plan {
@@ -179,6 +187,13 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 			}
 		}
 	})
+	walkWritten(reflect.ValueOf(opts), func(_ reflect.Value, field string) {
+		if e.writesAt == nil {
+			e.writesAt = map[string]position{}
+		}
+		at := locateOr(value, field, n)
+		e.writesAt[field] = position{at.Line, at.Column}
+	})
 	if vd, ok := opts.(Validator); ok {
 		d.problems(vd.Validate(), value, n, path, name, reported)
 	}
@@ -257,10 +272,22 @@ func locateOr(n *yaml.Node, path string, fallback *yaml.Node) *yaml.Node {
 }
 
 // walkTagged calls fn for every settable string field with an `onnxpipe` tag in the
-// struct v points to, recursing into nested structs and pointers to structs. field is
-// the dot path of yaml names.
+// struct v points to, recursing into nested structs and pointers to structs. tag is the
+// tag's kind (its flags cut off); field is the dot path of yaml names.
 func walkTagged(v reflect.Value, fn func(tag string, v reflect.Value, field string)) {
-	walkTaggedPath(v, "", fn)
+	walkTaggedPath(v, "", func(tag string, v reflect.Value, field string) {
+		kind, _, _ := strings.Cut(tag, ",")
+		fn(kind, v, field)
+	})
+}
+
+// walkWritten calls fn for every field tagged `onnxpipe:"path,writes"`, as walkTagged.
+func walkWritten(v reflect.Value, fn func(v reflect.Value, field string)) {
+	walkTaggedPath(v, "", func(tag string, v reflect.Value, field string) {
+		if kind, flags, _ := strings.Cut(tag, ","); kind == "path" && slices.Contains(strings.Split(flags, ","), "writes") {
+			fn(v, field)
+		}
+	})
 }
 
 func walkTaggedPath(v reflect.Value, prefix string, fn func(string, reflect.Value, string)) {

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"fmt"
+	"reflect"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,8 +20,25 @@ import (
 //	Squeeze, Unsqueeze, ReduceSum, Split (13): axes and split move to inputs
 //	Softmax, LogSoftmax, Hardmax (13): the axis becomes explicit where the 2-D coercion
 //	  of older versions is the same as the new per-axis semantics, else an error
+//	BatchNormalization (14): a node with the training outputs (it normalizes with the
+//	  batch's statistics) gets training_mode=1 and keeps Y, mean and var (saved_mean
+//	  and saved_var read by a node are an error)
+//	RoiAlign (16): the old output_half_pixel coordinate mapping is kept explicitly (the
+//	  new default is half_pixel)
+//	ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum,
+//	  ReduceLogSumExp, ReduceSumSquare (18): axes moves to an input
+//	Split (18): without a split input, num_outputs is set to the number of outputs
+//	DFT (20): axis moves to an input, explicit (the default changed from 1 to -2)
+//	GridSample (20): modes bilinear and bicubic are renamed linear and cubic
+//	GroupNormalization (21): scale and bias per group become per channel (constant
+//	  scale and bias and a known channel count needed, else an error)
 //	BatchNormalization: legacy spatial/consumed_inputs attributes are dropped
 //
+// The other changes of opsets 14 to 21 only add optional inputs, attributes whose
+// default keeps the old behaviour, or types (Reshape's allowzero, the layout of RNNs,
+// Shape's start/end, the reduction of ScatterElements/ScatterND, Pad's axes, Resize's
+// antialias/axes/keep_aspect_ratio_policy, LpPool's ceil_mode, Cast's saturate,
+// QuantizeLinear's block_size/output_dtype, ...), so nodes using them stay as they are.
 // Ops in subgraphs and an opset below 7 are refused with an error naming them.
 func UpgradeOpset(m *onnxio.Model, to int64) error {
 	from := m.Opset("")
@@ -116,6 +134,9 @@ var signatureChanges = map[string]bool{
 	"Slice": true, "TopK": true, "Clip": true, "Pad": true, "Resize": true, "Dropout": true,
 	"Squeeze": true, "Unsqueeze": true, "ReduceSum": true, "Split": true,
 	"Softmax": true, "LogSoftmax": true, "Hardmax": true,
+	"ReduceMean": true, "ReduceMax": true, "ReduceMin": true, "ReduceProd": true, "ReduceL1": true,
+	"ReduceL2": true, "ReduceLogSum": true, "ReduceLogSumExp": true, "ReduceSumSquare": true,
+	"DFT": true, "GroupNormalization": true,
 }
 
 func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
@@ -188,9 +209,48 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 		if crosses(from, to, 13) {
 			u.intsInput(n, "axes", 1)
 		}
+	case "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+		"ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare":
+		if crosses(from, to, 18) {
+			u.intsInput(n, "axes", 1)
+		}
 	case "Split":
 		if crosses(from, to, 13) {
 			u.intsInput(n, "split", 1)
+		}
+		// From 18 on, a Split without sizes needs num_outputs (equal parts, as before).
+		if crosses(from, to, 18) && (len(n.GetInput()) < 2 || n.GetInput()[1] == "") && onnxio.Attr(n, "num_outputs") == nil {
+			onnxio.SetAttr(n, onnxio.AttrInt("num_outputs", int64(len(n.GetOutput()))))
+		}
+	case "RoiAlign":
+		if crosses(from, to, 16) && onnxio.Attr(n, "coordinate_transformation_mode") == nil {
+			onnxio.SetAttr(n, onnxio.AttrString("coordinate_transformation_mode", "output_half_pixel"))
+		}
+	case "DFT":
+		if crosses(from, to, 20) {
+			axis := int64(1)
+			if a := onnxio.Attr(n, "axis"); a != nil {
+				axis = a.GetI()
+			}
+			removeAttr(n, "axis")
+			setInput(n, 2, u.scalar(n, "axis", &onnxio.Tensor{Type: onnxio.TypeInt64, Shape: []int64{}, Data: []int64{axis}}))
+		}
+	case "GridSample":
+		if crosses(from, to, 20) {
+			if a := onnxio.Attr(n, "mode"); a != nil {
+				switch string(a.GetS()) {
+				case "bilinear":
+					onnxio.SetAttr(n, onnxio.AttrString("mode", "linear"))
+				case "bicubic":
+					onnxio.SetAttr(n, onnxio.AttrString("mode", "cubic"))
+				}
+			}
+		}
+	case "GroupNormalization":
+		if crosses(from, to, 21) {
+			if err := u.groupNormPerChannel(n); err != nil {
+				return err
+			}
 		}
 	case "Softmax", "LogSoftmax", "Hardmax":
 		if crosses(from, to, 13) {
@@ -210,6 +270,11 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 			}
 		}
 	case "BatchNormalization":
+		if crosses(from, to, 14) {
+			if err := u.trainingMode(n); err != nil {
+				return err
+			}
+		}
 		if a := onnxio.Attr(n, "spatial"); a != nil && a.GetI() == 0 {
 			return fmt.Errorf("BatchNormalization with spatial=0 has no opset 9+ equivalent")
 		}
@@ -219,6 +284,72 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 	case "Add", "Sub", "Mul", "Div":
 		removeAttr(n, "broadcast") // opset 7 made broadcasting numpy-style
 		removeAttr(n, "axis")
+	}
+	return nil
+}
+
+// trainingMode rewrites a BatchNormalization before opset 14 that has the training
+// outputs (Y, mean, var, saved_mean, saved_var: it normalizes with the batch's
+// statistics) as opset 14's training mode, training_mode=1 with outputs Y,
+// running_mean, running_var; saved_mean and saved_var are gone at 14, so either being
+// read is an error.
+func (u *upgrader) trainingMode(n *onnxpb.NodeProto) error {
+	if len(n.GetOutput()) <= 1 {
+		return nil
+	}
+	for _, o := range n.GetOutput()[min(3, len(n.GetOutput())):] {
+		if o != "" && (len(u.ix.Consumers[o]) > 0 || u.ix.IsGraphOutput(o)) {
+			return fmt.Errorf("output %q of the BatchNormalization is saved_mean or saved_var, which opset 14 does not have; re-export the model in inference mode", o)
+		}
+	}
+	n.Output = n.Output[:min(3, len(n.Output))]
+	onnxio.SetAttr(n, onnxio.AttrInt("training_mode", 1))
+	return nil
+}
+
+// groupNormPerChannel turns the per-group scale and bias of a GroupNormalization before
+// opset 21 (shape [num_groups]) into the per-channel ones of 21 (shape [C]), each group's
+// value repeated over its C/num_groups channels, as new initializers.
+func (u *upgrader) groupNormPerChannel(n *onnxpb.NodeProto) error {
+	a := onnxio.Attr(n, "num_groups")
+	if a == nil || a.GetI() <= 0 {
+		return fmt.Errorf("GroupNormalization without a positive num_groups")
+	}
+	groups := a.GetI()
+	if len(n.GetInput()) < 3 {
+		return fmt.Errorf("GroupNormalization needs scale and bias inputs")
+	}
+	dims, _, ok := u.ix.Shape(n.GetInput()[0])
+	if !ok || len(dims) < 2 || dims[1] <= 0 {
+		return fmt.Errorf("GroupNormalization takes scale and bias per group before opset 21 and per channel from 21 on; upgrading it needs the channel count (dimension 1 of input %q) to be recorded in the model", n.GetInput()[0])
+	}
+	channels := dims[1]
+	if channels%groups != 0 {
+		return fmt.Errorf("GroupNormalization: %d channels are not a multiple of num_groups %d", channels, groups)
+	}
+	if channels == groups {
+		return nil // one channel a group: per group is per channel
+	}
+	for i, what := range []string{"scale", "bias"} {
+		name := n.GetInput()[i+1]
+		tp, ok := u.ix.ConstantTensor(name)
+		if !ok {
+			return fmt.Errorf("GroupNormalization takes %s per group before opset 21 and per channel from 21 on; upgrading it needs %s %q to be a constant", what, what, name)
+		}
+		t, err := onnxio.DecodeTensor(tp)
+		if err != nil {
+			return fmt.Errorf("GroupNormalization %s %q: %w", what, name, err)
+		}
+		if len(t.Shape) != 1 || t.Shape[0] != groups {
+			return fmt.Errorf("GroupNormalization %s %q has shape %v, not [num_groups] = [%d]", what, name, t.Shape, groups)
+		}
+		src := reflect.ValueOf(t.Data)
+		per := int(channels / groups)
+		dst := reflect.MakeSlice(src.Type(), int(channels), int(channels))
+		for c := range int(channels) {
+			dst.Index(c).Set(src.Index(c / per))
+		}
+		setInput(n, i+1, u.scalar(n, what, &onnxio.Tensor{Type: t.Type, Shape: []int64{channels}, Data: dst.Interface()}))
 	}
 	return nil
 }

@@ -48,19 +48,22 @@ func (t Thresholds) Validate() error {
 }
 
 // value reads a metric from m; ok is false when the metric does not apply to the output
-// (top-1 of a non-classifier, accuracy without labels).
-func value(m Metrics, key string) (float64, bool) {
+// (top-1 of a non-classifier, accuracy without labels). slack is how far v may be from
+// the exact figure through rounding of its computation, for the figures computed here
+// by subtracting two measured values (0 for the others, which are compared as
+// measured; see roundoff).
+func value(m Metrics, key string) (v, slack float64, ok bool) {
 	switch key {
 	case "sqnr_db":
-		return float64(m.SQNRdB), true
+		return float64(m.SQNRdB), 0, true
 	case "cosine":
-		return m.Cosine, true
+		return m.Cosine, 0, true
 	case "max_abs":
-		return m.MaxAbs, true
+		return m.MaxAbs, 0, true
 	case "mean_abs":
-		return m.MeanAbs, true
+		return m.MeanAbs, 0, true
 	case "rmse":
-		return m.RMSE, true
+		return m.RMSE, 0, true
 	case "top1_agreement":
 		return deref(m.Top1Agreement)
 	case "top5_agreement":
@@ -69,18 +72,35 @@ func value(m Metrics, key string) (float64, bool) {
 		return deref(m.CandAccuracy)
 	case "accuracy_drop":
 		if m.RefAccuracy == nil || m.CandAccuracy == nil {
-			return 0, false
+			return 0, 0, false
 		}
-		return 100 * (*m.RefAccuracy - *m.CandAccuracy), true
+		ref, cand := *m.RefAccuracy, *m.CandAccuracy
+		slack := roundoff * 100 * (math.Abs(ref) + math.Abs(cand))
+		if math.IsInf(slack, 0) {
+			slack = 0 // not an accuracy; no slack for a non-finite figure
+		}
+		return 100 * (ref - cand), slack, true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
-func deref(p *float64) (float64, bool) {
+// roundoff bounds, relative to the operands' magnitude, the rounding error of a figure
+// computed as 100·(a − b) from two measured values, compared with a bound written in
+// decimal. Accuracies are counts over a total (a = i/n, b = j/n), each rounded once to
+// float64 (error <= u·|a|, u = 2⁻⁵³); the subtraction and the product by 100 round once
+// each (<= 2u·100·|a − b| <= 2u·100·(|a| + |b|)); the bound is rounded when read
+// (<= u·|bound|, and a bound at the drop is <= 100·(|a| + |b|)): at most 4u·100·(|a| +
+// |b|) apart in all, plus terms in u². roundoff is twice that, 8u, so a drop exactly at
+// its bound passes (98.78% → 97.78% against accuracy_drop: 1 computes 1 + 8.9e-16), and
+// with accuracies <= 1 the slack stays below 2e-13 percentage points, far below any
+// difference a bound can mean (one sample in 10¹² is 1e-10 points).
+const roundoff = 0x1p-50
+
+func deref(p *float64) (float64, float64, bool) {
 	if p == nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return *p, true
+	return *p, 0, true
 }
 
 // Judge checks metrics of one provider run against t and returns one reason per miss,
@@ -103,14 +123,14 @@ func Judge(t Thresholds, provider string, metrics []Metrics) []string {
 		rule := thresholdRules[k]
 		applied := false
 		for _, m := range metrics {
-			v, ok := value(m, k)
+			v, slack, ok := value(m, k)
 			if !ok {
 				continue
 			}
 			applied = true
-			pass := v >= bound
+			pass := v >= bound-slack
 			if !rule.atLeast {
-				pass = v <= bound
+				pass = v <= bound+slack
 			}
 			if math.IsNaN(v) {
 				pass = false

@@ -247,8 +247,13 @@ func TestValue(t *testing.T) {
 		{"accuracy_drop", 25, true},
 		{"reference_accuracy", 0, false}, {"nan", 0, false}, {"", 0, false},
 	} {
-		if got, ok := value(m, tc.key); ok != tc.ok || got != tc.want {
+		got, slack, ok := value(m, tc.key)
+		if ok != tc.ok || got != tc.want {
 			t.Errorf("value(%q) = %v, %v; want %v, %v", tc.key, got, ok, tc.want, tc.ok)
+		}
+		// Only a figure computed here by subtraction has a slack for rounding.
+		if wantSlack := tc.key == "accuracy_drop"; (slack != 0) != wantSlack || slack < 0 || slack > 1e-12 {
+			t.Errorf("value(%q): slack %g", tc.key, slack)
 		}
 	}
 }

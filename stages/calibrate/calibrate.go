@@ -94,10 +94,10 @@ type Options struct {
 	Coverage Coverage `yaml:"coverage" json:"coverage"`
 	// Cache is a JSON file the table is saved to and reused from when the model, dataset
 	// and method are unchanged; {name} and {dir} are replaced per model.
-	Cache string `yaml:"cache" json:"cache,omitempty" onnxpipe:"path"`
+	Cache string `yaml:"cache" json:"cache,omitempty" onnxpipe:"path,writes"`
 	// TensorRTCache, when set, also writes the table in TensorRT's calibration-cache text
 	// format to this path.
-	TensorRTCache string `yaml:"tensorrt_cache" json:"tensorrt_cache,omitempty" onnxpipe:"path"`
+	TensorRTCache string `yaml:"tensorrt_cache" json:"tensorrt_cache,omitempty" onnxpipe:"path,writes"`
 	// MaxPassBytes bounds the extra outputs of one inference pass; above it the tensors are
 	// split into groups, one pass over the data each.
 	MaxPassBytes int64 `yaml:"max_pass_bytes" json:"max_pass_bytes"`

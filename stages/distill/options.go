@@ -56,12 +56,12 @@ type Options struct {
 	EarlyStopping training.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
 	// Checkpoint is a file written after each epoch; a run with the same models, data and
 	// options resumes from it ({name} and {dir} are replaced per model).
-	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
+	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path,writes"`
 	// TeacherLR is the learning rate of the teacher in mode online (0: a tenth of
 	// optimizer.lr, as a trained teacher is fine-tuned rather than trained).
 	TeacherLR float64 `yaml:"teacher_lr" json:"teacher_lr,omitempty"`
 	// TeacherOutput, in mode online, is where the trained teacher is written.
-	TeacherOutput string `yaml:"teacher_output" json:"teacher_output,omitempty" onnxpipe:"path"`
+	TeacherOutput string `yaml:"teacher_output" json:"teacher_output,omitempty" onnxpipe:"path,writes"`
 	// Seed makes the run deterministic: initialisation, sample order, dropout.
 	Seed uint64 `yaml:"seed" json:"seed"`
 	// MemoryLimit is the most bytes of training data (inputs and the teacher's outputs)

@@ -85,7 +85,7 @@ type Options struct {
 	// EarlyStopping stops training when validation stops improving.
 	EarlyStopping training.EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
 	// Checkpoint is a file written after each epoch and resumed from.
-	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path"`
+	Checkpoint string `yaml:"checkpoint" json:"checkpoint,omitempty" onnxpipe:"path,writes"`
 	// Seed makes the run deterministic.
 	Seed uint64 `yaml:"seed" json:"seed"`
 	// MemoryLimit is the most bytes of training data kept in memory.

@@ -18,21 +18,22 @@ The model is checked (structure, then an onnxruntime session) and written atomic
 temporary file renamed into place. The final artifact of a job is saved by the config's
 output: key; use this stage for intermediate snapshots (say, the float model after
 prepare) or to choose external data.`,
-	NewOptions: func() any { return &Options{External: "auto", Threshold: 1024} },
+	NewOptions: func() any { return &Options{External: "auto", Threshold: onnxio.DefaultThreshold} },
 	Run:        run,
 }
 
 // Options are the save stage's options.
 type Options struct {
 	// Path of the file to write; {name} and {dir} are replaced by the model's base name
-	// and its folder's name. Required.
-	Path string `yaml:"path" json:"path" onnxpipe:"path"`
+	// and its folder's name. Required; an input model is refused.
+	Path string `yaml:"path" json:"path" onnxpipe:"path,writes"`
 	// External says when tensor data goes to a separate file <path>.<8 hex digits of its
 	// sha256>.data (a new name per save; the data files of earlier saves of the path are
 	// removed): auto (only when the model would pass protobuf's 2 GiB limit), always, or
 	// never.
 	External External `yaml:"external" json:"external"`
-	// Threshold is the smallest tensor, in bytes, moved to the external file.
+	// Threshold is the smallest tensor, in bytes, moved to the external file (0: every
+	// tensor).
 	Threshold int64 `yaml:"threshold" json:"threshold"`
 }
 
@@ -81,7 +82,11 @@ func run(p *pipeline.Pass) (any, error) {
 	if err := pipeline.OpensInRuntime(m, p.Runtime()); err != nil {
 		return nil, fmt.Errorf("onnxruntime cannot open the model: %w", err)
 	}
-	if err := m.Save(o.Path, onnxio.SaveOptions{External: mode, Threshold: o.Threshold}); err != nil {
+	threshold := o.Threshold
+	if threshold == 0 {
+		threshold = onnxio.ThresholdAll // onnxio's 0 is its default, 1024
+	}
+	if err := m.Save(o.Path, onnxio.SaveOptions{External: mode, Threshold: threshold}); err != nil {
 		return nil, err
 	}
 	if err := p.RecordSaved(o.Path, m); err != nil {

@@ -201,6 +201,7 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`c.yaml:3:36: save: external: "alway" is not one of auto, always, never (did you mean "always"?)`}},
 		{"  - save: {path: a.onnx, threshold: -1}\n", []string{"c.yaml:3:26: save: threshold: cannot be negative"}},
 		{"  - save: {path: a.onnx, threshold: big}\n", []string{"c.yaml:3:37: save: cannot unmarshal !!str `big` into int64"}},
+		{"  - save: {path: a.onnx, threshold: 2.5}\n", []string{"c.yaml:3:37: save: threshold: expected an integer, got a number (2.5)"}},
 		{"  - save: {pth: a.onnx}\n", []string{
 			`c.yaml:3:12: save: unknown field "pth" (did you mean "path"?)`,
 			"c.yaml:3:5: save: path: is required",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/onnxpipe/onnxpipe/internal/suggest"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -82,11 +83,13 @@ func lastElem(path string) string {
 //
 // Reported: unknown keys (at the key, with a "did you mean" hint or the list
 // of valid keys), a mapping or list where something else is expected and
-// vice versa, scalars that do not decode (at the value), duplicate keys,
-// keys that are not scalars, malformed "<<" merge keys, arrays of the wrong
-// length and aliases that contain themselves. Merge keys are followed
-// (keys of the mapping itself override merged ones, earlier merged mappings
-// override later ones) and so are aliases. A problem inside an anchored value
+// vice versa, scalars that do not decode (at the value), numbers that yaml.v3
+// decodes into an integer type but not as themselves (a fraction, which it
+// truncates, or a float out of the type's range; at the value, naming the
+// key), duplicate keys, keys that are not scalars, malformed "<<" merge keys,
+// arrays of the wrong length and aliases that contain themselves. Merge keys
+// are followed (keys of the mapping itself override merged ones, earlier
+// merged mappings override later ones) and so are aliases. A problem inside an anchored value
 // reached through several aliases is reported once, at the anchored text;
 // a problem with the value as a whole is reported at the alias.
 //
@@ -251,6 +254,13 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	}
 	err := decodeInto(n, target)
 	if err == nil {
+		if msg := lossyInteger(n, t); msg != "" {
+			if k := keyName(path); k != "" {
+				msg = k + ": " + msg
+			}
+			c.report(at, path, "%s", msg)
+			return
+		}
 		c.checkEnum(n, t, path, at, lastElem(path)+":")
 		return
 	}
@@ -357,7 +367,74 @@ func (c *checker) key(k *yaml.Node, kt reflect.Type, path string) (string, bool)
 		c.report(k, joinPath(path, r.Value), "invalid key: %s", err)
 		return "", false
 	}
+	if msg := lossyInteger(r, kt); msg != "" {
+		c.report(k, joinPath(path, r.Value), "invalid key: %s", msg)
+		return "", false
+	}
 	return r.Value, true
+}
+
+// lossyInteger returns what is wrong with a number that yaml.v3 decodes into the
+// integer type t without an error but not as itself ("" when nothing is): a fraction,
+// which it truncates (13.5 becomes 13), or a float out of t's range, negative ones for
+// an unsigned type included, which Go's conversion turns into an arbitrary value (-2.5
+// into uint64 is 18446744073709551614). A float that is an integer in range (1e3, 13.0)
+// is that integer.
+func lossyInteger(n *yaml.Node, t reflect.Type) string {
+	if t == nil || t == durationType || reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return ""
+	}
+	r := resolveAlias(n)
+	if r.Kind != yaml.ScalarNode || r.ShortTag() != "!!float" {
+		return ""
+	}
+	var f float64
+	if decodeValue(r, &f) != nil {
+		return ""
+	}
+	v := reflect.New(t)
+	if decodeValue(r, v.Interface()) != nil {
+		return "" // reported by the caller
+	}
+	var exact bool
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		exact = f >= -0x1p63 && f < 0x1p63 && float64(v.Elem().Int()) == f
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		exact = f >= 0 && f < 0x1p64 && float64(v.Elem().Uint()) == f
+	default:
+		return ""
+	}
+	switch {
+	case exact:
+		return ""
+	case f != math.Trunc(f):
+		return fmt.Sprintf("expected %s, got %s", expectation(t), describe(r))
+	}
+	return fmt.Sprintf("%s is out of range for %s", r.Value, t)
+}
+
+// keyName names the value at path in a message: its key, with the key of the list
+// for an item of one ("sizes.1").
+func keyName(path string) string {
+	elems := strings.Split(path, ".")
+	i := len(elems) - 1
+	for i > 0 && isIndex(elems[i]) {
+		i--
+	}
+	return strings.Join(elems[i:], ".")
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 type pair struct{ key, value *yaml.Node }
