@@ -29,8 +29,9 @@ func (e *CheckError) Error() string {
 // inputs, initializers, outputs of earlier nodes, values of enclosing graphs for
 // subgraphs); graph outputs defined; each value produced once, and no node output of a
 // subgraph reusing a name of an enclosing graph; unique node names and attribute names;
-// an opset import for every domain used; tensor data sizes that match their shapes. It
-// returns a *CheckError, or nil.
+// an opset import for every domain used; as many inputs and outputs as the node's op
+// takes, for the common ops of the default domain, and one value per Constant; tensor
+// data sizes that match their shapes. It returns a *CheckError, or nil.
 func Check(m *Model) error {
 	c := &checker{}
 	mp := m.Proto
@@ -175,6 +176,7 @@ func (c *checker) node(n *onnxpb.NodeProto, s *graphScope, producer map[string]*
 	if d := canonicalDomain(n.GetDomain()); !c.domains[d] {
 		c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
 	}
+	c.checkArity(n, label)
 	for _, in := range n.GetInput() {
 		if in != "" && !s.defined[in] {
 			if p := producer[in]; p != nil {

@@ -201,11 +201,21 @@ func (ix *Index) ConstantTensor(name string) (*onnxpb.TensorProto, bool) {
 }
 
 // ConstantNodeTensor returns the tensor a Constant node produces, for its tensor-valued
-// forms (value, value_float(s), value_int(s)); sparse and string forms give false.
+// forms (value, value_float(s), value_int(s)); sparse and string forms give false, and so
+// does a node with no value attribute or more than one (which one would be meant?).
 func ConstantNodeTensor(n *onnxpb.NodeProto) (*onnxpb.TensorProto, bool) {
 	name := ""
 	if len(n.GetOutput()) > 0 {
 		name = n.GetOutput()[0]
+	}
+	values := 0
+	for _, a := range n.GetAttribute() {
+		if constantValueAttrs[a.GetName()] {
+			values++
+		}
+	}
+	if values != 1 { // no value, or two: which one would be meant?
+		return nil, false
 	}
 	for _, a := range n.GetAttribute() {
 		switch a.GetName() {
