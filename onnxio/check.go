@@ -31,7 +31,8 @@ func (e *CheckError) Error() string {
 // subgraph reusing a name of an enclosing graph; unique node names and attribute names;
 // an opset import for every domain used; as many inputs and outputs as the node's op
 // takes, for the common ops of the default domain, and one value per Constant; tensor
-// data sizes that match their shapes. It returns a *CheckError, or nil.
+// data sizes that match their shapes; known element types on the main graph's inputs and
+// outputs. It returns a *CheckError, or nil.
 func Check(m *Model) error {
 	c := &checker{}
 	mp := m.Proto
@@ -127,6 +128,30 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 		if !s.defined[vi.GetName()] {
 			c.add(fmt.Sprintf("%s: output %q is not produced by any node", where, vi.GetName()))
 		}
+	}
+	if outer == nil { // the main graph: its inputs and outputs are what a runtime is fed and gives
+		for _, io := range []struct {
+			what string
+			vis  []*onnxpb.ValueInfoProto
+		}{{"input", g.GetInput()}, {"output", g.GetOutput()}} {
+			for _, vi := range io.vis {
+				c.elemType(vi, fmt.Sprintf("%s: %s %q", where, io.what, vi.GetName()))
+			}
+		}
+	}
+}
+
+// elemType reports a tensor value whose element type is missing or unknown.
+func (c *checker) elemType(vi *onnxpb.ValueInfoProto, label string) {
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return
+	}
+	switch dt := tt.GetElemType(); {
+	case dt == 0:
+		c.add(label + ": its tensor type has no element type (elem_type 0, undefined)")
+	case onnxpb.TensorProto_DataType_name[dt] == "":
+		c.add(fmt.Sprintf("%s: unknown element type %d", label, dt))
 	}
 }
 

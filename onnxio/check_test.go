@@ -499,3 +499,15 @@ func TestCheckArity(t *testing.T) {
 		t.Error("ConstantNodeTensor took one of two values")
 	}
 }
+
+// TestCheckIOElemTypes: a main-graph input or output whose tensor type has no element
+// type, or an unknown one, is a problem naming it (onnxruntime only said "Invalid tensor
+// data type 0").
+func TestCheckIOElemTypes(t *testing.T) {
+	m := mlpModel(t)
+	m.Graph().Input[0].Type.GetTensorType().ElemType = proto.Int32(0)
+	wantErr(t, "undefined input", Check(m), `graph: input "`+m.Graph().Input[0].GetName()+`": its tensor type has no element type`)
+	m = mlpModel(t)
+	m.Graph().Output[0].Type.GetTensorType().ElemType = proto.Int32(99)
+	wantErr(t, "unknown output", Check(m), `graph: output "`+m.Graph().Output[0].GetName()+`": unknown element type 99`)
+}

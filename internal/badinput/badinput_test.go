@@ -38,7 +38,6 @@ var knownFailures = map[string]string{}
 func init() {
 	for reason, names := range map[string]string{
 		"onnxruntime's message names no function (actuals.size() <= formals.size()): onnxio.Check does not compare a call with the local function":                                                "mnist/built/function-wrong-arity",
-		"onnxruntime's message names no input (Invalid tensor data type 0): onnxio.Check does not check the graph inputs' element types":                                                          "mnist/model/input-type-undefined resnet/model/input-type-undefined transformer/model/input-type-undefined",
 		"a node output named like the graph input is reported by onnxio.TopoSort as a cycle through every node, not naming the node":                                                              "mnist/n10/dup-output-input mnist/n11/dup-output-input resnet/n28/dup-output-input resnet/n30/dup-output-input",
 		"NaN or infinity in the data: the message names the input and the sample but not the file (dataset.CheckFinite)":                                                                          "mnist/data/calib/nan-one mnist/data/calib/nan-all mnist/data/calib/inf-one mnist/data/calib/dtype-big-endian-unswapped mnist/data/eval/nan-one mnist/data/eval/nan-all mnist/data/eval/inf-one mnist/data/eval/dtype-big-endian-unswapped",
 		"an input mapped to an empty path gives \"lstat : no such file or directory\" (dataset.Spec.Validate)":                                                                                    "mnist/data/spec/empty-path",
