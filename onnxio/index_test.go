@@ -550,6 +550,36 @@ func TestTopoSortCycle(t *testing.T) {
 	}
 }
 
+// TestTopoSortDefinedTwice: a node output that reuses the name of a graph input, an
+// initializer or another node's output is an error naming the nodes, not a cycle through
+// the readers (which it looked like: the first Conv's input "came from" the last Gemm).
+func TestTopoSortDefinedTwice(t *testing.T) {
+	for _, test := range []struct {
+		name string
+		g    *onnxpb.GraphProto
+		want string
+	}{
+		{"graph input", &onnxpb.GraphProto{Input: []*onnxpb.ValueInfoProto{ValueInfo("x", TypeFloat, nil)},
+			Node: []*onnxpb.NodeProto{node("a", "Relu", []string{"x"}, []string{"y"}), node("b", "Relu", []string{"y"}, []string{"x"})}},
+			`node "b" (Relu): output "x" has the name of a graph input; every value is defined once`},
+		{"initializer", &onnxpb.GraphProto{Initializer: []*onnxpb.TensorProto{floatInit(t, "w", 1)},
+			Node: []*onnxpb.NodeProto{node("b", "Relu", []string{"x"}, []string{"w"})}},
+			`node "b" (Relu): output "w" has the name of an initializer`},
+		{"two nodes", &onnxpb.GraphProto{
+			Node: []*onnxpb.NodeProto{node("a", "Relu", []string{"x"}, []string{"y"}), node("b", "Relu", []string{"y"}, []string{"y"})}},
+			`value "y" is the output of two nodes, "a" (Relu) and "b" (Relu)`},
+	} {
+		before := slices.Clone(test.g.Node)
+		err := TopoSort(test.g)
+		if err == nil || !strings.HasPrefix(err.Error(), test.want) {
+			t.Errorf("%s: TopoSort = %v, want %q", test.name, err, test.want)
+		}
+		if !slices.Equal(test.g.Node, before) {
+			t.Errorf("%s: TopoSort changed the graph although it failed", test.name)
+		}
+	}
+}
+
 func TestValues(t *testing.T) {
 	g := nestedGraph(t)
 	g.SparseInitializer = []*onnxpb.SparseTensorProto{{Values: floatInit(t, "sp", 1)}}
