@@ -30,9 +30,9 @@ func (e *CheckError) Error() string {
 // subgraphs); graph outputs defined; each value produced once, and no node output of a
 // subgraph reusing a name of an enclosing graph; unique node names and attribute names;
 // an opset import for every domain used; as many inputs and outputs as the node's op
-// takes, for the common ops of the default domain, and one value per Constant; tensor
-// data sizes that match their shapes; known element types on the main graph's inputs and
-// outputs. It returns a *CheckError, or nil.
+// takes, for the common ops of the default domain and the model's local functions, and
+// one value per Constant; tensor data sizes that match their shapes; known element types
+// on the main graph's inputs and outputs. It returns a *CheckError, or nil.
 func Check(m *Model) error {
 	c := &checker{}
 	mp := m.Proto
@@ -50,8 +50,9 @@ func Check(m *Model) error {
 	if !c.domains[""] {
 		c.add("model: no opset_import for the default ONNX domain")
 	}
+	c.functions = map[string]*onnxpb.FunctionProto{}
 	for _, f := range mp.GetFunctions() {
-		c.functions = append(c.functions, f.GetDomain()+":"+f.GetName())
+		c.functions[f.GetDomain()+":"+f.GetName()] = f
 	}
 	c.graph(mp.GetGraph(), nil, "graph")
 	if len(c.problems) > 0 {
@@ -63,7 +64,7 @@ func Check(m *Model) error {
 type checker struct {
 	problems  []string
 	domains   map[string]bool
-	functions []string
+	functions map[string]*onnxpb.FunctionProto // local functions by domain:name
 }
 
 func (c *checker) add(p string) { c.problems = append(c.problems, p) }
@@ -202,6 +203,15 @@ func (c *checker) node(n *onnxpb.NodeProto, s *graphScope, producer map[string]*
 		c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
 	}
 	c.checkArity(n, label)
+	if f := c.functions[n.GetDomain()+":"+n.GetOpType()]; f != nil {
+		// A call passes at most the function's inputs and takes at most its outputs.
+		if have := present(n.GetInput()); have > len(f.GetInput()) {
+			c.add(fmt.Sprintf("%s: local function %s.%s takes %s, the node passes %d", label, f.GetDomain(), f.GetName(), countText(len(f.GetInput()), len(f.GetInput()), "input"), have))
+		}
+		if have := present(n.GetOutput()); have > len(f.GetOutput()) {
+			c.add(fmt.Sprintf("%s: local function %s.%s has %s, the node takes %d", label, f.GetDomain(), f.GetName(), countText(len(f.GetOutput()), len(f.GetOutput()), "output"), have))
+		}
+	}
 	for _, in := range n.GetInput() {
 		if in != "" && !s.defined[in] {
 			if p := producer[in]; p != nil {

@@ -511,3 +511,27 @@ func TestCheckIOElemTypes(t *testing.T) {
 	m.Graph().Output[0].Type.GetTensorType().ElemType = proto.Int32(99)
 	wantErr(t, "unknown output", Check(m), `graph: output "`+m.Graph().Output[0].GetName()+`": unknown element type 99`)
 }
+
+// TestCheckFunctionCall: a call of a local function with more inputs or outputs than the
+// function has names the node and the function (onnxruntime said "actuals.size() <=
+// formals.size() was false").
+func TestCheckFunctionCall(t *testing.T) {
+	m := mlpModel(t)
+	m.SetOpset("local", 1)
+	m.Proto.Functions = []*onnxpb.FunctionProto{{Name: proto.String("MyRelu"), Domain: proto.String("local"), Input: []string{"x"}, Output: []string{"y"},
+		Node:        []*onnxpb.NodeProto{{OpType: proto.String("Relu"), Input: []string{"x"}, Output: []string{"y"}}},
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}}}}
+	var call *onnxpb.NodeProto
+	for _, n := range m.Graph().Node {
+		if n.GetOpType() == "Relu" {
+			call = n
+		}
+	}
+	call.OpType, call.Domain = proto.String("MyRelu"), proto.String("local")
+	checkOK(t, m, "a call of a local function")
+	call.Input = append(call.Input, call.Input[0])
+	wantErr(t, "two inputs", Check(m), `(MyRelu): local function local.MyRelu takes 1 input, the node passes 2`)
+	call.Input = call.Input[:1]
+	call.Output = append(call.Output, "extra")
+	wantErr(t, "two outputs", Check(m), `local function local.MyRelu has 1 output, the node takes 2`)
+}
