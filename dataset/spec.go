@@ -5,6 +5,7 @@ package dataset
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -81,6 +82,11 @@ func (s *Spec) Validate() error {
 	}
 	if s.Format != "random" && len(s.Inputs) == 0 {
 		return fmt.Errorf("inputs is missing: map each model input name to its %s file", s.Format)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Inputs)) {
+		if s.Inputs[name] == "" && s.Format != "random" {
+			return fmt.Errorf("inputs: input %q has an empty path: give its %s file", name, s.Format)
+		}
 	}
 	for _, v := range []struct {
 		key string
