@@ -197,6 +197,41 @@ func TestDecodeUnsetEnvAndBadSet(t *testing.T) {
 	}
 }
 
+// TestDecodeTypeErrorsNameTheKey: a value of the wrong type is one diagnostic, at the
+// value, that names its key (it said only "cannot unmarshal !!str `abc` into int", and a
+// top-level one came twice, the second time at 1:1); a value --set gave is named by the
+// --set path, since it has no line.
+func TestDecodeTypeErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		sets []string
+		want string // the error, without the config's folder
+	}{
+		{"model: m.onnx\ndatasets:\n  calib: {format: npy, inputs: {x: a.npy}, limit: abc}\nstages: [tcalib]\n", nil,
+			"c.yaml:3:51: cannot unmarshal !!str `abc` into int (key datasets.calib.limit)"},
+		{"model: [a.onnx, b.onnx]\nstages: [tcalib]\n", nil, "c.yaml:1:8: expected a string, got a list (key model)"},
+		{"model: m.onnx\nstages:\n  - tcalib: {inner: {depth: deep}}\n", nil,
+			"c.yaml:3:29: tcalib: cannot unmarshal !!str `deep` into int (key inner.depth)"},
+		{"model: m.onnx\nstages:\n  - tcalib: {inner: [1]}\n", nil, "c.yaml:3:21: tcalib: expected a mapping, got a list (key inner)"},
+		{"model: m.onnx\nstages: [tcalib]\n", []string{"datasets.calib.limit=abc"},
+			"c.yaml: --set datasets.calib.limit: cannot unmarshal !!str `abc` into int"},
+		{"model: m.onnx\nstages: [tcalib]\n", []string{"nosuch.key=1"}, `c.yaml: --set nosuch.key: unknown field "nosuch" (valid fields: model, models, output, report, runtime, datasets, stages, parallel)`},
+	} {
+		_, err := parse(t, tc.yaml, LoadOptions{Sets: tc.sets})
+		if err == nil {
+			t.Errorf("%q %v: accepted", tc.yaml, tc.sets)
+			continue
+		}
+		got := err.Error()
+		if i := strings.Index(got, "c.yaml"); i >= 0 {
+			got = got[i:]
+		}
+		if got != tc.want {
+			t.Errorf("%q %v:\n%s\nwant %q", tc.yaml, tc.sets, got, tc.want)
+		}
+	}
+}
+
 func touch(t *testing.T, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
