@@ -37,10 +37,8 @@ var knownFailures = map[string]string{}
 
 func init() {
 	for reason, names := range map[string]string{
-		"a fraction where an integer belongs is truncated (yaml.v3 decodes 2.5 into an int as 2): the job runs with limit 2":                     "mnist/config/limit-float mnist/config/parallel-float",
 		"a path the job writes is one of its inputs, which it overwrites: the config, a dataset, the model (output, save.path, calibrate.cache)": "mnist/config/output-is-config mnist/config/output-is-dataset mnist/config/save-over-input mnist/config/cache-is-input mnist/config/cache-is-dataset",
 		"an unknown placeholder in output is written literally (out/{nmae}.onnx)":                                                                "mnist/config/output-unknown-placeholder",
-		"percentile: .nan passes the stage's range check (NaN compares false) and panics in calibrate (\"percentile NaN outside [50, 100]\")":    "mnist/config/percentile-nan",
 		"quantize's overrides naming no tensor of the model are ignored without a word (stages/quantize, quantize/)":                             "mnist/config/override-unknown-tensor",
 		"a Conv of zero output channels: onnxruntime's message names an internal node (ReorderOutput_token_4), not the Conv":                     "mnist/built/zero-channels",
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/onnxpipe/onnxpipe/internal/suggest"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -82,7 +83,9 @@ func lastElem(path string) string {
 //
 // Reported: unknown keys (at the key, with a "did you mean" hint or the list
 // of valid keys), a mapping or list where something else is expected and
-// vice versa, scalars that do not decode (at the value), duplicate keys,
+// vice versa, scalars that do not decode (at the value), numbers with a
+// fraction where an integer is expected and NaN where a number is (which
+// yaml.v3 decodes: it truncates 2.5 into 2), duplicate keys,
 // keys that are not scalars, malformed "<<" merge keys, arrays of the wrong
 // length and aliases that contain themselves. Merge keys are followed
 // (keys of the mapping itself override merged ones, earlier merged mappings
@@ -251,6 +254,10 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	}
 	err := decodeInto(n, target)
 	if err == nil {
+		if msg := lossy(n, t); msg != "" {
+			c.report(at, path, "%s", msg)
+			return
+		}
 		c.checkEnum(n, t, path, at, lastElem(path)+":")
 		return
 	}
@@ -264,6 +271,31 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 		}
 	}
 	c.report(at, path, "%s", err)
+}
+
+// lossy says what is wrong with a scalar that yaml.v3 decodes into t without an error
+// but not as written: a number with a fraction into an integer (yaml.v3 truncates 2.5 to
+// 2), or NaN into a float (.nan is no bound, percentile or rate: every comparison with it
+// is false, so range checks let it through).
+func lossy(n *yaml.Node, t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	r := resolveAlias(n)
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var f float64
+		if r.ShortTag() == "!!float" && decodeValue(r, &f) == nil && f != math.Trunc(f) {
+			return fmt.Sprintf("expected %s, got %s", expectation(t), describe(r))
+		}
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		if decodeValue(r, &f) == nil && math.IsNaN(f) {
+			return fmt.Sprintf("expected a number, got NaN (%s)", r.Value)
+		}
+	}
+	return ""
 }
 
 // structMapping checks the keys and values of mapping m against struct t.

@@ -65,7 +65,9 @@ func strictFuzz(data []byte) (err error, ok bool) {
 func onlyStricter(ds []Diagnostic) bool {
 	for _, d := range ds {
 		if !strings.Contains(d.Msg, "is ignored by the YAML decoder") &&
-			!strings.Contains(d.Msg, "written through an alias") {
+			!strings.Contains(d.Msg, "written through an alias") &&
+			!strings.Contains(d.Msg, "got NaN (") && // yaml.v3 decodes NaN and truncates fractions
+			!strings.Contains(d.Msg, "integer, got a number (") {
 			return false
 		}
 	}
