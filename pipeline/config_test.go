@@ -291,6 +291,18 @@ func TestJobsErrors(t *testing.T) {
 		{"models: [m/*.onnx]\noutput: out/model.onnx\nstages: [tcalib]\n", "would both write"},
 		{"models: [nothing/*.onnx]\noutput: out/{name}.onnx\nstages: [tcalib]\n", "matches no files"},
 		{"model: m/a.onnx\noutput: m/a.onnx\nstages: [tcalib]\n", "is the input model itself"},
+		// Files a job writes that it reads too: it would overwrite them.
+		{"model: m/a.onnx\noutput: c.yaml\nstages: [tcalib]\n", "output " + filepath.Join(dir, "c.yaml") + " is the config file; write the result elsewhere"},
+		{"model: m/a.onnx\noutput: m/b.onnx\ndatasets:\n  calib: {format: npy, inputs: {x: m/b.onnx}}\nstages: [tcalib]\n",
+			`is a file of dataset "calib" (input "x")`},
+		{"model: m/a.onnx\noutput: out/x.onnx\ndatasets:\n  calib: {format: npz, inputs: {x: 'd.npz:x'}, labels: out/x.onnx}\nstages: [tcalib]\n",
+			`is the labels file of dataset "calib"`},
+		{"model: m/a.onnx\noutput: out/x.onnx\nstages:\n  - tcalib: {cache: m/a.onnx}\n", "stages.0.tcalib.cache " + filepath.Join(dir, "m/a.onnx") + " is the input model itself"},
+		{"model: m/a.onnx\noutput: out/x.onnx\ndatasets:\n  calib: {format: npz, inputs: {x: 'd.npz:x'}}\nstages:\n  - tcalib: {cache: d.npz}\n",
+			`is a file of dataset "calib" (input "x")`},
+		{"model: m/a.onnx\noutput: m/{nmae}.onnx\nstages: [tcalib]\n", `m/{nmae}.onnx": unknown placeholder {nmae}`},
+		{"model: m/a.onnx\noutput: out/{nmae}.onnx\nstages: [tcalib]\n", `out/{nmae}.onnx": unknown placeholder {nmae}; the placeholders are {name} and {dir}`},
+		{"model: m/a.onnx\noutput: out/x.onnx\nstages:\n  - tcalib: {cache: 'c/{model}.json'}\n", "unknown placeholder {model}"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o644)
@@ -300,6 +312,26 @@ func TestJobsErrors(t *testing.T) {
 		}
 		if _, err := cfg.Jobs(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("case %d: got %v, want %q", i, err, tc.want)
+		}
+	}
+}
+
+// TestJobsBracesInFolderName: braces in the config's folder name (or a folder of an
+// absolute path) are no placeholder; only what the config wrote below its folder, or an
+// absolute path's file name, is looked at.
+func TestJobsBracesInFolderName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "{weird}")
+	touch(t, filepath.Join(dir, "m.onnx"))
+	other := filepath.Join(t.TempDir(), "{also}", "{name}.onnx")
+	for _, out := range []string{"out/{name}.onnx", other} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte("model: m.onnx\noutput: "+out+"\nstages: [tcalib]\n"), 0o644)
+		cfg, err := Load(path, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.Jobs(); err != nil {
+			t.Errorf("output %s: %v", out, err)
 		}
 	}
 }
