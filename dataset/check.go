@@ -10,7 +10,7 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
-// CheckFinite returns an error naming the input and the sample of the first NaN or
+// CheckFinite returns an error naming the input, its file and the sample of the first NaN or
 // infinity in a batch's floating-point inputs (inputs in name order), or nil when all
 // are finite. Calibration calls it: one bad value would wreck a tensor's range.
 func CheckFinite(b *Batch) error {
@@ -29,7 +29,11 @@ func CheckFinite(b *Batch) error {
 		if s < len(b.Rows) {
 			where += fmt.Sprintf(" (row %d of the data)", b.Rows[s])
 		}
-		return fmt.Errorf("input %q, %s: element %d is %v; clean the data or drop the sample", name, where, i%per, v)
+		from := ""
+		if f := b.Files[name]; f != "" {
+			from = " (" + f + ")"
+		}
+		return fmt.Errorf("input %q%s, %s: element %d is %v; clean the data or drop the sample", name, from, where, i%per, v)
 	}
 	return nil
 }

@@ -82,6 +82,8 @@ type Batch struct {
 	// Rows are the samples' positions in the data files (their order before shuffling),
 	// one per sample, for messages that point at the offending sample.
 	Rows []int
+	// Files names the file or folder each input's samples come from, for messages.
+	Files map[string]string
 }
 
 // source reads the samples of one input.
@@ -397,8 +399,10 @@ func (d *Dataset) Batches() iter.Seq2[*Batch, error] {
 	return func(yield func(*Batch, error) bool) {
 		for start := 0; start < len(d.order); start += d.batch {
 			rows := d.order[start:min(start+d.batch, len(d.order))]
-			b := &Batch{Index: start, N: len(rows), Inputs: make(map[string]*onnxio.Tensor, len(d.srcs)), Rows: slices.Clone(rows)}
+			b := &Batch{Index: start, N: len(rows), Inputs: make(map[string]*onnxio.Tensor, len(d.srcs)), Rows: slices.Clone(rows),
+				Files: make(map[string]string, len(d.srcs))}
 			for i, s := range d.srcs {
+				b.Files[d.inputs[i].Name] = s.Describe()
 				t, err := s.Read(rows)
 				if err != nil {
 					yield(nil, fmt.Errorf("input %q, samples %d..%d: %w", d.inputs[i].Name, start, start+len(rows)-1, err))

@@ -419,7 +419,7 @@ func TestCheckFinite(t *testing.T) {
 	}
 }
 
-// TestCheckFiniteFromFile finds a NaN written into a data file.
+// TestCheckFiniteFromFile finds a NaN written into a data file, and names the file.
 func TestCheckFiniteFromFile(t *testing.T) {
 	dir := t.TempDir()
 	data := rowsData(6, 2)
@@ -438,7 +438,7 @@ func TestCheckFiniteFromFile(t *testing.T) {
 	if len(errs) != 1 {
 		t.Fatalf("errors %v, want one", errs)
 	}
-	wantErr(t, errs[0], `"x"`, "sample 4", "element 1")
+	wantErr(t, errs[0], `input "x" (`+x+`), sample 4`, "element 1")
 }
 
 func TestRandomTypes(t *testing.T) {

@@ -5,6 +5,7 @@ package dataset
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -68,6 +69,9 @@ type ImageSpec struct {
 	Scale float64 `yaml:"scale,omitempty" json:"scale,omitempty"`
 }
 
+// MaxRandomSamples is the most samples a random dataset may generate.
+const MaxRandomSamples = 1 << 24
+
 // Validate checks a spec without reading any file.
 func (s *Spec) Validate() error {
 	if s.Format == "" {
@@ -79,8 +83,22 @@ func (s *Spec) Validate() error {
 	if s.Format != "random" && len(s.Inputs) == 0 {
 		return fmt.Errorf("inputs is missing: map each model input name to its %s file", s.Format)
 	}
-	if s.Limit < 0 || s.Skip < 0 || s.Batch < 0 || s.Samples < 0 {
-		return fmt.Errorf("limit, skip, batch and samples cannot be negative")
+	for _, name := range slices.Sorted(maps.Keys(s.Inputs)) {
+		if s.Inputs[name] == "" && s.Format != "random" {
+			return fmt.Errorf("inputs: input %q has an empty path: give its %s file", name, s.Format)
+		}
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"limit", s.Limit}, {"skip", s.Skip}, {"batch", s.Batch}, {"samples", s.Samples}} {
+		if v.n < 0 {
+			return fmt.Errorf("%s %d: cannot be negative", v.key, v.n)
+		}
+	}
+	if s.Samples > MaxRandomSamples {
+		// The sample order is a slice of that many ints: a typo here would exhaust memory.
+		return fmt.Errorf("samples %d: a random dataset holds at most %d", s.Samples, MaxRandomSamples)
 	}
 	if s.Format == "images" {
 		if s.Image == nil || len(s.Image.Size) != 2 {

@@ -29,8 +29,10 @@ func (e *CheckError) Error() string {
 // inputs, initializers, outputs of earlier nodes, values of enclosing graphs for
 // subgraphs); graph outputs defined; each value produced once, and no node output of a
 // subgraph reusing a name of an enclosing graph; unique node names and attribute names;
-// an opset import for every domain used; tensor data sizes that match their shapes. It
-// returns a *CheckError, or nil.
+// an opset import for every domain used; as many inputs and outputs as the node's op
+// takes, for the common ops of the default domain and the model's local functions, and
+// one value per Constant; tensor data sizes that match their shapes; known element types
+// on the main graph's inputs and outputs. It returns a *CheckError, or nil.
 func Check(m *Model) error {
 	c := &checker{}
 	mp := m.Proto
@@ -48,8 +50,9 @@ func Check(m *Model) error {
 	if !c.domains[""] {
 		c.add("model: no opset_import for the default ONNX domain")
 	}
+	c.functions = map[string]*onnxpb.FunctionProto{}
 	for _, f := range mp.GetFunctions() {
-		c.functions = append(c.functions, f.GetDomain()+":"+f.GetName())
+		c.functions[f.GetDomain()+":"+f.GetName()] = f
 	}
 	c.graph(mp.GetGraph(), nil, "graph")
 	if len(c.problems) > 0 {
@@ -61,7 +64,7 @@ func Check(m *Model) error {
 type checker struct {
 	problems  []string
 	domains   map[string]bool
-	functions []string
+	functions map[string]*onnxpb.FunctionProto // local functions by domain:name
 }
 
 func (c *checker) add(p string) { c.problems = append(c.problems, p) }
@@ -127,6 +130,30 @@ func (c *checker) graph(g *onnxpb.GraphProto, outer map[string]bool, where strin
 			c.add(fmt.Sprintf("%s: output %q is not produced by any node", where, vi.GetName()))
 		}
 	}
+	if outer == nil { // the main graph: its inputs and outputs are what a runtime is fed and gives
+		for _, io := range []struct {
+			what string
+			vis  []*onnxpb.ValueInfoProto
+		}{{"input", g.GetInput()}, {"output", g.GetOutput()}} {
+			for _, vi := range io.vis {
+				c.elemType(vi, fmt.Sprintf("%s: %s %q", where, io.what, vi.GetName()))
+			}
+		}
+	}
+}
+
+// elemType reports a tensor value whose element type is missing or unknown.
+func (c *checker) elemType(vi *onnxpb.ValueInfoProto, label string) {
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return
+	}
+	switch dt := tt.GetElemType(); {
+	case dt == 0:
+		c.add(label + ": its tensor type has no element type (elem_type 0, undefined)")
+	case onnxpb.TensorProto_DataType_name[dt] == "":
+		c.add(fmt.Sprintf("%s: unknown element type %d", label, dt))
+	}
 }
 
 // graphInputs defines g's inputs, initializers and sparse initializers in s, and checks
@@ -174,6 +201,16 @@ func (c *checker) node(n *onnxpb.NodeProto, s *graphScope, producer map[string]*
 	}
 	if d := canonicalDomain(n.GetDomain()); !c.domains[d] {
 		c.add(fmt.Sprintf("%s: domain %q is not in opset_import", label, n.GetDomain()))
+	}
+	c.checkArity(n, label)
+	if f := c.functions[n.GetDomain()+":"+n.GetOpType()]; f != nil {
+		// A call passes at most the function's inputs and takes at most its outputs.
+		if have := present(n.GetInput()); have > len(f.GetInput()) {
+			c.add(fmt.Sprintf("%s: local function %s.%s takes %s, the node passes %d", label, f.GetDomain(), f.GetName(), countText(len(f.GetInput()), len(f.GetInput()), "input"), have))
+		}
+		if have := present(n.GetOutput()); have > len(f.GetOutput()) {
+			c.add(fmt.Sprintf("%s: local function %s.%s has %s, the node takes %d", label, f.GetDomain(), f.GetName(), countText(len(f.GetOutput()), len(f.GetOutput()), "output"), have))
+		}
 	}
 	for _, in := range n.GetInput() {
 		if in != "" && !s.defined[in] {

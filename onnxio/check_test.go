@@ -436,3 +436,102 @@ func TestCheckTensorSize(t *testing.T) {
 		wantErr(t, test.name, err, test.want)
 	}
 }
+
+// TestCheckArity: a node of a common op with too few or too many inputs or outputs, or
+// an empty name where one is required, is a problem naming the node; optional inputs
+// and outputs left out (trailing empty names) are fine. So is a Constant without exactly
+// one value. (A Relu without inputs went through and panicked in the quantizer.)
+func TestCheckArity(t *testing.T) {
+	relu := func(edit func(n *onnxpb.NodeProto)) *Model {
+		m := mlpModel(t)
+		for _, n := range m.Graph().Node {
+			if n.GetOpType() == "Relu" {
+				edit(n)
+			}
+		}
+		return m
+	}
+	for _, test := range []struct {
+		name string
+		m    *Model
+		want string // "" for valid
+	}{
+		{"no inputs", relu(func(n *onnxpb.NodeProto) { n.Input = nil }), `node "Relu" (Relu): Relu takes 1 input, the node has 0`},
+		{"two inputs", relu(func(n *onnxpb.NodeProto) { n.Input = append(n.Input, n.Input[0]) }), "Relu takes 1 input, the node has 2"},
+		{"empty input", relu(func(n *onnxpb.NodeProto) { n.Input[0] = "" }), "Relu takes 1 input, the node has 0"},
+		{"no outputs", relu(func(n *onnxpb.NodeProto) { n.Output = nil }), "Relu takes 1 output, the node has 0"},
+		{"trailing empty output", relu(func(n *onnxpb.NodeProto) { n.Output = append(n.Output, "") }), ""},
+		{"unlisted op", relu(func(n *onnxpb.NodeProto) { n.OpType = proto.String("Custom"); n.Input = nil }), ""},
+		{"custom domain", func() *Model {
+			m := relu(func(n *onnxpb.NodeProto) { n.Domain = proto.String("com.example"); n.Input = nil })
+			m.SetOpset("com.example", 1)
+			return m
+		}(), ""},
+	} {
+		err := Check(test.m)
+		if test.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", test.name, err)
+			}
+			continue
+		}
+		wantErr(t, test.name, err, test.want)
+	}
+
+	constant := func(attrs ...*onnxpb.AttributeProto) *Model {
+		b := NewBuilder(13)
+		x := b.Input("x", TypeFloat, []int64{2})
+		b.Graph().Node = append(b.Graph().Node, &onnxpb.NodeProto{Name: proto.String("c"), OpType: proto.String("Constant"), Output: []string{"c_out"}, Attribute: attrs})
+		b.Output(b.Op("Add", []string{x, "c_out"}), TypeFloat, []int64{2})
+		m, err := b.Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := Check(constant(AttrFloat("value_float", 1))); err != nil {
+		t.Errorf("one value: %v", err)
+	}
+	wantErr(t, "no value", Check(constant()), `node "c" (Constant): a Constant needs exactly one of the attributes`)
+	two := constant(AttrFloat("value_float", 1), AttrFloats("value_floats", 1, 2))
+	wantErr(t, "two values", Check(two), "it has 2 [value_float value_floats]")
+	if _, ok := ConstantNodeTensor(two.Graph().Node[0]); ok {
+		t.Error("ConstantNodeTensor took one of two values")
+	}
+}
+
+// TestCheckIOElemTypes: a main-graph input or output whose tensor type has no element
+// type, or an unknown one, is a problem naming it (onnxruntime only said "Invalid tensor
+// data type 0").
+func TestCheckIOElemTypes(t *testing.T) {
+	m := mlpModel(t)
+	m.Graph().Input[0].Type.GetTensorType().ElemType = proto.Int32(0)
+	wantErr(t, "undefined input", Check(m), `graph: input "`+m.Graph().Input[0].GetName()+`": its tensor type has no element type`)
+	m = mlpModel(t)
+	m.Graph().Output[0].Type.GetTensorType().ElemType = proto.Int32(99)
+	wantErr(t, "unknown output", Check(m), `graph: output "`+m.Graph().Output[0].GetName()+`": unknown element type 99`)
+}
+
+// TestCheckFunctionCall: a call of a local function with more inputs or outputs than the
+// function has names the node and the function (onnxruntime said "actuals.size() <=
+// formals.size() was false").
+func TestCheckFunctionCall(t *testing.T) {
+	m := mlpModel(t)
+	m.SetOpset("local", 1)
+	m.Proto.Functions = []*onnxpb.FunctionProto{{Name: proto.String("MyRelu"), Domain: proto.String("local"), Input: []string{"x"}, Output: []string{"y"},
+		Node:        []*onnxpb.NodeProto{{OpType: proto.String("Relu"), Input: []string{"x"}, Output: []string{"y"}}},
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}}}}
+	var call *onnxpb.NodeProto
+	for _, n := range m.Graph().Node {
+		if n.GetOpType() == "Relu" {
+			call = n
+		}
+	}
+	call.OpType, call.Domain = proto.String("MyRelu"), proto.String("local")
+	checkOK(t, m, "a call of a local function")
+	call.Input = append(call.Input, call.Input[0])
+	wantErr(t, "two inputs", Check(m), `(MyRelu): local function local.MyRelu takes 1 input, the node passes 2`)
+	call.Input = call.Input[:1]
+	call.Output = append(call.Output, "extra")
+	wantErr(t, "two outputs", Check(m), `local function local.MyRelu has 1 output, the node takes 2`)
+}

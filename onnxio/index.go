@@ -201,11 +201,21 @@ func (ix *Index) ConstantTensor(name string) (*onnxpb.TensorProto, bool) {
 }
 
 // ConstantNodeTensor returns the tensor a Constant node produces, for its tensor-valued
-// forms (value, value_float(s), value_int(s)); sparse and string forms give false.
+// forms (value, value_float(s), value_int(s)); sparse and string forms give false, and so
+// does a node with no value attribute or more than one (which one would be meant?).
 func ConstantNodeTensor(n *onnxpb.NodeProto) (*onnxpb.TensorProto, bool) {
 	name := ""
 	if len(n.GetOutput()) > 0 {
 		name = n.GetOutput()[0]
+	}
+	values := 0
+	for _, a := range n.GetAttribute() {
+		if constantValueAttrs[a.GetName()] {
+			values++
+		}
+	}
+	if values != 1 { // no value, or two: which one would be meant?
+		return nil, false
 	}
 	for _, a := range n.GetAttribute() {
 		switch a.GetName() {
@@ -293,15 +303,35 @@ func (e *CycleError) Error() string {
 // producers of its inputs, captures of its subgraphs included. It keeps the original
 // order where it already is valid: an already sorted graph is left exactly as it is, and
 // otherwise, among the nodes whose inputs are all ready, the one that came first goes
-// first. A cycle is a *CycleError naming the nodes on it; the graph is then unchanged.
+// first. A cycle is a *CycleError naming the nodes on it; a value defined twice (by two
+// nodes, or by a node and a graph input or initializer) is an error naming both. The
+// graph is then unchanged.
 func TopoSort(g *onnxpb.GraphProto) error {
 	nodes := g.GetNode()
+	// A value defined twice would make its readers depend on the wrong node (and look
+	// like a cycle): name the definitions instead.
+	defined := map[string]string{}
+	for _, vi := range g.GetInput() {
+		defined[vi.GetName()] = "a graph input"
+	}
+	for _, t := range g.GetInitializer() {
+		if _, ok := defined[t.GetName()]; !ok {
+			defined[t.GetName()] = "an initializer"
+		}
+	}
 	producer := map[string]int{}
 	for i, n := range nodes {
 		for _, o := range n.GetOutput() {
-			if o != "" {
-				producer[o] = i
+			if o == "" {
+				continue
 			}
+			if what, ok := defined[o]; ok {
+				return fmt.Errorf("node %s: output %q has the name of %s; every value is defined once", NodeLabel(n), o, what)
+			}
+			if p, ok := producer[o]; ok {
+				return fmt.Errorf("value %q is the output of two nodes, %s and %s; every value is defined once", o, NodeLabel(nodes[p]), NodeLabel(n))
+			}
+			producer[o] = i
 		}
 	}
 	succ := make([][]int, len(nodes))

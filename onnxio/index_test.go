@@ -42,7 +42,7 @@ func sharedWeightsGraph(t testing.TB) *onnxpb.GraphProto {
 			node("id_act", "Identity", []string{"h4"}, []string{"h5"}),
 			node("ms_const", "Constant", nil, []string{"MS"}, AttrTensor("value", floatInit(t, "MS", 1))),
 			{Name: proto.String("ms_id"), OpType: proto.String("Identity"), Domain: proto.String("com.example"), Input: []string{"MS"}, Output: []string{"MS2"}},
-			node("out", "Mul", []string{"h5", "C", "CF", "CI", "", "MS2"}, []string{"y"}),
+			node("out", "Sum", []string{"h5", "C", "CF", "CI", "", "MS2"}, []string{"y"}),
 		},
 		Output: []*onnxpb.ValueInfoProto{ValueInfo("y", TypeFloat, []int64{-1, 4}, "batch")},
 	}
@@ -342,7 +342,7 @@ func randomDAG(t testing.TB, rng *rand.Rand, n int) *onnxpb.GraphProto {
 		if rng.IntN(4) == 0 {
 			outs = append(outs, name+"_o1")
 		}
-		nd := node(name, "Sum", ins, outs)
+		nd := node(name, "Mix", ins, outs) // an op of no schema: any number of inputs and outputs
 		if rng.IntN(6) == 0 {
 			captured := values[rng.IntN(len(values))]
 			branch := &onnxpb.GraphProto{
@@ -547,6 +547,36 @@ func TestTopoSortCycle(t *testing.T) {
 	var ce *CycleError
 	if err := TopoSort(&onnxpb.GraphProto{Node: long}); !errors.As(err, &ce) || len(ce.Nodes) != 10 {
 		t.Errorf("long cycle: %v", err)
+	}
+}
+
+// TestTopoSortDefinedTwice: a node output that reuses the name of a graph input, an
+// initializer or another node's output is an error naming the nodes, not a cycle through
+// the readers (which it looked like: the first Conv's input "came from" the last Gemm).
+func TestTopoSortDefinedTwice(t *testing.T) {
+	for _, test := range []struct {
+		name string
+		g    *onnxpb.GraphProto
+		want string
+	}{
+		{"graph input", &onnxpb.GraphProto{Input: []*onnxpb.ValueInfoProto{ValueInfo("x", TypeFloat, nil)},
+			Node: []*onnxpb.NodeProto{node("a", "Relu", []string{"x"}, []string{"y"}), node("b", "Relu", []string{"y"}, []string{"x"})}},
+			`node "b" (Relu): output "x" has the name of a graph input; every value is defined once`},
+		{"initializer", &onnxpb.GraphProto{Initializer: []*onnxpb.TensorProto{floatInit(t, "w", 1)},
+			Node: []*onnxpb.NodeProto{node("b", "Relu", []string{"x"}, []string{"w"})}},
+			`node "b" (Relu): output "w" has the name of an initializer`},
+		{"two nodes", &onnxpb.GraphProto{
+			Node: []*onnxpb.NodeProto{node("a", "Relu", []string{"x"}, []string{"y"}), node("b", "Relu", []string{"y"}, []string{"y"})}},
+			`value "y" is the output of two nodes, "a" (Relu) and "b" (Relu)`},
+	} {
+		before := slices.Clone(test.g.Node)
+		err := TopoSort(test.g)
+		if err == nil || !strings.HasPrefix(err.Error(), test.want) {
+			t.Errorf("%s: TopoSort = %v, want %q", test.name, err, test.want)
+		}
+		if !slices.Equal(test.g.Node, before) {
+			t.Errorf("%s: TopoSort changed the graph although it failed", test.name)
+		}
 	}
 }
 

@@ -147,19 +147,25 @@ func Parse(path string, data []byte, opts LoadOptions) (*Config, error) {
 		}
 		if err := yamlx.Set(doc, p, v); err != nil {
 			d.errorAt(0, 0, p, err.Error())
+			continue
 		}
+		d.sets = append(d.sets, p)
 	}
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	d.add(yamlx.ExpandEnv(doc, lookup))
-	d.add(yamlx.Check(doc, reflect.TypeOf(File{}), ""))
+	before := len(d.diags)
+	d.add(d.keyed(yamlx.Check(doc, reflect.TypeOf(File{}), ""), ""))
+	checked := d.failedSince(before)
 	// Unknown top-level keys do not stop the decoding: the stages are checked too, so that
 	// every problem is reported at once. A top-level value that does not decode does.
 	c := &Config{Path: path, Dir: filepath.Dir(abs)}
 	if err := doc.Decode(&c.File); err != nil {
-		d.errorAt(doc.Line, doc.Column, "", cleanYAMLError(err))
+		if !checked { // a type error Check already reported (at its key) is not repeated at 1:1
+			d.errorAt(doc.Line, doc.Column, "", cleanYAMLError(err))
+		}
 		return nil, d.diags.Sort()
 	}
 	c.Effective, _ = yaml.Marshal(doc)
@@ -176,6 +182,59 @@ func Parse(path string, data []byte, opts LoadOptions) (*Config, error) {
 type decoder struct {
 	file  string
 	diags yamlx.Diagnostics
+	sets  []string // the paths --set gave values to
+}
+
+// keyed makes each of yamlx.Check's diagnostics name its key: a value of the wrong type
+// ("cannot unmarshal !!str `abc` into int", "expected a list, got ...") gets the key's
+// path (below base, the path of the mapping checked) appended, and one that --set made,
+// which has no line, the --set path in front.
+func (d *decoder) keyed(ds []yamlx.Diagnostic, base string) []yamlx.Diagnostic {
+	for i := range ds {
+		dg := &ds[i]
+		if dg.Line == 0 {
+			if p := d.setBy(dg.Path); p != "" {
+				dg.Msg = "--set " + p + ": " + dg.Msg
+				continue
+			}
+		}
+		key := strings.TrimPrefix(strings.TrimPrefix(dg.Path, base), ".")
+		if key != "" && !strings.Contains(dg.Msg, lastKey(key)) {
+			dg.Msg += " (key " + key + ")"
+		}
+	}
+	return ds
+}
+
+// setBy returns the --set path that made the value at path (or the keys above it), or "".
+func (d *decoder) setBy(path string) string {
+	for _, p := range d.sets {
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(p, path+".") {
+			return p
+		}
+	}
+	return ""
+}
+
+// lastKey is the last element of a dot path that is not a list index.
+func lastKey(path string) string {
+	parts := strings.Split(path, ".")
+	for i := len(parts) - 1; i >= 0; i-- {
+		if _, err := strconv.Atoi(parts[i]); err != nil {
+			return parts[i]
+		}
+	}
+	return path
+}
+
+// failedSince reports whether an error was added after the first n diagnostics.
+func (d *decoder) failedSince(n int) bool {
+	for _, x := range d.diags[n:] {
+		if !x.Warning {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) add(ds []yamlx.Diagnostic) {
@@ -229,7 +288,7 @@ func (d *decoder) checkTop(c *Config, doc *yaml.Node) {
 		m := &f.Models[i]
 		path := fmt.Sprintf("models.%d", i)
 		if m.node != nil && m.node.Kind == yaml.MappingNode {
-			d.add(yamlx.Check(m.node, reflect.TypeOf(modelRefFields{}), path))
+			d.add(d.keyed(yamlx.Check(m.node, reflect.TypeOf(modelRefFields{}), path), path))
 		}
 		if m.Model == "" {
 			d.errorNode(m.node, path, "a models entry needs a model path")

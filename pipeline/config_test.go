@@ -199,6 +199,41 @@ func TestDecodeUnsetEnvAndBadSet(t *testing.T) {
 	}
 }
 
+// TestDecodeTypeErrorsNameTheKey: a value of the wrong type is one diagnostic, at the
+// value, that names its key (it said only "cannot unmarshal !!str `abc` into int", and a
+// top-level one came twice, the second time at 1:1); a value --set gave is named by the
+// --set path, since it has no line.
+func TestDecodeTypeErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		sets []string
+		want string // the error, without the config's folder
+	}{
+		{"model: m.onnx\ndatasets:\n  calib: {format: npy, inputs: {x: a.npy}, limit: abc}\nstages: [tcalib]\n", nil,
+			"c.yaml:3:51: cannot unmarshal !!str `abc` into int (key datasets.calib.limit)"},
+		{"model: [a.onnx, b.onnx]\nstages: [tcalib]\n", nil, "c.yaml:1:8: expected a string, got a list (key model)"},
+		{"model: m.onnx\nstages:\n  - tcalib: {inner: {depth: deep}}\n", nil,
+			"c.yaml:3:29: tcalib: cannot unmarshal !!str `deep` into int (key inner.depth)"},
+		{"model: m.onnx\nstages:\n  - tcalib: {inner: [1]}\n", nil, "c.yaml:3:21: tcalib: expected a mapping, got a list (key inner)"},
+		{"model: m.onnx\nstages: [tcalib]\n", []string{"datasets.calib.limit=abc"},
+			"c.yaml: --set datasets.calib.limit: cannot unmarshal !!str `abc` into int"},
+		{"model: m.onnx\nstages: [tcalib]\n", []string{"nosuch.key=1"}, `c.yaml: --set nosuch.key: unknown field "nosuch" (valid fields: model, models, output, report, runtime, datasets, stages, parallel)`},
+	} {
+		_, err := parse(t, tc.yaml, LoadOptions{Sets: tc.sets})
+		if err == nil {
+			t.Errorf("%q %v: accepted", tc.yaml, tc.sets)
+			continue
+		}
+		got := err.Error()
+		if i := strings.Index(got, "c.yaml"); i >= 0 {
+			got = got[i:]
+		}
+		if got != tc.want {
+			t.Errorf("%q %v:\n%s\nwant %q", tc.yaml, tc.sets, got, tc.want)
+		}
+	}
+}
+
 func touch(t *testing.T, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
@@ -260,6 +295,18 @@ func TestJobsErrors(t *testing.T) {
 		{"model: m/a.onnx\noutput: m/a.onnx\nstages: [tcalib]\n", "is the input model itself"},
 		{"model: m/a.onnx\nstages:\n  - tcalib: {log: \"m/{name}.onnx\"}\n", "c.yaml:3:19: tcalib: log " + filepath.Join(dir, "m/a.onnx") + " is the input model itself; write it elsewhere"},
 		{"models: [m/*.onnx]\nstages:\n  - tcalib:\n      log: m/b.onnx\n", "c.yaml:4:12: tcalib: log " + filepath.Join(dir, "m/b.onnx") + " is the input model of another job (" + filepath.Join(dir, "m/b.onnx") + ")"},
+		// Files a job writes that it reads too: it would overwrite them.
+		{"model: m/a.onnx\noutput: c.yaml\nstages: [tcalib]\n", "output " + filepath.Join(dir, "c.yaml") + " is the config file; write the result elsewhere"},
+		{"model: m/a.onnx\noutput: m/b.onnx\ndatasets:\n  calib: {format: npy, inputs: {x: m/b.onnx}}\nstages: [tcalib]\n",
+			`is a file of dataset "calib" (input "x")`},
+		{"model: m/a.onnx\noutput: out/x.onnx\ndatasets:\n  calib: {format: npz, inputs: {x: 'd.npz:x'}, labels: out/x.onnx}\nstages: [tcalib]\n",
+			`is the labels file of dataset "calib"`},
+		{"model: m/a.onnx\noutput: out/x.onnx\nstages:\n  - tcalib: {cache: m/a.onnx}\n", "stages.0.tcalib.cache " + filepath.Join(dir, "m/a.onnx") + " is the input model itself"},
+		{"model: m/a.onnx\noutput: out/x.onnx\ndatasets:\n  calib: {format: npz, inputs: {x: 'd.npz:x'}}\nstages:\n  - tcalib: {cache: d.npz}\n",
+			`is a file of dataset "calib" (input "x")`},
+		{"model: m/a.onnx\noutput: m/{nmae}.onnx\nstages: [tcalib]\n", `m/{nmae}.onnx": unknown placeholder {nmae}`},
+		{"model: m/a.onnx\noutput: out/{nmae}.onnx\nstages: [tcalib]\n", `out/{nmae}.onnx": unknown placeholder {nmae}; the placeholders are {name} and {dir}`},
+		{"model: m/a.onnx\noutput: out/x.onnx\nstages:\n  - tcalib: {cache: 'c/{model}.json'}\n", "unknown placeholder {model}"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o644)
@@ -269,6 +316,26 @@ func TestJobsErrors(t *testing.T) {
 		}
 		if _, err := cfg.Jobs(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("case %d: got %v, want %q", i, err, tc.want)
+		}
+	}
+}
+
+// TestJobsBracesInFolderName: braces in the config's folder name (or a folder of an
+// absolute path) are no placeholder; only what the config wrote below its folder, or an
+// absolute path's file name, is looked at.
+func TestJobsBracesInFolderName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "{weird}")
+	touch(t, filepath.Join(dir, "m.onnx"))
+	other := filepath.Join(t.TempDir(), "{also}", "{name}.onnx")
+	for _, out := range []string{"out/{name}.onnx", other} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte("model: m.onnx\noutput: "+out+"\nstages: [tcalib]\n"), 0o644)
+		cfg, err := Load(path, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.Jobs(); err != nil {
+			t.Errorf("output %s: %v", out, err)
 		}
 	}
 }

@@ -3,9 +3,12 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -105,9 +108,10 @@ func (j *Job) closeDatasets() {
 
 // Jobs expands the config into its jobs, sorted by model path: globs are matched,
 // per-model overrides applied, placeholders substituted. Two jobs that would write the
-// same file, an output equal to its input, a file a stage writes (an option tagged
-// `onnxpipe:"path,writes"`, as save's path) that is an input model, or a glob matching
-// nothing are errors (yamlx.Diagnostics).
+// same file, an output equal to its input, a file a job writes that it also reads (its
+// model, the config, a dataset's file), a file a stage writes (an option tagged
+// `onnxpipe:"path,writes"`, as save's path) that is an input model, an unknown
+// placeholder, or a glob matching nothing are errors (yamlx.Diagnostics).
 func (c *Config) Jobs() ([]*Job, error) {
 	d := &decoder{file: c.Path}
 	srcs := c.modelSources(d)
@@ -141,9 +145,12 @@ func (c *Config) Jobs() ([]*Job, error) {
 			d.errorAt(0, 0, "model", fmt.Sprintf("model %s: %v", s.path, err))
 			continue
 		}
-		if j.Output != "" {
-			if oabs, _ := filepath.Abs(j.Output); oabs == abs {
-				d.errorAt(0, 0, "output", fmt.Sprintf("output %s is the input model itself; write the result elsewhere", j.Output))
+		for _, w := range j.writes() {
+			for _, in := range j.reads(c.Path) {
+				if samePath(w.path, in.path) {
+					d.errorAt(0, 0, w.key, fmt.Sprintf("%s %s is %s; write the result elsewhere", w.key, w.path, in.what))
+					break
+				}
 			}
 		}
 		claim(j.Output, s.path)
@@ -266,6 +273,22 @@ func (c *Config) newJob(s modelSource, abs string) (*Job, error) {
 			j.Datasets[k] = v
 		}
 	}
+	for _, p := range []jobFile{{path: out, key: "output"}, {path: rep, key: "report"}} {
+		if err := unknownPlaceholder(p.key, p.path, c.Dir); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range c.Plan.Entries {
+		var err error
+		walkTagged(reflect.ValueOf(e.Options), func(tag string, v reflect.Value, field string) {
+			if tag == "path" && err == nil {
+				err = unknownPlaceholder(e.Path+"."+field, v.String(), c.Dir)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	vars, err := placeholders(j.Name, filepath.Base(filepath.Dir(abs)), strings.Contains(out+rep, "{dir}"))
 	if err != nil {
 		return nil, err
@@ -286,6 +309,93 @@ func (c *Config) newJob(s modelSource, abs string) (*Job, error) {
 	}
 	link(j.Entries) // the requests, from this job's options (the plan checked the links)
 	return j, nil
+}
+
+// jobFile is a file a job reads or writes: its path, and the config key that names it
+// (key) or what it is (what), for messages.
+type jobFile struct{ path, key, what string }
+
+// writes lists the files the job writes: its output, its reports, and the paths its
+// stages' options name, except a stage's model path (distill's student), which is read.
+func (j *Job) writes() []jobFile {
+	var out []jobFile
+	if j.Output != "" {
+		out = append(out, jobFile{path: j.Output, key: "output"})
+	}
+	for _, ext := range []string{".report.json", ".report.md", ".report.html"} {
+		out = append(out, jobFile{path: j.ReportPrefix + ext, key: "report"})
+	}
+	for _, e := range j.Entries {
+		walkTagged(reflect.ValueOf(e.Options), func(tag string, v reflect.Value, field string) {
+			if tag == "path" && v.String() != "" && lastKey(field) != "model" {
+				out = append(out, jobFile{path: v.String(), key: e.Path + "." + field})
+			}
+		})
+	}
+	return out
+}
+
+// reads lists the files the job reads and must not overwrite: its model, the config,
+// and its datasets' files.
+func (j *Job) reads(config string) []jobFile {
+	out := []jobFile{{path: j.ModelPath, what: "the input model itself"}, {path: config, what: "the config file"}}
+	for _, name := range slices.Sorted(maps.Keys(j.Datasets)) {
+		spec := j.Datasets[name]
+		if spec == nil || spec.Format == "random" {
+			continue
+		}
+		for _, in := range slices.Sorted(maps.Keys(spec.Inputs)) {
+			p := spec.Inputs[in]
+			if i := strings.LastIndex(p, ".npz:"); i >= 0 {
+				p = p[:i+len(".npz")] // file.npz:member
+			}
+			out = append(out, jobFile{path: p, what: fmt.Sprintf("a file of dataset %q (input %q)", name, in)})
+		}
+		if spec.Labels != "" && spec.Labels != dataset.LabelsFromFolders {
+			p := spec.Labels
+			if i := strings.LastIndex(p, ".npz:"); i >= 0 {
+				p = p[:i+len(".npz")]
+			}
+			out = append(out, jobFile{path: p, what: fmt.Sprintf("the labels file of dataset %q", name)})
+		}
+	}
+	return out
+}
+
+// samePath reports whether a and b name the same file: the same absolute path, or, when
+// both exist, the same file through links.
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// placeholderRE matches what looks like a placeholder: a word in braces.
+var placeholderRE = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+// unknownPlaceholder returns an error for the first placeholder of path (before
+// substitution) that is neither {name} nor {dir}. Only what the config wrote is looked
+// at: the part below the config's folder dir (which relative paths were resolved
+// against, and whose own name may hold braces), or the file name of a path elsewhere.
+func unknownPlaceholder(key, path, dir string) error {
+	written := filepath.Base(path)
+	if rel, err := filepath.Rel(dir, path); err == nil && filepath.IsLocal(rel) {
+		written = rel
+	}
+	for _, m := range placeholderRE.FindAllString(written, -1) {
+		if m != "{name}" && m != "{dir}" {
+			return fmt.Errorf("%s %q: unknown placeholder %s; the placeholders are {name} and {dir}", key, path, m)
+		}
+	}
+	return nil
 }
 
 // substitute returns a deep copy of opts with {name} and {dir} replaced in the fields

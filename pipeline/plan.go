@@ -153,7 +153,7 @@ func (d *decoder) entry(n *yaml.Node, path, dir string, datasets map[string]bool
 	reported := map[string]bool{} // the options the decoder already reported
 	if value != nil && !(value.Kind == yaml.ScalarNode && value.Tag == "!!null") {
 		before := len(d.diags)
-		d.add(prefix(yamlx.Check(value, reflect.TypeOf(opts), path), name))
+		d.add(prefix(d.keyed(yamlx.Check(value, reflect.TypeOf(opts), path), path), name))
 		checked := len(d.diags) > before
 		for _, dg := range d.diags[before:] {
 			reported[dg.Path] = true

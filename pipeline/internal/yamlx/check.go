@@ -86,10 +86,11 @@ func lastElem(path string) string {
 // vice versa, scalars that do not decode (at the value), numbers that yaml.v3
 // decodes into an integer type but not as themselves (a fraction, which it
 // truncates, or a float out of the type's range; at the value, naming the
-// key), duplicate keys, keys that are not scalars, malformed "<<" merge keys,
-// arrays of the wrong length and aliases that contain themselves. Merge keys
-// are followed (keys of the mapping itself override merged ones, earlier
-// merged mappings override later ones) and so are aliases. A problem inside an anchored value
+// key), NaN where a number is expected, duplicate keys, keys that are not
+// scalars, malformed "<<" merge keys, arrays of the wrong length and aliases
+// that contain themselves. Merge keys are followed (keys of the mapping itself
+// override merged ones, earlier merged mappings override later ones) and so
+// are aliases. A problem inside an anchored value
 // reached through several aliases is reported once, at the anchored text;
 // a problem with the value as a whole is reported at the alias.
 //
@@ -254,7 +255,11 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 	}
 	err := decodeInto(n, target)
 	if err == nil {
-		if msg := lossyInteger(n, t); msg != "" {
+		msg := lossyInteger(n, t)
+		if msg == "" {
+			msg = lossy(n, t)
+		}
+		if msg != "" {
 			if k := keyName(path); k != "" {
 				msg = k + ": " + msg
 			}
@@ -274,6 +279,31 @@ func (c *checker) scalar(n *yaml.Node, t reflect.Type, path string, at *yaml.Nod
 		}
 	}
 	c.report(at, path, "%s", err)
+}
+
+// lossy says what is wrong with a scalar that yaml.v3 decodes into t without an error
+// but not as written: a number with a fraction into an integer (yaml.v3 truncates 2.5 to
+// 2), or NaN into a float (.nan is no bound, percentile or rate: every comparison with it
+// is false, so range checks let it through).
+func lossy(n *yaml.Node, t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	r := resolveAlias(n)
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var f float64
+		if r.ShortTag() == "!!float" && decodeValue(r, &f) == nil && f != math.Trunc(f) {
+			return fmt.Sprintf("expected %s, got %s", expectation(t), describe(r))
+		}
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		if decodeValue(r, &f) == nil && math.IsNaN(f) {
+			return fmt.Sprintf("expected a number, got NaN (%s)", r.Value)
+		}
+	}
+	return ""
 }
 
 // structMapping checks the keys and values of mapping m against struct t.

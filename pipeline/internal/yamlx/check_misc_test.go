@@ -113,6 +113,20 @@ func TestCheckMisc(t *testing.T) {
 			},
 		},
 		{
+			// yaml.v3 decodes both without an error: 2.5 truncated to 2, and a NaN
+			// that every range check lets through.
+			name: "fractions into integers, NaN into numbers",
+			src:  "small: 2.5\nmatrix: [[1.5, .nan], [-.inf, 2]]\n",
+			want: []string{
+				"1:8 small: small: expected an integer, got a number (2.5)",
+				"2:16 matrix.0.1: matrix.0.1: expected a number, got NaN (.nan)",
+			},
+		},
+		{
+			name: "integral numbers into integers",
+			src:  "small: 2.0\npp: {samples: 1e3}\n",
+		},
+		{
 			name: "map of lists of structs",
 			src:  "nested:\n  a:\n    - {method: x, smaples: 3}\n  b: {method: y}\n",
 			want: []string{
