@@ -196,6 +196,9 @@ func (d *Dataset) openSources() (classes []int64, err error) {
 			if err := checkSample(in, s, src.Describe()); err != nil {
 				return nil, err
 			}
+			if err := checkElements(in, s, src.Len(), src.Describe()); err != nil {
+				return nil, err
+			}
 		}
 		d.srcs = append(d.srcs, src)
 	}
@@ -447,6 +450,15 @@ func checkSample(in InputInfo, sample []int64, what string) error {
 			return fmt.Errorf("input %q: dim %d is %d in the model and %d in %s (sample shape %v, model shape %s)",
 				in.Name, i+1, w, sample[i], what, sample, dimString(in.Shape))
 		}
+	}
+	return nil
+}
+
+// checkElements refuses samples without elements: the file holds no data for them, so
+// its header alone would set how many there are (a few bytes could declare 2^40 samples).
+func checkElements(in InputInfo, sample []int64, n int, what string) error {
+	if n > 0 && slices.Contains(sample, 0) {
+		return fmt.Errorf("input %q: %s holds %d samples of shape %v, which have no elements; give data with at least one value per sample", in.Name, what, n, sample)
 	}
 	return nil
 }

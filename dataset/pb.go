@@ -120,6 +120,9 @@ func (d *Dataset) openPB(in InputInfo, pos int) (source, error) {
 				return nil, err
 			}
 		}
+		if err := checkElements(in, seg.sample, seg.n, e.path); err != nil {
+			return nil, err
+		}
 		s.segs = append(s.segs, seg)
 		s.total += seg.n
 	}
