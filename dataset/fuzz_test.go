@@ -320,7 +320,7 @@ func fuzzImageBytes(tb testing.TB) (pngs, jpegs [][]byte) {
 
 // fuzzImagePixels bounds the extra allocation of decoding one image: the decoders and
 // the preprocessing hold a few copies of the pixels, at most 8 bytes each.
-const fuzzImagePixels = 40 * (1 << 26)
+const fuzzImagePixels = 40 * maxImagePixels
 
 // FuzzOpenImages: a PNG or JPEG file of any content in an images folder.
 func FuzzOpenImages(f *testing.F) {
