@@ -241,7 +241,7 @@ func (d *Dataset) orderSamples(n int) error {
 	}
 	if spec.Skip > 0 {
 		if spec.Skip >= len(d.order) {
-			return fmt.Errorf("skip %d leaves no samples: the data holds %d", spec.Skip, len(d.order))
+			return fmt.Errorf("skip %d leaves no samples: the data (%s) holds %d", spec.Skip, d.describe(), len(d.order))
 		}
 		d.order = d.order[spec.Skip:]
 	}
@@ -249,6 +249,15 @@ func (d *Dataset) orderSamples(n int) error {
 		d.order = d.order[:spec.Limit]
 	}
 	return nil
+}
+
+// describe names the files or folders of the inputs' data, for messages.
+func (d *Dataset) describe() string {
+	var files []string
+	for _, s := range d.srcs {
+		files = append(files, s.Describe())
+	}
+	return strings.Join(files, ", ")
 }
 
 // checkNames checks that the spec's inputs and the model's inputs are the same names.
@@ -353,7 +362,7 @@ func (d *Dataset) chooseBatch(fixed int) error {
 			d.warnings = append(d.warnings, fmt.Sprintf("batch %d ignored: the model fixes its batch size to %d", d.spec.Batch, fixed))
 		}
 		if varying && fixed > 1 {
-			return fmt.Errorf("the samples have different shapes but the model fixes its batch size to %d; give samples of one shape", fixed)
+			return fmt.Errorf("the samples (%s) have different shapes but the model fixes its batch size to %d; give samples of one shape", d.describe(), fixed)
 		}
 		d.batch = fixed
 		if rest := len(d.order) % fixed; rest != 0 {
