@@ -219,12 +219,12 @@ func parseNPY(r io.Reader, what string) (*array, int64, error) {
 	}
 	code := strings.Trim(h.Descr.Type, "'\" ")
 	if len(code) < 3 {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, h.Descr.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, show(h.Descr.Type))
 	}
 	order, kind := code[0], code[1:]
 	dt, ok := npyTypes[kind]
 	if !ok || !strings.ContainsRune("<>|=", rune(order)) {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, h.Descr.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, show(h.Descr.Type))
 	}
 	a := &array{dt: dt, size: dt.Bits() / 8, big: order == '>', what: what}
 	if len(h.Descr.Shape) == 0 {
@@ -352,7 +352,7 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 	}
 	what := z.path + ":" + name
 	if zf == nil {
-		return nil, fmt.Errorf("%s has no array %q (it holds %s); name one as %s:<array>", z.path, name, strings.Join(z.names(), ", "), z.path)
+		return nil, fmt.Errorf("%s has no array %q (it holds %s); name one as %s:<array>", z.path, name, showList(z.names()), z.path)
 	}
 	if zf.Method == zip.Store {
 		off, err := zf.DataOffset()

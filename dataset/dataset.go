@@ -8,7 +8,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -547,4 +550,25 @@ func digitPrefix(s string) int {
 		i++
 	}
 	return i
+}
+
+// show returns a name read from a file as it is when it prints on one line, else quoted
+// (Go syntax): a name holding a newline or another control character must not break an
+// error message.
+func show(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// showList joins names read from a file, each through show.
+func showList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = show(n)
+	}
+	return strings.Join(out, ", ")
 }

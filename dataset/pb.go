@@ -212,7 +212,7 @@ func pickPB(set []pbEntry, name string, pos int) (pbEntry, error) {
 	}
 	dir := filepath.Dir(set[0].path)
 	if named {
-		return pbEntry{}, fmt.Errorf("no tensor in %s is named %q (they are named %s); name the tensors after the model inputs", dir, name, strings.Join(names, ", "))
+		return pbEntry{}, fmt.Errorf("no tensor in %s is named %q (they are named %s); name the tensors after the model inputs", dir, name, showList(names))
 	}
 	if pos >= len(set) {
 		return pbEntry{}, fmt.Errorf("%s has no input_%d.pb for model input %d (tensors without names feed the inputs by position)", dir, pos, pos)
