@@ -220,11 +220,18 @@ func pickPB(set []pbEntry, name string, pos int) (pbEntry, error) {
 	return set[pos], nil
 }
 
-// pbHeader reads a TensorProto file's name, type and shape.
+// pbHeader reads a TensorProto file's name, type and shape, and checks that the file
+// holds the data its shape needs (a few bytes could declare 2^40 samples).
 func pbHeader(path string) (pbEntry, error) {
 	tp, err := unmarshalPB(path)
 	if err != nil {
 		return pbEntry{}, err
+	}
+	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return pbEntry{}, fmt.Errorf("%s keeps its data in an external file; save the tensor with its data inline", path)
+	}
+	if err := onnxio.CheckTensorSize(tp); err != nil {
+		return pbEntry{}, fmt.Errorf("%s: %v", path, err)
 	}
 	return pbEntry{path: path, name: tp.GetName(), dt: onnxio.DataType(tp.GetDataType()), dims: slices.Clone(tp.GetDims())}, nil
 }
