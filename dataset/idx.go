@@ -66,13 +66,16 @@ func (d *Dataset) openIdxFile(path string) (*array, error) {
 	if err := checkShape(a.shape, 1); err != nil {
 		return nil, fmt.Errorf("%s: %v; the file is damaged: download it again", path, err)
 	}
-	if gz {
-		a.r = newStreamReaderAt(r, a.dataBytes())
-		return a, nil
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
+	}
+	if gz {
+		if err := checkInflated(a, st.Size()); err != nil {
+			return nil, err
+		}
+		a.r = newStreamReaderAt(r, a.dataBytes())
+		return a, nil
 	}
 	if st.Size()-cr.n < a.dataBytes() {
 		return nil, fmt.Errorf("%s is truncated: its header promises shape %v (%d bytes), it has %d; download it again", path, a.shape, a.dataBytes(), st.Size()-cr.n)

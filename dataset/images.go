@@ -6,6 +6,7 @@ import (
 	"image"
 	_ "image/jpeg" // JPEG decoder
 	_ "image/png"  // PNG decoder
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -42,12 +43,17 @@ import (
 // downscaling (antialiased, like PIL's and torchvision's bilinear resize). Results are
 // close to, not bit-identical with, Python pipelines.
 //
+// An image of more than 8192 x 8192 pixels (maxImagePixels) is an error.
+//
 // Float inputs (float, double, float16, bfloat16) get the normalized values; a uint8
 // input gets the pixel values as they are (mean, std and scale do not apply).
 //
 // With labels: folders, the input folder holds one subfolder per class (ImageNet style);
 // an image's label is the index of its top-level subfolder among the folder's sorted
 // subfolders.
+
+// maxImagePixels is the largest image (width x height) load decodes.
+const maxImagePixels = 1 << 26
 
 // imagePrep is the preprocessing of one images input.
 type imagePrep struct {
@@ -285,8 +291,16 @@ func (p *imagePrep) load(path string, dst []float32) error {
 	if err != nil {
 		return fmt.Errorf("cannot open image %s: %v", path, errText(err))
 	}
+	defer f.Close()
+	// The header says how big the image is; the decoder allocates that much before it
+	// reads a pixel, so a few damaged bytes could ask for gigabytes.
+	if cfg, _, err := image.DecodeConfig(bufio.NewReader(f)); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return fmt.Errorf("image %s is %d x %d pixels, more than the %d (8192 x 8192) this reader decodes; scale it down", path, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("cannot read image %s: %v", path, errText(err))
+	}
 	img, _, err := image.Decode(bufio.NewReader(f))
-	f.Close()
 	if err != nil {
 		return fmt.Errorf("image %s cannot be decoded (%v); give PNG or JPEG files", path, err)
 	}
@@ -296,6 +310,9 @@ func (p *imagePrep) load(path string, dst []float32) error {
 		return fmt.Errorf("image %s is empty", path)
 	}
 	nw, nh := p.scaledSize(w, h)
+	if int64(nw)*int64(nh) > maxImagePixels {
+		return fmt.Errorf("image %s of %d x %d pixels would be scaled to %d x %d, more than the %d pixels (8192 x 8192) this reader makes; crop it closer to the model's aspect", path, w, h, nw, nh, maxImagePixels)
+	}
 	if nw != w || nh != h {
 		scaled := image.NewRGBA(image.Rect(0, 0, nw, nh))
 		draw.BiLinear.Scale(scaled, scaled.Rect, src, src.Rect, draw.Src, nil)

@@ -120,6 +120,9 @@ func (d *Dataset) openPB(in InputInfo, pos int) (source, error) {
 				return nil, err
 			}
 		}
+		if err := checkElements(in, seg.sample, seg.n, e.path); err != nil {
+			return nil, err
+		}
 		s.segs = append(s.segs, seg)
 		s.total += seg.n
 	}
@@ -209,7 +212,7 @@ func pickPB(set []pbEntry, name string, pos int) (pbEntry, error) {
 	}
 	dir := filepath.Dir(set[0].path)
 	if named {
-		return pbEntry{}, fmt.Errorf("no tensor in %s is named %q (they are named %s); name the tensors after the model inputs", dir, name, strings.Join(names, ", "))
+		return pbEntry{}, fmt.Errorf("no tensor in %s is named %q (they are named %s); name the tensors after the model inputs", dir, name, showList(names))
 	}
 	if pos >= len(set) {
 		return pbEntry{}, fmt.Errorf("%s has no input_%d.pb for model input %d (tensors without names feed the inputs by position)", dir, pos, pos)
@@ -217,11 +220,18 @@ func pickPB(set []pbEntry, name string, pos int) (pbEntry, error) {
 	return set[pos], nil
 }
 
-// pbHeader reads a TensorProto file's name, type and shape.
+// pbHeader reads a TensorProto file's name, type and shape, and checks that the file
+// holds the data its shape needs (a few bytes could declare 2^40 samples).
 func pbHeader(path string) (pbEntry, error) {
 	tp, err := unmarshalPB(path)
 	if err != nil {
 		return pbEntry{}, err
+	}
+	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return pbEntry{}, fmt.Errorf("%s keeps its data in an external file; save the tensor with its data inline", path)
+	}
+	if err := onnxio.CheckTensorSize(tp); err != nil {
+		return pbEntry{}, fmt.Errorf("%s: %v", path, err)
 	}
 	return pbEntry{path: path, name: tp.GetName(), dt: onnxio.DataType(tp.GetDataType()), dims: slices.Clone(tp.GetDims())}, nil
 }
