@@ -4,6 +4,7 @@ package quantize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/onnxpipe/onnxpipe/calibrate"
 	"github.com/onnxpipe/onnxpipe/dataset"
@@ -208,9 +210,26 @@ func floor(o *Options, sqnr map[string]report.Float) []string {
 	return reasons
 }
 
+// removeStaleFusionDirs removes the fusionOf folders of processes that no longer run
+// (killed before their deferred clean-up): onnxpipe-fusion-<pid>-<random> in the
+// temporary folder.
+func removeStaleFusionDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "onnxpipe-fusion-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "onnxpipe-fusion-%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
 // fusionOf opens m in onnxruntime with its optimized graph saved, and compares.
 func fusionOf(rt pipeline.Runtime, res *q.Result, m *onnxio.Model) (*q.Fusion, *onnxio.Model, error) {
-	dir, err := os.MkdirTemp("", "onnxpipe-fusion")
+	removeStaleFusionDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("onnxpipe-fusion-%d-", os.Getpid()))
 	if err != nil {
 		return nil, nil, err
 	}

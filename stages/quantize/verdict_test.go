@@ -1,6 +1,9 @@
 package quantize_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,5 +57,28 @@ func TestMinSQNRVerdict(t *testing.T) {
 				t.Errorf("quantize stage says %q, want %q", text, c.want)
 			}
 		})
+	}
+}
+
+// A fusion folder left by a killed process (its pid gone) is removed by the next
+// quantization; one of a live process stays.
+func TestStaleFusionDirsRemoved(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	dead := filepath.Join(os.TempDir(), "onnxpipe-fusion-999999999-123")
+	live := filepath.Join(os.TempDir(), fmt.Sprintf("onnxpipe-fusion-%d-456", os.Getppid()))
+	for _, d := range []string{dead, live} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testutil.MNISTConfig(t, "q.onnx", 16, 0, "  - calibrate: {dataset: train}\n  - quantize: {mode: static}\n")
+	if o := testutil.RunConfig(t, cfg).Outcomes[0]; o.Status != pipeline.StatusOK {
+		t.Fatalf("status %s: %v", o.Status, o.Err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("the dead process's fusion folder is still there (%v)", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live process's fusion folder was removed: %v", err)
 	}
 }
