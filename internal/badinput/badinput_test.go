@@ -320,9 +320,11 @@ func outcomeProblems(c *Case, dir string, out *pipeline.Outcome, before map[stri
 		}
 		judged := c
 		if out.Status == pipeline.StatusRejected {
-			// A rejection names the outputs and the thresholds they missed: that is
-			// the clear error, whatever the case broke.
-			judged = &Case{Name: c.Name, Mentions: []string{"rejected: " + c.fx().OutputName}}
+			// A rejection names the outputs and the thresholds they missed (verify's,
+			// or quantize's min_sqnr_db floor): that is the clear error, whatever the
+			// case broke.
+			out := c.fx().OutputName
+			judged = &Case{Name: c.Name, Mentions: []string{"rejected: " + out, fmt.Sprintf("output %q is", out)}}
 		}
 		for _, p := range errorProblems(judged, dir, out.Err, strings.TrimPrefix(j.ModelPath, dir)) {
 			bad("job %s %s: %s", j.Name, out.Status, p)
