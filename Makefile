@@ -64,7 +64,7 @@ fuzz: ort
 
 ## fuzz-smoke: every fuzz target for 10s (the CI-bounded run)
 fuzz-smoke: ort
-	GO=$(GO) FUZZTIME=10s FUZZMINIMIZETIME=10s bash scripts/fuzz.sh
+	GO=$(GO) FUZZTIME=10s FUZZMINIMIZETIME=2s bash scripts/fuzz.sh
 
 clean:
 	rm -rf bin out

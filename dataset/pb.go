@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,13 +283,11 @@ func (s *pbSource) tensor(seg *pbSegment) (*onnxio.Tensor, error) {
 	return t, nil
 }
 
-// segment returns the segment holding sample row.
+// segment returns the segment holding sample row: the last that starts at or before it
+// (a set of zero samples starts where the next one does, and holds none of them).
 func (s *pbSource) segment(row int) *pbSegment {
-	i, found := slices.BinarySearchFunc(s.segs, row, func(seg *pbSegment, r int) int { return seg.first - r })
-	if !found {
-		i--
-	}
-	return s.segs[i]
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > row })
+	return s.segs[i-1]
 }
 
 func (s *pbSource) Read(rows []int) (*onnxio.Tensor, error) {
