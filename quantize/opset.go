@@ -193,7 +193,13 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 			if len(n.Input) < 2 {
 				return fmt.Errorf("a Resize without scales cannot be upgraded; re-export the model at opset 11 or later")
 			}
-			n.Input = []string{n.Input[0], "", n.Input[1]}
+			roi := "" // optional from opset 13
+			if to < 13 {
+				// Opsets 11 and 12 require the roi input; it is read only with
+				// tf_crop_and_resize, so an empty one does.
+				roi = u.scalar(n, "roi", &onnxio.Tensor{Type: onnxio.TypeFloat, Shape: []int64{0}, Data: []float32{}})
+			}
+			n.Input = []string{n.Input[0], roi, n.Input[1]}
 			onnxio.SetAttr(n, onnxio.AttrString("coordinate_transformation_mode", "asymmetric"))
 			if a := onnxio.Attr(n, "mode"); a == nil || string(a.GetS()) == "nearest" {
 				onnxio.SetAttr(n, onnxio.AttrString("nearest_mode", "floor"))

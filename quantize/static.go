@@ -201,6 +201,10 @@ func (q *quantizer) plan() error {
 		if !ok {
 			continue
 		}
+		if len(n.GetInput()) == 0 || n.GetInput()[0] == "" || len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
+			q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: no data input or no output (not valid ONNX)", onnxio.NodeLabel(n)))
+			continue
+		}
 		switch ru.kind {
 		case kindCompute:
 			if err := q.planCompute(n, ru); err != nil {
@@ -294,6 +298,10 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 			return nil
 		}
 		need = append(need, in)
+	}
+	if why := biasMismatch(q.ix, n, ru); why != "" {
+		q.res.Skipped = append(q.res.Skipped, fmt.Sprintf("%s: %s", onnxio.NodeLabel(n), why))
+		return nil
 	}
 	if n.GetOpType() == "Gemm" {
 		if a := onnxio.Attr(n, "transA"); a != nil && a.GetI() != 0 {
@@ -499,4 +507,31 @@ func minMax(v []float32) (float32, float32) {
 		lo, hi = min(lo, x), max(hi, x)
 	}
 	return lo, hi
+}
+
+// biasMismatch says why n's constant bias cannot be quantized with its weight's scales:
+// the int32 bias needs one value per output channel of the weight ("" when it has, or
+// when n has no constant bias or weight).
+func biasMismatch(ix *onnxio.Index, n *onnxpb.NodeProto, ru rule) string {
+	ins := n.GetInput()
+	if ru.bias < 0 || ru.bias >= len(ins) || ins[ru.bias] == "" || ru.weight < 0 || ru.weight >= len(ins) {
+		return ""
+	}
+	bt, isConst := ix.ConstantTensor(ins[ru.bias])
+	wt, wConst := ix.ConstantTensor(ins[ru.weight])
+	if !isConst || !wConst || len(wt.GetDims()) < 2 {
+		return ""
+	}
+	nb, err := onnxio.NumElements(bt.GetDims())
+	if err != nil {
+		return "its bias's shape is invalid"
+	}
+	ch := wt.GetDims()[WeightAxis(n, len(wt.GetDims()))]
+	if a := onnxio.Attr(n, "group"); a != nil && n.GetOpType() == "ConvTranspose" && a.GetI() > 1 {
+		ch *= a.GetI() // the weight is [C, M/group, ...]
+	}
+	if nb != ch {
+		return fmt.Sprintf("its bias has %d values, its weight %d output channels", nb, ch)
+	}
+	return ""
 }
