@@ -119,7 +119,7 @@ func (d *Dataset) openIdx(in InputInfo) (source, error) {
 			return fill(len(raw), func(i int) onnxio.BFloat16 { return onnxio.BFloat16FromFloat32(float32(raw[i]) / 255) })
 		}
 	default:
-		return nil, fmt.Errorf("input %q is %s: idx pixels feed uint8 or float inputs only", in.Name, in.Type)
+		return nil, fmt.Errorf("input %q is %s: the idx pixels of %s feed uint8 or float inputs only", in.Name, in.Type, p)
 	}
 	return s, nil
 }
