@@ -1,7 +1,6 @@
 package badinput
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -9,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
 
 	"google.golang.org/protobuf/proto"
 
@@ -224,7 +225,7 @@ func (w *Workspace) write(dir string) (string, error) {
 		if t == nil {
 			continue
 		}
-		data, err := NPY(t)
+		data, err := testutil.NPY(t)
 		if err != nil {
 			return "", err
 		}
@@ -269,65 +270,6 @@ func (w *Workspace) write(dir string) (string, error) {
 
 func marshal(mp *onnxpb.ModelProto) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
-}
-
-// NPY is t as a .npy file (format 1.0, little-endian, C order): float32, float64,
-// int64, int32, int8, uint8 or bool data.
-func NPY(t *onnxio.Tensor) ([]byte, error) {
-	var descr string
-	switch t.Data.(type) {
-	case []float32:
-		descr = "<f4"
-	case []float64:
-		descr = "<f8"
-	case []int64:
-		descr = "<i8"
-	case []int32:
-		descr = "<i4"
-	case []int8:
-		descr = "|i1"
-	case []uint8:
-		descr = "|u1"
-	case []bool:
-		descr = "|b1"
-	default:
-		return nil, fmt.Errorf("NPY: %T is not supported", t.Data)
-	}
-	var data bytes.Buffer
-	if err := binary.Write(&data, binary.LittleEndian, t.Data); err != nil {
-		return nil, err
-	}
-	return NPYRaw(descr, false, shapeText(t.Shape), data.Bytes()), nil
-}
-
-// NPYRaw is a .npy file with this header (descr, fortran_order, the shape's text as in
-// "(4, 1, 28, 28)") and these data bytes, unchecked.
-func NPYRaw(descr string, fortran bool, shape string, data []byte) []byte {
-	f := "False"
-	if fortran {
-		f = "True"
-	}
-	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr, f, shape)
-	pad := 64 - (10+len(header)+1)%64
-	header += strings.Repeat(" ", pad%64) + "\n"
-	var buf bytes.Buffer
-	buf.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&buf, binary.LittleEndian, uint16(len(header)))
-	buf.WriteString(header)
-	buf.Write(data)
-	return buf.Bytes()
-}
-
-func shapeText(shape []int64) string {
-	dims := make([]string, len(shape))
-	for i, d := range shape {
-		dims[i] = fmt.Sprint(d)
-	}
-	s := strings.Join(dims, ", ")
-	if len(dims) == 1 {
-		s += ","
-	}
-	return "(" + s + ")"
 }
 
 // float32Bytes is v little-endian.

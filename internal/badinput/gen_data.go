@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/onnxpipe/onnxpipe/internal/testutil"
+
 	"github.com/onnxpipe/onnxpipe/onnxio"
 )
 
@@ -21,9 +23,9 @@ type npyCase struct {
 
 func npyCases() []npyCase {
 	f32 := func(x *onnxio.Tensor) []byte { return float32Bytes(x.Data.([]float32)) }
-	std := func(x *onnxio.Tensor) []byte { b, _ := NPY(x); return b }
+	std := func(x *onnxio.Tensor) []byte { b, _ := testutil.NPY(x); return b }
 	withShape := func(shape string) func(x *onnxio.Tensor) []byte {
-		return func(x *onnxio.Tensor) []byte { return NPYRaw("<f4", false, shape, f32(x)) }
+		return func(x *onnxio.Tensor) []byte { return testutil.NPYRaw("<f4", false, shape, f32(x)) }
 	}
 	mapped := func(f func(float32) float32) func(x *onnxio.Tensor) []byte {
 		return func(x *onnxio.Tensor) []byte {
@@ -31,7 +33,7 @@ func npyCases() []npyCase {
 			for i := range v {
 				v[i] = f(v[i])
 			}
-			b, _ := NPY(onnxio.NewTensor(x.Shape, v))
+			b, _ := testutil.NPY(onnxio.NewTensor(x.Shape, v))
 			return b
 		}
 	}
@@ -39,7 +41,7 @@ func npyCases() []npyCase {
 		return func(x *onnxio.Tensor) []byte {
 			v := append([]float32(nil), x.Data.([]float32)...)
 			v[len(v)/2] = val
-			b, _ := NPY(onnxio.NewTensor(x.Shape, v))
+			b, _ := testutil.NPY(onnxio.NewTensor(x.Shape, v))
 			return b
 		}
 	}
@@ -49,7 +51,7 @@ func npyCases() []npyCase {
 			for _, v := range x.Data.([]float32) {
 				put(&buf, v)
 			}
-			return NPYRaw(descr, false, shapeText(x.Shape), buf.Bytes())
+			return testutil.NPYRaw(descr, false, testutil.NPYShape(x.Shape), buf.Bytes())
 		}
 	}
 	return []npyCase{
@@ -80,24 +82,26 @@ func npyCases() []npyCase {
 		{"data-truncated", true, false, func(x *onnxio.Tensor) []byte { b := std(x); return b[:len(b)-len(b)/3] }},
 		{"data-one-byte-short", true, false, func(x *onnxio.Tensor) []byte { b := std(x); return b[:len(b)-1] }},
 		{"data-trailing-bytes", false, true, func(x *onnxio.Tensor) []byte { return append(std(x), 1, 2, 3, 4, 5) }},
-		{"no-data", true, false, func(x *onnxio.Tensor) []byte { return NPYRaw("<f4", false, shapeText(x.Shape), nil) }},
+		{"no-data", true, false, func(x *onnxio.Tensor) []byte { return testutil.NPYRaw("<f4", false, testutil.NPYShape(x.Shape), nil) }},
 		{"shape-negative", true, false, withShape("(-4, 1, 28, 28)")},
 		{"shape-zero-samples", true, false, func(x *onnxio.Tensor) []byte {
-			return NPYRaw("<f4", false, "(0, "+shapeText(x.Shape)[4:], nil)
+			return testutil.NPYRaw("<f4", false, "(0, "+testutil.NPYShape(x.Shape)[4:], nil)
 		}},
 		{"shape-huge", true, false, withShape("(1099511627776, 1, 28, 28)")},
 		{"shape-overflow", true, false, withShape("(4611686018427387904, 4611686018427387904, 28, 28)")},
 		{"shape-not-numbers", true, false, withShape("('a', 'b')")},
-		{"shape-scalar", true, false, func(*onnxio.Tensor) []byte { return NPYRaw("<f4", false, "()", float32Bytes([]float32{1})) }},
-		{"shape-flat", true, false, func(x *onnxio.Tensor) []byte { return NPYRaw("<f4", false, shapeText([]int64{int64(x.Len())}), f32(x)) }},
+		{"shape-scalar", true, false, func(*onnxio.Tensor) []byte { return testutil.NPYRaw("<f4", false, "()", float32Bytes([]float32{1})) }},
+		{"shape-flat", true, false, func(x *onnxio.Tensor) []byte {
+			return testutil.NPYRaw("<f4", false, testutil.NPYShape([]int64{int64(x.Len())}), f32(x))
+		}},
 		{"shape-one-sample-per-value", true, false, func(x *onnxio.Tensor) []byte {
-			return NPYRaw("<f4", false, shapeText([]int64{int64(x.Len()), 1}), f32(x))
+			return testutil.NPYRaw("<f4", false, testutil.NPYShape([]int64{int64(x.Len()), 1}), f32(x))
 		}},
 		// The samples' elements in another arrangement of the same count.
 		{"shape-rank-less", false, true, func(x *onnxio.Tensor) []byte {
 			s := append([]int64{x.Shape[0]}, x.Shape[2:]...)
 			s[len(s)-1] *= x.Shape[1]
-			return NPYRaw("<f4", false, shapeText(s), f32(x))
+			return testutil.NPYRaw("<f4", false, testutil.NPYShape(s), f32(x))
 		}},
 		{"shape-transposed", true, false, func(x *onnxio.Tensor) []byte {
 			s := append(append([]int64{x.Shape[0]}, x.Shape[2:]...), x.Shape[1])
@@ -105,16 +109,18 @@ func npyCases() []npyCase {
 				s = append([]int64{x.Shape[0], x.Shape[1]}, x.Shape[2:]...)
 				s[len(s)-1], s[len(s)-2] = s[len(s)-2]*2, s[len(s)-1]/2
 			}
-			return NPYRaw("<f4", false, shapeText(s), f32(x))
+			return testutil.NPYRaw("<f4", false, testutil.NPYShape(s), f32(x))
 		}},
 		{"shape-two-samples-fused", true, false, func(x *onnxio.Tensor) []byte {
 			s := append([]int64{x.Shape[0] / 2, x.Shape[1] * 2}, x.Shape[2:]...)
-			return NPYRaw("<f4", false, shapeText(s), f32(x))
+			return testutil.NPYRaw("<f4", false, testutil.NPYShape(s), f32(x))
 		}},
 		{"dtype-float64", false, true, converted("<f8", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, float64(v)) })},
 		{"dtype-float16", false, false, converted("<f2", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, f16(v)) })},
 		{"dtype-big-endian", false, true, converted(">f4", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.BigEndian, v) })},
-		{"dtype-big-endian-unswapped", false, false, func(x *onnxio.Tensor) []byte { return NPYRaw(">f4", false, shapeText(x.Shape), f32(x)) }},
+		{"dtype-big-endian-unswapped", false, false, func(x *onnxio.Tensor) []byte {
+			return testutil.NPYRaw(">f4", false, testutil.NPYShape(x.Shape), f32(x))
+		}},
 		{"dtype-int64", false, false, converted("<i8", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, int64(v*255)) })},
 		{"dtype-int32", false, false, converted("<i4", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, int32(v*255)) })},
 		{"dtype-uint8", false, false, converted("|u1", func(b *bytes.Buffer, v float32) { b.WriteByte(byte(v * 255)) })},
@@ -122,16 +128,18 @@ func npyCases() []npyCase {
 		{"dtype-complex", true, false, converted("<c8", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, [2]float32{v, 0}) })},
 		{"dtype-string", true, false, converted("<U1", func(b *bytes.Buffer, v float32) { binary.Write(b, binary.LittleEndian, uint32('a')) })},
 		{"dtype-object", true, false, func(x *onnxio.Tensor) []byte {
-			return NPYRaw("|O", false, shapeText(x.Shape), []byte("\x80\x02]q\x00."))
+			return testutil.NPYRaw("|O", false, testutil.NPYShape(x.Shape), []byte("\x80\x02]q\x00."))
 		}},
 		{"dtype-structured", true, false, func(x *onnxio.Tensor) []byte {
-			return NPYRaw("[('a', '<f4')]", false, shapeText(x.Shape), f32(x))
+			return testutil.NPYRaw("[('a', '<f4')]", false, testutil.NPYShape(x.Shape), f32(x))
 		}},
-		{"dtype-unknown", true, false, func(x *onnxio.Tensor) []byte { return NPYRaw("<q9", false, shapeText(x.Shape), f32(x)) }},
+		{"dtype-unknown", true, false, func(x *onnxio.Tensor) []byte {
+			return testutil.NPYRaw("<q9", false, testutil.NPYShape(x.Shape), f32(x))
+		}},
 		{"fortran-order", false, true, func(x *onnxio.Tensor) []byte {
-			return NPYRaw("<f4", true, shapeText(x.Shape), float32Bytes(fortran(x)))
+			return testutil.NPYRaw("<f4", true, testutil.NPYShape(x.Shape), float32Bytes(fortran(x)))
 		}},
-		{"fortran-order-unconverted", false, false, func(x *onnxio.Tensor) []byte { return NPYRaw("<f4", true, shapeText(x.Shape), f32(x)) }},
+		{"fortran-order-unconverted", false, false, func(x *onnxio.Tensor) []byte { return testutil.NPYRaw("<f4", true, testutil.NPYShape(x.Shape), f32(x)) }},
 		{"nan-one", false, false, one(float32(math.NaN()))},
 		{"inf-one", false, false, one(float32(math.Inf(1)))},
 		{"nan-all", true, false, mapped(func(float32) float32 { return float32(math.NaN()) })},
@@ -237,7 +245,7 @@ func (g *gen) datasetCases() {
 			x := w.Calib
 			w.Calib = nil
 			s := []int64{x.Shape[0], x.Shape[2], x.Shape[3], x.Shape[1]}
-			w.Files["calib.npy"] = NPYRaw("<f4", false, shapeText(s), float32Bytes(x.Data.([]float32)))
+			w.Files["calib.npy"] = testutil.NPYRaw("<f4", false, testutil.NPYShape(s), float32Bytes(x.Data.([]float32)))
 			return nil
 		}})
 
@@ -281,7 +289,7 @@ func (g *gen) datasetCases() {
 
 	// npz archives.
 	x := g.fx[f].Input
-	xb, _ := NPY(x)
+	xb, _ := testutil.NPY(x)
 	npzCase := func(how string, must, same bool, mentions []string, spec string, data []byte) {
 		g.add(&Case{Name: "data/npz/" + how, Kind: KindDataset, Fixture: f, MustFail: must, Unchanged: same, Mentions: mentions,
 			edit: func(w *Workspace) error {
@@ -352,7 +360,7 @@ func (g *gen) datasetCases() {
 	labels("float-fraction", true, lb, func(w *Workspace) { w.Labels = onnxio.NewTensor([]int64{4}, []float32{7, 2.5, 1, 0}) })
 	labels("float-nan", true, lb, func(w *Workspace) { w.Labels = onnxio.NewTensor([]int64{4}, []float32{7, float32(math.NaN()), 1, 0}) })
 	labels("truncated", true, lb, func(w *Workspace) {
-		b, _ := NPY(w.Labels)
+		b, _ := testutil.NPY(w.Labels)
 		w.Labels = nil
 		w.Files["labels.npy"] = b[:len(b)-3]
 	})

@@ -4,15 +4,12 @@
 package testutil
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
@@ -98,41 +95,13 @@ func RandomFeed(rng *rand.Rand, name string, shape []int64) map[string]*onnxio.T
 	return map[string]*onnxio.Tensor{name: onnxio.NewTensor(shape, v)}
 }
 
-// WriteNPY writes t (float32, int64, int8 or uint8) as a .npy file (format 1.0,
-// little-endian, C order).
+// WriteNPY writes t as a .npy file (NPY).
 func WriteNPY(path string, t *onnxio.Tensor) error {
-	var descr string
-	switch t.Data.(type) {
-	case []float32:
-		descr = "<f4"
-	case []int64:
-		descr = "<i8"
-	case []int8:
-		descr = "|i1"
-	case []uint8:
-		descr = "|u1"
-	default:
-		return fmt.Errorf("WriteNPY: %T is not supported", t.Data)
-	}
-	dims := make([]string, len(t.Shape))
-	for i, d := range t.Shape {
-		dims[i] = fmt.Sprint(d)
-	}
-	shape := strings.Join(dims, ", ")
-	if len(dims) == 1 {
-		shape += ","
-	}
-	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, shape)
-	pad := 64 - (10+len(header)+1)%64
-	header += strings.Repeat(" ", pad%64) + "\n"
-	var buf bytes.Buffer
-	buf.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&buf, binary.LittleEndian, uint16(len(header)))
-	buf.WriteString(header)
-	if err := binary.Write(&buf, binary.LittleEndian, t.Data); err != nil {
+	data, err := NPY(t)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return os.WriteFile(path, data, 0o644)
 }
 
 // NPYDataset concatenates the feeds' tensors of each input along axis 0, writes one
