@@ -10,6 +10,7 @@ import (
 
 	"github.com/onnxpipe/onnxpipe/internal/mnist"
 	"github.com/onnxpipe/onnxpipe/pipeline"
+	"github.com/onnxpipe/onnxpipe/report"
 )
 
 // Fixture is the absolute path of a committed model fixture (testdata/models/name).
@@ -72,4 +73,17 @@ func RunConfig(t testing.TB, path string, sets ...string) *pipeline.RunResult {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// StageRecord is the report record of the first stage named name in o's job; it fails
+// the test when there is none.
+func StageRecord(t testing.TB, o *pipeline.Outcome, name string) *report.Stage {
+	t.Helper()
+	for _, s := range o.Report.Stages {
+		if s.Stage == name {
+			return s
+		}
+	}
+	t.Fatalf("no %s stage in the report", name)
+	return nil
 }

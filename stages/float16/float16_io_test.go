@@ -43,11 +43,11 @@ stages:
       latency: {warmup: 1, runs: 3, batch: [1, 8]}
 `)
 	o := onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusOK)
-	fs := stageOf(t, o, "float16")
+	fs := testutil.StageRecord(t, o, "float16")
 	if len(fs.Warnings) != 0 {
 		t.Errorf("float16 warnings: %q", fs.Warnings)
 	}
-	vs := stageOf(t, o, "verify")
+	vs := testutil.StageRecord(t, o, "verify")
 	sqnr, _ := metric(vs, "sqnr_db")
 	acc, _ := metric(vs, "accuracy")
 	ref, _ := metric(vs, "reference_accuracy")

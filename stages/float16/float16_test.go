@@ -52,17 +52,6 @@ func metric(st *report.Stage, name string) (float64, bool) {
 	return 0, false
 }
 
-func stageOf(t *testing.T, o *pipeline.Outcome, name string) *report.Stage {
-	t.Helper()
-	for _, s := range o.Report.Stages {
-		if s.Stage == name {
-			return s
-		}
-	}
-	t.Fatalf("no %s stage in the report", name)
-	return nil
-}
-
 // onlyOutcome checks the run had one job that ended with status want.
 func onlyOutcome(t *testing.T, res *pipeline.RunResult, want string) *pipeline.Outcome {
 	t.Helper()
@@ -93,7 +82,7 @@ func TestConfigFloat16(t *testing.T) {
 	res := testutil.RunConfig(t, "../../configs/float16.yaml", "output="+filepath.Join(out, "{name}.fp16.onnx"),
 		"stages.2.verify.latency.runs=3")
 	o := onlyOutcome(t, res, pipeline.StatusOK)
-	fs := stageOf(t, o, "float16")
+	fs := testutil.StageRecord(t, o, "float16")
 	ratio, _ := metric(fs, "size_ratio")
 	if ratio <= 0 || ratio > 0.51 {
 		t.Errorf("size ratio %.4f, want <= 0.51", ratio)
@@ -101,7 +90,7 @@ func TestConfigFloat16(t *testing.T) {
 	if n, _ := metric(fs, "nodes_kept_float32"); n != 0 {
 		t.Errorf("%g nodes kept in float32; the cpu block list has none of mnist_cnn's ops", n)
 	}
-	vs := stageOf(t, o, "verify")
+	vs := testutil.StageRecord(t, o, "verify")
 	sqnr, _ := metric(vs, "sqnr_db")
 	acc, _ := metric(vs, "accuracy")
 	t.Logf("mnist_cnn float16: size %.3fx, SQNR %.1f dB, accuracy %.4f", ratio, sqnr, acc)
@@ -130,7 +119,7 @@ func TestConfigFloat16Mixed(t *testing.T) {
 	res := testutil.RunConfig(t, "../../configs/float16-mixed.yaml", "output="+filepath.Join(out, "{name}.mixed.onnx"),
 		"stages.1.verify.latency.runs=3")
 	o := onlyOutcome(t, res, pipeline.StatusOK)
-	fs := stageOf(t, o, "float16")
+	fs := testutil.StageRecord(t, o, "float16")
 	kept, _ := metric(fs, "auto_mixed_kept")
 	evals, _ := metric(fs, "auto_mixed_evals")
 	got, _ := metric(fs, "auto_mixed_metric")
@@ -221,12 +210,12 @@ stages:
 `)
 		res := testutil.RunConfig(t, cfg)
 		o := onlyOutcome(t, res, pipeline.StatusOK)
-		fs := stageOf(t, o, "float16")
+		fs := testutil.StageRecord(t, o, "float16")
 		ratio, _ := metric(fs, "size_ratio")
 		kept, _ := metric(fs, "nodes_kept_float32")
 		line := c.model + " " + c.opts
 		if c.sqnr > 0 {
-			sqnr, _ := metric(stageOf(t, o, "verify"), "sqnr_db")
+			sqnr, _ := metric(testutil.StageRecord(t, o, "verify"), "sqnr_db")
 			t.Logf("%-70s size %.3fx, %3g kept float32, SQNR %.1f dB", line, ratio, kept, sqnr)
 		} else {
 			t.Logf("%-70s size %.3fx, %3g kept float32", line, ratio, kept)
@@ -296,7 +285,7 @@ stages:
   - float16
 `)
 	o := onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusFailed)
-	if msg := stageOf(t, o, "float16").Error; !strings.Contains(msg, "already float16") || strings.Contains(msg, "\n") {
+	if msg := testutil.StageRecord(t, o, "float16").Error; !strings.Contains(msg, "already float16") || strings.Contains(msg, "\n") {
 		t.Errorf("float16 twice: %q", msg)
 	}
 	// keep_io_types: false feeds float16 inputs; the float32 graph output compared at
@@ -310,7 +299,7 @@ stages:
   - float16: {keep_io_types: false, auto_mixed: {dataset: probe, metric: sqnr_db, min: 200}}
 `)
 	o = onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusFailed)
-	msg := stageOf(t, o, "float16").Error
+	msg := testutil.StageRecord(t, o, "float16").Error
 	t.Logf("unreachable bound: %s", msg)
 	if !strings.Contains(msg, "auto_mixed") || !strings.Contains(msg, "200") || strings.Contains(msg, "\n") {
 		t.Errorf("unreachable bound: %q", msg)
@@ -323,7 +312,7 @@ stages:
   - float16: {block_nodes: [no_such_node]}
 `)
 	o = onlyOutcome(t, testutil.RunConfig(t, cfg), pipeline.StatusOK)
-	if w := stageOf(t, o, "float16").Warnings; len(w) != 1 || !strings.Contains(w[0], "no_such_node") {
+	if w := testutil.StageRecord(t, o, "float16").Warnings; len(w) != 1 || !strings.Contains(w[0], "no_such_node") {
 		t.Errorf("warnings %q, want one naming no_such_node", w)
 	}
 }

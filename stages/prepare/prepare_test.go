@@ -66,18 +66,7 @@ func mustRun(t *testing.T, model, stages string) (*report.Stage, *onnxio.Model) 
 	if o.Status != pipeline.StatusOK {
 		t.Fatalf("job %s: %v", o.Status, o.Err)
 	}
-	return stageRecord(t, o, "prepare"), m
-}
-
-func stageRecord(t *testing.T, o *pipeline.Outcome, name string) *report.Stage {
-	t.Helper()
-	for _, s := range o.Report.Stages {
-		if s.Stage == name {
-			return s
-		}
-	}
-	t.Fatalf("no %s stage in the report", name)
-	return nil
+	return testutil.StageRecord(t, o, "prepare"), m
 }
 
 func metric(t *testing.T, s *report.Stage, name string) float64 {
@@ -429,7 +418,7 @@ func TestMinOpset(t *testing.T) {
 	if o.Status != pipeline.StatusFailed || o.Err == nil || !strings.Contains(o.Err.Error(), "opset upgrade is implemented up to 21, not 22") {
 		t.Errorf("min_opset: 22: job %s, %v; want it failed with the upgrader's limit", o.Status, o.Err)
 	}
-	if rec := stageRecord(t, o, "prepare"); rec.Status != pipeline.StatusFailed || !strings.Contains(rec.Error, "not 22") {
+	if rec := testutil.StageRecord(t, o, "prepare"); rec.Status != pipeline.StatusFailed || !strings.Contains(rec.Error, "not 22") {
 		t.Errorf("min_opset: 22: stage %s %q", rec.Status, rec.Error)
 	}
 }

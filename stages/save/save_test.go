@@ -17,7 +17,6 @@ import (
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 	"github.com/onnxpipe/onnxpipe/pipeline"
-	"github.com/onnxpipe/onnxpipe/report"
 	_ "github.com/onnxpipe/onnxpipe/stages/all"
 	"github.com/onnxpipe/onnxpipe/stages/save"
 )
@@ -53,17 +52,6 @@ func mustOK(t *testing.T, o *pipeline.Outcome) {
 	if o.Status != pipeline.StatusOK {
 		t.Fatalf("job %s: %v", o.Status, o.Err)
 	}
-}
-
-func stageRecord(t *testing.T, o *pipeline.Outcome, name string) *report.Stage {
-	t.Helper()
-	for _, s := range o.Report.Stages {
-		if s.Stage == name {
-			return s
-		}
-	}
-	t.Fatalf("no %s stage in the report", name)
-	return nil
 }
 
 // tempFiles lists the stray temporary files (onnxio.IsTempName) under dir.
@@ -395,7 +383,7 @@ func TestRefusesAndLeavesNoPartialFile(t *testing.T) {
 		if o.Status != pipeline.StatusFailed || o.Err == nil || !strings.Contains(o.Err.Error(), "save: ") {
 			t.Fatalf("job %s, %v; want it failed in save", o.Status, o.Err)
 		}
-		if rec := stageRecord(t, o, "save"); rec.Status != pipeline.StatusFailed || !strings.Contains(rec.Error, "NoSuchOp") {
+		if rec := testutil.StageRecord(t, o, "save"); rec.Status != pipeline.StatusFailed || !strings.Contains(rec.Error, "NoSuchOp") {
 			t.Errorf("save stage %s: %q; want failed naming the op", rec.Status, rec.Error)
 		}
 		if got, _ := os.ReadFile(target); string(got) != "previous" {
