@@ -14,14 +14,14 @@ import (
 // Conv(1 -> 4, 3x3) -> BatchNormalization -> Relu -> GlobalAveragePool -> Flatten ->
 // "logits" [N, 4]. Its parts are exposed so that cases can break them.
 type small struct {
-	b                  *onnxio.Builder
-	rng                *rand.Rand
-	conv, bn, relu     *onnxpb.NodeProto
-	weight, bias       string
-	scale, shift       string
-	mean, variance     string
-	convOut, bnOut     string
-	channels, features int64
+	b              *onnxio.Builder
+	rng            *rand.Rand
+	conv, bn, relu *onnxpb.NodeProto
+	weight, bias   string
+	scale, shift   string
+	mean, variance string
+	convOut, bnOut string
+	channels       int64
 }
 
 func (s *small) floats(n int64, mean, std float64) []float32 {
