@@ -22,6 +22,7 @@ type EvalSet struct {
 	batches []*dataset.Batch
 	ref     []map[string]*onnxio.Tensor
 	outputs []string // in the reference session's order
+	tasks   map[string]Task
 	metric  string
 	opts    ort.Options
 }
@@ -36,7 +37,7 @@ func NewEvalSet(ctx context.Context, ref *onnxio.Model, ds *dataset.Dataset, sam
 	if err != nil {
 		return nil, err
 	}
-	set := &EvalSet{metric: metric, opts: o}
+	set := &EvalSet{metric: metric, opts: o, tasks: DetectTasks(ref, nil)}
 	s, err := ort.NewSession(data, o)
 	if err != nil {
 		return nil, fmt.Errorf("the reference model: %w", err)
@@ -120,14 +121,10 @@ func (e *EvalSet) Eval(cand *onnxio.Model) (float64, error) {
 				continue // not a float output, or shapes differ: judged by verify
 			}
 			if acc[name] == nil {
-				classes := 0
-				if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
-					classes = int(rt.Shape[1])
-					if labelsOn == "" {
-						labelsOn = name
-					}
+				acc[name] = newOutputAccumulator(name, e.tasks[name], rt.Shape)
+				if acc[name].classes >= 2 && labelsOn == "" {
+					labelsOn = name
 				}
-				acc[name] = NewAccumulator(name, classes)
 			}
 			var labels []int64
 			if name == labelsOn {

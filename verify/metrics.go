@@ -28,6 +28,19 @@ type Metrics struct {
 	// With labels, on the first classifier-shaped output:
 	RefAccuracy  *float64 `json:"reference_accuracy,omitempty"`
 	CandAccuracy *float64 `json:"accuracy,omitempty"`
+	// Task is what the output means (see TaskKind); the task metrics below are set for
+	// its kind only.
+	Task TaskKind `json:"task,omitempty"`
+	// DecisionAgreement is the share of decision or mask values on the same side of the
+	// task's threshold in both models.
+	DecisionAgreement *float64 `json:"decision_agreement,omitempty"`
+	// MaskIoU is |ref ∩ cand| / |ref ∪ cand| of the masks at the threshold, over the
+	// dataset (1 when both are empty).
+	MaskIoU *float64 `json:"mask_iou,omitempty"`
+	// StepAgreement is the per-step argmax agreement of a sequence output.
+	StepAgreement *float64 `json:"step_agreement,omitempty"`
+	// SequenceAgreement is the share of samples whose CTC-decoded sequences are equal.
+	SequenceAgreement *float64 `json:"sequence_agreement,omitempty"`
 }
 
 // Accumulator folds batches of one output into Metrics without keeping them.
@@ -42,12 +55,25 @@ type Accumulator struct {
 	top1, top5, rows            int64
 	refCorrect, candCorrect     int64
 	labeled                     int64
+	task                        *taskAcc // decision, mask and sequence outputs
+	lastDim                     int      // a sequence's classes
 }
 
 // NewAccumulator starts the metrics of an output; classes > 1 marks a classifier-shaped
 // output with that many classes per row.
 func NewAccumulator(name string, classes int) *Accumulator {
 	return &Accumulator{name: name, classes: classes}
+}
+
+// SetTask makes the accumulator compute task's metrics too; lastDim is the size of the
+// output's last axis (a sequence's classes). Scores and none need nothing beyond the
+// classes given to NewAccumulator.
+func (a *Accumulator) SetTask(t Task, lastDim int) {
+	a.lastDim = lastDim
+	switch t.Kind {
+	case TaskDecision, TaskMask, TaskSequence:
+		a.task = &taskAcc{task: t}
+	}
 }
 
 // Add folds one batch: ref and cand hold the same number of values, samples rows;
@@ -72,6 +98,9 @@ func (a *Accumulator) Add(ref, cand []float32, samples int, labels []int64) {
 		a.sumCand2 += c * c
 		a.sumCross += r * c
 		a.n++
+	}
+	if a.task != nil {
+		a.task.add(ref, cand, samples, a.lastDim)
 	}
 	if a.classes < 2 || len(ref)%a.classes != 0 {
 		return
@@ -135,6 +164,11 @@ func (a *Accumulator) Metrics() Metrics {
 		ra := float64(a.refCorrect) / float64(a.labeled)
 		ca := float64(a.candCorrect) / float64(a.labeled)
 		m.RefAccuracy, m.CandAccuracy = &ra, &ca
+	}
+	if a.task != nil {
+		a.task.fill(&m)
+	} else if a.rows > 0 {
+		m.Task = TaskScores
 	}
 	return m
 }

@@ -12,15 +12,19 @@ var thresholdRules = map[string]struct {
 	atLeast bool // pass when value >= threshold (else <=)
 	doc     string
 }{
-	"sqnr_db":        {true, "10·log10(Σref² / Σ(ref−cand)²) over the dataset"},
-	"cosine":         {true, "cosine similarity over the dataset"},
-	"max_abs":        {false, "largest absolute error"},
-	"mean_abs":       {false, "mean absolute error"},
-	"rmse":           {false, "root mean square error"},
-	"top1_agreement": {true, "argmax agreement on classifier-shaped outputs"},
-	"top5_agreement": {true, "reference argmax within the candidate's top 5"},
-	"accuracy":       {true, "candidate accuracy against labels"},
-	"accuracy_drop":  {false, "reference accuracy − candidate accuracy, percentage points"},
+	"sqnr_db":            {true, "10·log10(Σref² / Σ(ref−cand)²) over the dataset"},
+	"cosine":             {true, "cosine similarity over the dataset"},
+	"max_abs":            {false, "largest absolute error"},
+	"mean_abs":           {false, "mean absolute error"},
+	"rmse":               {false, "root mean square error"},
+	"top1_agreement":     {true, "argmax agreement on classifier-shaped outputs"},
+	"top5_agreement":     {true, "reference argmax within the candidate's top 5"},
+	"accuracy":           {true, "candidate accuracy against labels"},
+	"accuracy_drop":      {false, "reference accuracy − candidate accuracy, percentage points"},
+	"decision_agreement": {true, "share of sigmoid decisions (or mask pixels) on the same side of the task threshold"},
+	"mask_iou":           {true, "IoU of the two models' masks at the task threshold, over the dataset"},
+	"step_agreement":     {true, "per-step argmax agreement of sequence outputs [N, T, C]"},
+	"sequence_agreement": {true, "share of samples whose CTC-decoded sequences are equal"},
 }
 
 // ThresholdKeys lists the valid threshold names, sorted.
@@ -70,6 +74,14 @@ func value(m Metrics, key string) (v, slack float64, ok bool) {
 		return deref(m.Top5Agreement)
 	case "accuracy":
 		return deref(m.CandAccuracy)
+	case "decision_agreement":
+		return deref(m.DecisionAgreement)
+	case "mask_iou":
+		return deref(m.MaskIoU)
+	case "step_agreement":
+		return deref(m.StepAgreement)
+	case "sequence_agreement":
+		return deref(m.SequenceAgreement)
 	case "accuracy_drop":
 		if m.RefAccuracy == nil || m.CandAccuracy == nil {
 			return 0, 0, false
@@ -157,6 +169,12 @@ func need(k string) string {
 		return "labels in the dataset and a classifier-shaped output"
 	case "top1_agreement", "top5_agreement":
 		return "a classifier-shaped output [N, C] with C >= 2"
+	case "decision_agreement":
+		return "a decision or mask output: one made by Sigmoid, or set in verify's tasks:"
+	case "mask_iou":
+		return "a mask output: a Sigmoid map of rank >= 3, or set in verify's tasks:"
+	case "step_agreement", "sequence_agreement":
+		return "a sequence output [N, T, C] made by Softmax, or set in verify's tasks:"
 	}
 	return "an output"
 }

@@ -13,7 +13,7 @@ func ptr(v float64) *float64 { return &v }
 
 // TestThresholdKeys lists exactly the keys of the table in docs/config.md, sorted.
 func TestThresholdKeys(t *testing.T) {
-	want := []string{"accuracy", "accuracy_drop", "cosine", "max_abs", "mean_abs", "rmse", "sqnr_db", "top1_agreement", "top5_agreement"}
+	want := []string{"accuracy", "accuracy_drop", "cosine", "decision_agreement", "mask_iou", "max_abs", "mean_abs", "rmse", "sequence_agreement", "sqnr_db", "step_agreement", "top1_agreement", "top5_agreement"}
 	if got := ThresholdKeys(); !slices.Equal(got, want) {
 		t.Errorf("ThresholdKeys() = %v, want %v", got, want)
 	}
@@ -34,7 +34,7 @@ func TestThresholdsValidate(t *testing.T) {
 		{"every key", all, ""},
 		{"negative and NaN bounds are not the keys' business", Thresholds{"sqnr_db": -5, "cosine": math.NaN()}, ""},
 		{"unknown", Thresholds{"sqnr": 20},
-			`unknown threshold "sqnr"; one of accuracy, accuracy_drop, cosine, max_abs, mean_abs, rmse, sqnr_db, top1_agreement, top5_agreement`},
+			`unknown threshold "sqnr"; one of accuracy, accuracy_drop, cosine, decision_agreement, mask_iou, max_abs, mean_abs, rmse, sequence_agreement, sqnr_db, step_agreement, top1_agreement, top5_agreement`},
 		{"case matters", Thresholds{"SQNR_DB": 20}, `unknown threshold "SQNR_DB"; one of accuracy,`},
 		{"unknown beside known", Thresholds{"cosine": 0.99, "top1": 0.9}, `unknown threshold "top1"`},
 		{"empty key", Thresholds{"": 1}, `unknown threshold ""`},

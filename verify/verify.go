@@ -34,6 +34,8 @@ type Options struct {
 	// HistogramLayers is how many of the worst layers get value histograms (0: 3; < 0:
 	// none).
 	HistogramLayers int
+	// Tasks overrides what outputs mean (DetectTasks), by output name.
+	Tasks map[string]Task
 }
 
 // LatencyOptions controls the latency measurement.
@@ -124,7 +126,8 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 	if err := sameOutputs(refSess, cand, candBytes, base); err != nil {
 		return nil, err
 	}
-	c := &comparison{refSess: refSess, refFeed: NewFeeder("reference", refSess.Inputs()), judged: judgedOutputs(refSess, opts)}
+	c := &comparison{refSess: refSess, refFeed: NewFeeder("reference", refSess.Inputs()), judged: judgedOutputs(refSess, opts),
+		tasks: DetectTasks(ref, opts.Tasks)}
 	defer c.close()
 	if err := c.openCandidates(candBytes, base, opts); err != nil {
 		return nil, err
@@ -175,6 +178,8 @@ type comparison struct {
 	// the dataset's labels score.
 	judged   []string
 	labelsOn string
+	// tasks is what each output means (DetectTasks on the reference).
+	tasks map[string]Task
 }
 
 // judgedOutputs returns the outputs the thresholds apply to: opts.Outputs, else every
@@ -306,15 +311,12 @@ func (c *comparison) output(r *candidateRun, b *dataset.Batch, name string, want
 	}
 	c.refFeed.Output(name, rt.Type)
 	r.feed.Output(name, ct.Type)
-	classes := 0
-	if len(rt.Shape) == 2 && rt.Shape[1] >= 2 {
-		classes = int(rt.Shape[1])
-		if c.labelsOn == "" {
-			c.labelsOn = name
-		}
-	}
 	if r.acc[name] == nil {
-		r.acc[name] = NewAccumulator(name, classes)
+		r.acc[name] = newOutputAccumulator(name, c.tasks[name], rt.Shape)
+	}
+	classes := r.acc[name].classes
+	if classes >= 2 && c.labelsOn == "" {
+		c.labelsOn = name
 	}
 	var labels []int64
 	if name == c.labelsOn {
@@ -327,7 +329,7 @@ func (c *comparison) output(r *candidateRun, b *dataset.Batch, name string, want
 	if r != c.cpuRun && cpuOut != nil && cpuOut[name] != nil {
 		cpu, _ := cpuOut[name].Float32s()
 		if r.self[name] == nil {
-			r.self[name] = NewAccumulator(name, classes)
+			r.self[name] = newOutputAccumulator(name, c.tasks[name], rt.Shape)
 		}
 		r.self[name].Add(cpu, cv, b.N, nil)
 	}

@@ -1,6 +1,9 @@
 package verify
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	v "github.com/onnxpipe/onnxpipe/verify"
@@ -20,8 +23,16 @@ type Options struct {
 	// Outputs are the outputs thresholds apply to (empty: all).
 	Outputs []string `yaml:"outputs" json:"outputs"`
 	// Thresholds maps a metric (sqnr_db, cosine, max_abs, mean_abs, rmse, top1_agreement,
-	// top5_agreement, accuracy, accuracy_drop) to its bound; all must hold.
+	// top5_agreement, accuracy, accuracy_drop, decision_agreement, mask_iou,
+	// step_agreement, sequence_agreement) to its bound; all must hold.
 	Thresholds map[Threshold]float64 `yaml:"thresholds" json:"thresholds"`
+	// Tasks says what an output means, by output name, where the detection is wrong or a
+	// threshold other than 0.5 is wanted: kind (scores, decision, mask, sequence, none),
+	// threshold (a decision or mask value >= it is positive) and blank (a sequence's CTC
+	// blank class, default 0). Without it an output made by Sigmoid is a decision (or a
+	// mask, with spatial axes), one made by Softmax with rank 3 a sequence, a rank-2 one
+	// with >= 2 columns class scores; each kind gets its task metrics in the report.
+	Tasks map[string]v.Task `yaml:"tasks" json:"tasks,omitempty"`
 	// Latency sets warmup runs, timed runs and batch sizes (runs: 0 turns it off).
 	Latency v.LatencyOptions `yaml:"latency" json:"latency"`
 	// AutoExclude, when max_tries > 0 and thresholds fail on the model a quantize stage
@@ -86,6 +97,11 @@ func (o *Options) Validate() error {
 	}
 	if o.AutoExclude.PerTry < 0 {
 		ps.Add("auto_exclude.per_try", "%d: cannot be negative", o.AutoExclude.PerTry)
+	}
+	for _, name := range slices.Sorted(maps.Keys(o.Tasks)) {
+		if field, problem := o.Tasks[name].Check(); field != "" {
+			ps.Add("tasks."+name+"."+field, "%s", problem)
+		}
 	}
 	if o.AutoExclude.MaxTries > 0 && len(o.Thresholds) == 0 {
 		ps.Add("auto_exclude", "retries only when thresholds fail: set thresholds too")

@@ -14,6 +14,40 @@ import (
 	v "github.com/onnxpipe/onnxpipe/verify"
 )
 
+// taskMetric is one task metric of an output, by its threshold key.
+type taskMetric struct {
+	key   string
+	value float64
+}
+
+// taskMetrics lists the task metrics of m beyond top-1, the one that says most first
+// (it becomes the job's key metric when there is no accuracy).
+func taskMetrics(m v.Metrics) []taskMetric {
+	var out []taskMetric
+	add := func(key string, f *float64) {
+		if f != nil {
+			out = append(out, taskMetric{key, *f})
+		}
+	}
+	add("mask_iou", m.MaskIoU)
+	add("sequence_agreement", m.SequenceAgreement)
+	add("step_agreement", m.StepAgreement)
+	add("decision_agreement", m.DecisionAgreement)
+	return out
+}
+
+// taskCell is the outputs table's task column: the output's kind and its task figures.
+func taskCell(m v.Metrics) string {
+	if m.Task == "" || m.Task == v.TaskNone || m.Task == v.TaskScores {
+		return "–"
+	}
+	parts := []string{string(m.Task)}
+	for _, t := range taskMetrics(m) {
+		parts = append(parts, fmt.Sprintf("%s %.4f", strings.ReplaceAll(t.key, "_", " "), t.value))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // record turns the report into metrics, tables, charts and notes.
 func record(p *pipeline.Pass, rep *v.Report) {
 	for _, pr := range rep.Providers {
@@ -32,10 +66,18 @@ func record(p *pipeline.Pass, rep *v.Report) {
 			if m.Top1Agreement != nil {
 				p.Metric(prefix+"top1_agreement", *m.Top1Agreement, "")
 			}
-			if m.CandAccuracy != nil {
+			task := taskMetrics(m)
+			for _, t := range task {
+				p.Metric(prefix+t.key, t.value, "")
+			}
+			switch {
+			case m.CandAccuracy != nil:
 				p.Metric(prefix+"reference_accuracy", *m.RefAccuracy, "")
 				p.KeyMetric(prefix+"accuracy", *m.CandAccuracy, "")
-			} else if pr.Provider == ort.CPU {
+			case pr.Provider != ort.CPU:
+			case len(task) > 0:
+				p.KeyMetric(prefix+task[0].key, task[0].value, "")
+			default:
 				p.KeyMetric(prefix+"sqnr_db", float64(m.SQNRdB), "dB")
 			}
 		}
@@ -93,7 +135,7 @@ func record(p *pipeline.Pass, rep *v.Report) {
 // outputsTable lists every output's figures on every provider, unavailable ones too.
 func outputsTable(rep *v.Report) report.Table {
 	t := report.Table{Title: "outputs (candidate against the reference on cpu)",
-		Columns: []string{"provider", "output", "SQNR (dB)", "cosine", "max abs", "mean abs", "RMSE", "top-1", "top-5", "accuracy (ref → cand)", "samples"}}
+		Columns: []string{"provider", "output", "SQNR (dB)", "cosine", "max abs", "mean abs", "RMSE", "top-1", "top-5", "accuracy (ref → cand)", "task", "samples"}}
 	opt := func(f *float64, format string) string {
 		if f == nil {
 			return "–"
@@ -111,7 +153,7 @@ func outputsTable(rep *v.Report) report.Table {
 		}
 		return []string{provider, out, fmt.Sprintf("%.2f", float64(m.SQNRdB)), fmt.Sprintf("%.6f", m.Cosine),
 			fmt.Sprintf("%.4g", m.MaxAbs), fmt.Sprintf("%.4g", m.MeanAbs), fmt.Sprintf("%.4g", m.RMSE),
-			opt(m.Top1Agreement, "%.4f"), opt(m.Top5Agreement, "%.4f"), acc, strconv.Itoa(m.Samples)}
+			opt(m.Top1Agreement, "%.4f"), opt(m.Top5Agreement, "%.4f"), acc, taskCell(m), strconv.Itoa(m.Samples)}
 	}
 	for _, pr := range rep.Providers {
 		if !pr.Available {

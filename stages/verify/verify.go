@@ -82,7 +82,7 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, err
 	}
 	opts := v.Options{Providers: o.Providers, Require: o.Require, Outputs: o.Outputs,
-		Thresholds: o.thresholds(), Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
+		Thresholds: o.thresholds(), Tasks: o.Tasks, Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
 	eval := func(ctx context.Context, cand *onnxio.Model) (*v.Report, error) {
 		return v.Run(ctx, ref, cand, ds, opts)
 	}
