@@ -19,7 +19,9 @@ import (
 //	Dropout (12): the ratio attribute is dropped (inference)
 //	Squeeze, Unsqueeze, ReduceSum, Split (13): axes and split move to inputs
 //	Softmax, LogSoftmax, Hardmax (13): the axis becomes explicit where the 2-D coercion
-//	  of older versions is the same as the new per-axis semantics, else an error
+//	  of older versions is the same as the new per-axis semantics (the axis is the last
+//	  one); elsewhere, and where the input's rank is unknown, the old semantics is
+//	  written out: Reshape(op(Flatten(x, axis), axis=1), Shape(x))
 //	BatchNormalization (14): a node with the training outputs (it normalizes with the
 //	  batch's statistics) gets training_mode=1 and keeps Y, mean and var (saved_mean
 //	  and saved_var read by a node are an error)
@@ -67,6 +69,7 @@ func UpgradeOpset(m *onnxio.Model, to int64) error {
 			return fmt.Errorf("opset upgrade %d -> %d: node %s: %w", from, to, onnxio.NodeLabel(n), err)
 		}
 	}
+	u.placeInserted()
 	m.SetOpset("", to)
 	if m.Proto.GetIrVersion() < 7 {
 		m.Proto.IrVersion = proto.Int64(7)
@@ -78,6 +81,47 @@ type upgrader struct {
 	g     *onnxpb.GraphProto
 	ix    *onnxio.Index
 	namer *onnxio.Namer
+	// before holds nodes to insert in front of a node of the graph (they compute its
+	// inputs), placed when every node is upgraded.
+	before map[*onnxpb.NodeProto][]*onnxpb.NodeProto
+}
+
+// coerced2D rewrites a Softmax, LogSoftmax or Hardmax of an opset before 13, which
+// flattens its input to 2-D at axis and normalizes each row, as that computation in
+// opset 13 terms: Shape(x) and Flatten(x, axis) then the op on axis 1 of the 2-D
+// tensor, and n becomes the Reshape back to x's shape (keeping n's output name).
+func (u *upgrader) coerced2D(n *onnxpb.NodeProto, axis int64) {
+	x, op, name := n.GetInput()[0], n.GetOpType(), n.GetName()
+	if name == "" {
+		name = n.GetOutput()[0]
+	}
+	mk := func(opType string, in []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+		out := u.namer.Name(name + "_" + opType)
+		return &onnxpb.NodeProto{Name: proto.String(out), OpType: proto.String(opType), Input: in, Output: []string{out}, Attribute: attrs}
+	}
+	shape := mk("Shape", []string{x})
+	flat := mk("Flatten", []string{x}, onnxio.AttrInt("axis", axis))
+	norm := mk(op, []string{flat.GetOutput()[0]}, onnxio.AttrInt("axis", 1))
+	if u.before == nil {
+		u.before = map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}
+	}
+	u.before[n] = []*onnxpb.NodeProto{shape, flat, norm}
+	n.OpType = proto.String("Reshape")
+	n.Input = []string{norm.GetOutput()[0], shape.GetOutput()[0]}
+	n.Attribute = nil
+}
+
+// placeInserted puts the nodes of u.before in front of their nodes.
+func (u *upgrader) placeInserted() {
+	if len(u.before) == 0 {
+		return
+	}
+	var nodes []*onnxpb.NodeProto
+	for _, n := range u.g.GetNode() {
+		nodes = append(nodes, u.before[n]...)
+		nodes = append(nodes, n)
+	}
+	u.g.Node = nodes
 }
 
 // crosses reports whether the upgrade passes version v (from < v <= to).
@@ -272,7 +316,7 @@ func (u *upgrader) node(n *onnxpb.NodeProto, from, to int64) error {
 			case !ok && axis == -1:
 				onnxio.SetAttr(n, onnxio.AttrInt("axis", -1))
 			default:
-				return fmt.Errorf("%s before opset 13 flattens its input to 2-D at axis %d; upgrading it needs the input's rank to be known and the axis to be the last one", op, axis)
+				u.coerced2D(n, axis)
 			}
 		}
 	case "BatchNormalization":

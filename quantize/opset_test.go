@@ -57,6 +57,18 @@ func opsetCases() []opsetCase {
 		{"Softmax last axis", 12, x4, func(b *onnxio.Builder, x string) string {
 			return b.Op("Softmax", []string{x}, onnxio.AttrInt("axis", 3))
 		}},
+		{"Softmax coerced to 2-D at axis 1", 12, x4, func(b *onnxio.Builder, x string) string {
+			return b.Op("Softmax", []string{x}, onnxio.AttrInt("axis", 1))
+		}},
+		{"LogSoftmax default axis, input rank unknown", 9, []int64{2, 5, 7}, func(b *onnxio.Builder, x string) string {
+			return b.Op("LogSoftmax", []string{b.Op("Abs", []string{x})})
+		}},
+		{"Hardmax coerced at axis 2", 10, x4, func(b *onnxio.Builder, x string) string {
+			return b.Op("Hardmax", []string{x}, onnxio.AttrInt("axis", 2))
+		}},
+		{"Softmax at a negative axis, not the last", 11, x4, func(b *onnxio.Builder, x string) string {
+			return b.Op("Softmax", []string{x}, onnxio.AttrInt("axis", -2))
+		}},
 		{"BatchNormalization legacy attributes", 8, x4, func(b *onnxio.Builder, x string) string {
 			p := func(name string, v float32) string {
 				return b.Initializer(name, onnxio.NewTensor([]int64{3}, []float32{v, v + 0.5, v + 1}))
