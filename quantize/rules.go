@@ -68,7 +68,11 @@ var rules = map[string]rule{
 	"Clip": {kind: kindRemovable},
 }
 
-// SupportedOps lists the op types the quantizer handles, sorted.
+// DynamicOps lists the op types Dynamic quantizes (their weights, with activations
+// quantized at run time), sorted.
+func DynamicOps() []string { return []string{"Gemm", "MatMul"} }
+
+// SupportedOps lists the op types the static quantizer handles, sorted.
 func SupportedOps() []string {
 	out := make([]string, 0, len(rules))
 	for op := range rules {

@@ -93,6 +93,9 @@ func run(p *pipeline.Pass) (any, error) {
 	}
 	if res.NodesQuantized() == 0 {
 		why := "the model has no node of a supported op type (" + strings.Join(q.SupportedOps(), ", ") + ")"
+		if o.Mode == Dynamic {
+			why = "the model has no " + strings.Join(q.DynamicOps(), " or ") + " node with a constant weight (dynamic mode quantizes those only; a conv net wants mode: static after a calibrate stage)"
+		}
 		if len(res.Skipped) > 0 {
 			why = "every candidate was left in float: " + strings.Join(res.Skipped, "; ")
 		}

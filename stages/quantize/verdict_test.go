@@ -28,6 +28,7 @@ func TestMinSQNRVerdict(t *testing.T) {
 		{"broken", `{mode: static, ` + broken + `}`, "", pipeline.StatusRejected, `under min_sqnr_db 15`},
 		{"broken, floor off", `{mode: static, min_sqnr_db: 0, ` + broken + `}`, "", pipeline.StatusOK, ""},
 		{"nothing quantized", `{mode: static, op_types: [ConvTranspose]}`, "", pipeline.StatusFailed, "no node was quantized"},
+		{"dynamic finds no MatMul or Gemm", `{mode: dynamic, op_types: [Conv]}`, "", pipeline.StatusFailed, "dynamic mode quantizes those only; a conv net wants mode: static"},
 		{"nothing quantized, allowed", `{mode: static, op_types: [ConvTranspose], allow_none: true}`, "", pipeline.StatusOK, "no node was quantized"},
 		{"broken, auto_exclude judges", `{mode: static, ` + broken + `}`,
 			"  - verify: {dataset: train, auto_exclude: {max_tries: 1}, thresholds: {sqnr_db: 1}, latency: {runs: 0}}\n",
