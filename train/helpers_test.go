@@ -196,7 +196,13 @@ type gradResult struct {
 // float64). At most perTensor elements of each tensor are checked.
 func gradCheck(t testing.TB, m *onnxio.Model, inputs map[string]*Tensor, training bool, eps float64, perTensor int) gradResult {
 	t.Helper()
-	g, err := Compile(m, CompileOptions{InputGrads: true, Seed: 1})
+	return gradCheckWith(t, m, CompileOptions{InputGrads: true, Seed: 1, Trainable: trainAll}, inputs, training, eps, perTensor)
+}
+
+// gradCheckWith is gradCheck with the given compile options.
+func gradCheckWith(t testing.TB, m *onnxio.Model, opts CompileOptions, inputs map[string]*Tensor, training bool, eps float64, perTensor int) gradResult {
+	t.Helper()
+	g, err := Compile(m, opts)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -287,3 +293,7 @@ func gradCheck(t testing.TB, m *onnxio.Model, inputs map[string]*Tensor, trainin
 
 // onnxioScalar is a float32 scalar onnxio tensor.
 func onnxioScalar(v float32) *onnxio.Tensor { return onnxio.NewTensor([]int64{}, []float32{v}) }
+
+// trainAll makes every float initializer read by a differentiable input trainable, so
+// that gradient checks cover the constants of a test graph too.
+func trainAll(string) bool { return true }
