@@ -51,6 +51,10 @@
 //	Gemm, MatMul                      numpy broadcasting and 1-D promotion for MatMul
 //	Add, Sub, Mul, Div, Pow           numpy broadcasting; Add/Sub/Mul/Div also on int64
 //	Relu, LeakyRelu, Sigmoid, Tanh, Erf, Sqrt, Exp, Log, Neg, Abs
+//	HardSigmoid, HardSwish
+//	Clip                              min and max as attributes (opset 6) or inputs (11+)
+//	Max, Min                          any number of inputs, numpy broadcasting
+//	Where, Expand                     numpy broadcasting (Where's X and Y float or int64)
 //	Softmax, LogSoftmax               opset 13 single axis; earlier opsets flatten
 //	Conv                              1-D and 2-D: strides, pads, dilations, group, auto_pad
 //	MaxPool, AveragePool              1-D and 2-D: strides, pads, ceil_mode, auto_pad,
