@@ -132,3 +132,28 @@ func TestSoftmaxTeacher(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxTeacherLogitStudent: a student that does not end in a Softmax under the
+// teacher's probabilities' name is compared by that output, as logits, with the
+// teacher's logits, and a warning says that the contract differs.
+func TestSoftmaxTeacherLogitStudent(t *testing.T) {
+	teacher := softmaxTeacher(t)
+	in, _ := ports(t, teacher)
+	student, err := (&Architecture{MLP: &MLP{Hidden: []int{16}}}).Build(in, []Port{{Name: "probs", Type: onnxio.TypeFloat, Sample: []int64{10}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	cfg := Config{Mode: Offline, Temperature: 4, MSEWeight: 1, Epochs: 0, Batch: 32, Optimizer: train.OptimizerConfig{Name: "adam", LR: 1e-3},
+		Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+	res, err := Run(context.Background(), teacher, student, openMNIST(t, teacher, true, 100), openMNIST(t, teacher, false, 100), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), `warning: the teacher's output "probs" is a Softmax of "logits" but the student's is not`) {
+		t.Errorf("no warning: %q", logs)
+	}
+	if l := res.Generations[0].InitialLoss; !(l > 1) {
+		t.Errorf("MSE %.4g: not against the teacher's logits", l)
+	}
+}
