@@ -46,7 +46,7 @@ func (k *clipOp) bounds(c *ctx, in []*Tensor) (lo, hi float32, err error) {
 	for i, p := range []*float32{&lo, &hi} {
 		if b := input(in, i+1); b != nil {
 			if b.DType != Float32 || len(b.Data) != 1 {
-				return 0, 0, fmt.Errorf("Clip's %s must be a float scalar, got %s", []string{"min", "max"}[i], b)
+				return 0, 0, fmt.Errorf("the %s bound must be a float scalar, got %s", []string{"min", "max"}[i], b)
 			}
 			*p = b.Data[0]
 		}
@@ -214,10 +214,10 @@ type whereSaved struct{ cond []bool }
 func (whereOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	cond, x, y := in[0], in[1], in[2]
 	if cond.DType != Int64 {
-		return nil, fmt.Errorf("Where's condition must be bool, got %s", cond)
+		return nil, fmt.Errorf("the condition must be bool, got %s", cond)
 	}
 	if x.DType != y.DType {
-		return nil, fmt.Errorf("Where of %s and %s", x, y)
+		return nil, fmt.Errorf("the two value inputs differ in type: %s and %s", x, y)
 	}
 	xy, err := broadcastShape(x.Shape, y.Shape)
 	if err != nil {
@@ -293,7 +293,7 @@ func (expandOp) forward(c *ctx, in []*Tensor) ([]*Tensor, error) {
 	x := in[0]
 	shape, err := intsOf(in[1])
 	if err != nil {
-		return nil, fmt.Errorf("Expand's shape: %v", err)
+		return nil, fmt.Errorf("shape input: %v", err)
 	}
 	out, err := broadcastShape(x.Shape, shape)
 	if err != nil {
