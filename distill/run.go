@@ -92,7 +92,9 @@ func Run(ctx context.Context, teacher, student *onnxio.Model, data, val *dataset
 		res.Resumed = fmt.Sprintf("generation %d, epoch %d", ck.Generation+1, ck.Epoch)
 		res.History, res.Generations = ck.History, ck.Generations
 	}
-	r := &runner{cfg: &cfg, res: res, data: tr, val: vs, output: output, teacherOuts: teacherOutputNames(output, cfg.Hints), runKey: key}
+	r := &runner{cfg: &cfg, res: res, data: tr, val: vs, output: output, runKey: key}
+	r.lossTensors(teacher, student)
+	r.teacherOuts = teacherOutputNames(r.tOut, cfg.Hints)
 	r.total = cfg.Generations * cfg.Epochs * ((tr.n + cfg.Batch - 1) / cfg.Batch)
 	if err := r.generations(ctx, teacher, student, ck); err != nil {
 		return nil, err
@@ -219,6 +221,7 @@ type runner struct {
 	res         *Result
 	data, val   *split
 	output      string
+	sOut, tOut  string // the tensors the losses read (trainer.sOut, tOut)
 	teacherOuts []string
 	runKey      string
 	done, total int
@@ -262,7 +265,7 @@ func (r *runner) generation(ctx context.Context, gen int, teacher, student *onnx
 // optimizers.
 func (r *runner) newTrainer(ctx context.Context, gen int, teacher, student *onnxio.Model) (*trainer, error) {
 	cfg := r.cfg
-	t := &trainer{cfg: cfg, gen: gen, output: r.output, data: r.data, val: r.val}
+	t := &trainer{cfg: cfg, gen: gen, output: r.output, sOut: r.sOut, tOut: r.tOut, data: r.data, val: r.val}
 	var err error
 	if cfg.Mode == Online {
 		if t.teacher, err = train.Compile(teacher, train.CompileOptions{Seed: cfg.Seed + 1}); err != nil {
@@ -500,7 +503,7 @@ func (r *runner) setup(t *trainer) error {
 	if err != nil {
 		return err
 	}
-	if err := r.checkOutput(t, tape.Output(r.output), tg); err != nil {
+	if err := r.checkOutput(t, tape.Output(r.sOut), tg); err != nil {
 		return err
 	}
 	var params, scales []*train.Param
@@ -635,14 +638,14 @@ func checkLabels(what string, labels []int, classes int, output string) error {
 // the teacher's tape for the hint shapes).
 func (t *trainer) teacherTargetsNoHints(in map[string]*train.Tensor, idx []int) (*train.Tensor, *train.Tape, error) {
 	if t.teacher == nil {
-		out, err := teacherRows(t.data, t.output, idx)
+		out, err := teacherRows(t.data, t.tOut, idx)
 		return out, nil, err
 	}
 	tape, err := t.teacher.Forward(in, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("teacher: %w", err)
 	}
-	return tape.Output(t.output), tape, nil
+	return tape.Output(t.tOut), tape, nil
 }
 
 // teacherOutputs computes the teacher's outputs (and hint features) on the training and

@@ -111,6 +111,10 @@ type Port struct {
 	Name   string
 	Type   onnxio.DataType
 	Sample []int64
+	// Softmax, on an output, says that the teacher's is probabilities (a final Softmax
+	// over the last axis, SoftmaxLogits): the built student ends in one too, so that it
+	// keeps the teacher's output contract.
+	Softmax bool
 }
 
 // Build makes the student network as an ONNX model (opset 13) taking inputs and giving
@@ -173,6 +177,9 @@ func (a *Architecture) Build(inputs, outputs []Port, seed uint64) (*onnxio.Model
 		if len(o.Sample) != 1 {
 			shape := s.b.Initializer(name+".shape", onnxio.NewTensor([]int64{int64(len(o.Sample) + 1)}, append([]int64{-1}, o.Sample...)))
 			y = s.b.Op("Reshape", []string{y, shape})
+		}
+		if o.Softmax {
+			y = s.b.Op("Softmax", []string{y}, onnxio.AttrInt("axis", -1))
 		}
 		s.rename(y, o.Name)
 		s.b.Output(o.Name, onnxio.TypeFloat, append([]int64{-1}, o.Sample...), "batch")

@@ -45,9 +45,12 @@ func (l *losses) add(o losses, w float64) {
 
 // trainer trains one generation: a student, its hint adapters and, online, the teacher.
 type trainer struct {
-	cfg        *Config
-	gen        int
-	output     string
+	cfg    *Config
+	gen    int
+	output string // the output the losses compare (its name in both models)
+	// sOut and tOut are the student's and the teacher's tensors the losses read: the
+	// output, or the logits into a final Softmax that gives it (softmaxLogits)
+	sOut, tOut string
 	student    *train.Graph
 	teacher    *train.Graph // online mode only
 	adapters   []*adapter
@@ -118,7 +121,7 @@ func (t *trainer) teacherTargets(s *split, in map[string]*train.Tensor, idx []in
 	var tg targets
 	if t.teacher == nil {
 		var err error
-		if tg.out, err = teacherRows(s, t.output, idx); err != nil {
+		if tg.out, err = teacherRows(s, t.tOut, idx); err != nil {
 			return tg, nil, err
 		}
 		for _, a := range t.adapters {
@@ -134,7 +137,7 @@ func (t *trainer) teacherTargets(s *split, in map[string]*train.Tensor, idx []in
 	if err != nil {
 		return tg, nil, fmt.Errorf("teacher: %w", err)
 	}
-	tg.out = tape.Output(t.output)
+	tg.out = tape.Output(t.tOut)
 	for _, a := range t.adapters {
 		h := tape.Output(a.hint.Teacher)
 		if h == nil {
@@ -150,12 +153,12 @@ func (t *trainer) teacherTargets(s *split, in map[string]*train.Tensor, idx []in
 // returns the seeds of the student's backward pass.
 func (t *trainer) objective(tape *train.Tape, tg targets, labels []int, training bool) (losses, map[string]*train.Tensor, error) {
 	c := t.cfg
-	s := tape.Output(t.output)
+	s := tape.Output(t.sOut)
 	if s == nil {
-		return losses{}, nil, fmt.Errorf("the student has no output %q", t.output)
+		return losses{}, nil, fmt.Errorf("the student has no output %q", t.sOut)
 	}
 	if !sameShape(s.Shape, tg.out.Shape) {
-		return losses{}, nil, fmt.Errorf("student output %q is %v, the teacher's is %v: they must match", t.output, s.Shape, tg.out.Shape)
+		return losses{}, nil, fmt.Errorf("student output %q is %v, the teacher's is %v: they must match", t.sOut, s.Shape, tg.out.Shape)
 	}
 	var l losses
 	grad := train.Zeros(s.Shape...)
@@ -174,7 +177,7 @@ func (t *trainer) objective(tape *train.Tape, tg targets, labels []int, training
 		l.mse = c.MSEWeight * v
 		grad.AddScaled(float32(c.MSEWeight), g)
 	}
-	seeds := map[string]*train.Tensor{t.output: grad}
+	seeds := map[string]*train.Tensor{t.sOut: grad}
 	for i, a := range t.adapters {
 		f := tape.Output(a.hint.Student)
 		if f == nil {
@@ -244,7 +247,7 @@ func (t *trainer) epoch(ctx context.Context, epoch int, tick func()) (losses, er
 			return sum, fmt.Errorf("the loss became %v at epoch %d, step %d: lower the learning rate or set clip_grad", v, epoch, steps+1)
 		}
 		if t.tOpt != nil { // mutual learning: the teacher learns from labels and student
-			if err := t.teacherStep(tTape, tg.out, tape.Output(t.output), labels); err != nil {
+			if err := t.teacherStep(tTape, tg.out, tape.Output(t.sOut), labels); err != nil {
 				return sum, err
 			}
 		}
@@ -286,7 +289,7 @@ func (t *trainer) teacherStep(tape *train.Tape, tOut, sOut *train.Tensor, labels
 		grad.AddScaled(float32(c.SoftWeight), g)
 	}
 	t.tOpt.ZeroGrad()
-	if err := tape.Backward(map[string]*train.Tensor{t.output: grad}); err != nil {
+	if err := tape.Backward(map[string]*train.Tensor{t.tOut: grad}); err != nil {
 		return fmt.Errorf("teacher backward: %w", err)
 	}
 	t.tOpt.Step()
@@ -327,7 +330,7 @@ func (t *trainer) evaluate(ctx context.Context, s *split) (loss, acc, teacherAcc
 		}
 		sum.add(l, float64(len(idx)))
 		if t.classifier && labels != nil {
-			correct += train.Accuracy(tape.Output(t.output), labels) * float64(len(idx))
+			correct += train.Accuracy(tape.Output(t.sOut), labels) * float64(len(idx))
 			tCorrect += train.Accuracy(tg.out, labels) * float64(len(idx))
 		}
 		tape.Release()

@@ -2,8 +2,12 @@
 // given as ONNX can be trained; distillation builds on it.
 //
 // Compile turns an onnxio.Model into a Graph: nodes in topological order, values by
-// name, float initializers read by a differentiable input as trainable parameters
-// (Params; CompileOptions.Frozen keeps some constant), BatchNormalization's running mean
+// name, the weights among the float initializers as trainable parameters (Params: what
+// a layer reads as its weight, bias, normalization scale or shift, or embedding table,
+// directly or through Identity, Transpose, Reshape or QuantizeLinear → DequantizeLinear;
+// constants of the computation held as initializers, such as Pow exponents, epsilons
+// and GELU's constants, are not; CompileOptions.Frozen keeps some weights constant and
+// CompileOptions.Trainable replaces the rule), BatchNormalization's running mean
 // and variance as state, and every node that reads only constants (Constant nodes,
 // frozen initializers, shape arithmetic on them) folded at compile time. Shape
 // subgraphs that depend on an input's shape (Shape → Gather → Concat → Reshape, as
@@ -47,6 +51,10 @@
 //	Gemm, MatMul                      numpy broadcasting and 1-D promotion for MatMul
 //	Add, Sub, Mul, Div, Pow           numpy broadcasting; Add/Sub/Mul/Div also on int64
 //	Relu, LeakyRelu, Sigmoid, Tanh, Erf, Sqrt, Exp, Log, Neg, Abs
+//	HardSigmoid, HardSwish
+//	Clip                              min and max as attributes (opset 6) or inputs (11+)
+//	Max, Min                          any number of inputs, numpy broadcasting
+//	Where, Expand                     numpy broadcasting (Where's X and Y float or int64)
 //	Softmax, LogSoftmax               opset 13 single axis; earlier opsets flatten
 //	Conv                              1-D and 2-D: strides, pads, dilations, group, auto_pad
 //	MaxPool, AveragePool              1-D and 2-D: strides, pads, ceil_mode, auto_pad,

@@ -20,7 +20,18 @@ type CompileOptions struct {
 	// Frozen, when set, is asked about each float initializer that would be trainable;
 	// those it returns true for are constants instead (never trained, and folded into
 	// the nodes that only read constants). nil trains every eligible initializer.
+	//
+	// By default only weights are trainable: the float initializers that a layer reads as
+	// its weight, bias, normalization scale or shift, or embedding table (directly or
+	// through Identity, Transpose, Reshape, QuantizeLinear → DequantizeLinear and the
+	// like; see weightInputs). Constants of the computation held as initializers (Pow
+	// exponents, epsilons, GELU's constants, attention scales, clip bounds) are never
+	// trained.
 	Frozen func(name string) bool
+	// Trainable, when set, replaces that rule: it is asked about each float initializer
+	// read by a differentiable input (quantization scales excepted: LearnScales decides
+	// those), and those it returns true for are trainable, unless Frozen says otherwise.
+	Trainable func(name string) bool
 	// InputGrads makes Backward compute gradients for the float graph inputs as well
 	// (Tape.Grad), which the parameters alone do not need.
 	InputGrads bool
@@ -312,10 +323,12 @@ func (g *Graph) addOutputs(gp *onnxpb.GraphProto) error {
 
 // classifyInitializers makes each float initializer running state (read as a node's
 // state input), a trainable parameter (read as a differentiable input, not frozen, and
-// for a learnable quantization scale, selected by LearnScales), or leaves it constant.
+// a weight (weightInputs) or selected by Trainable, or for a learnable quantization
+// scale, selected by LearnScales), or leaves it constant.
 func (g *Graph) classifyInitializers(initDType map[string]onnxio.DataType) {
 	stateIn := map[int]bool{}
 	diffIn := map[int]bool{}
+	learned := map[int]bool{} // quantization scales selected by LearnScales
 	for _, n := range g.nodes {
 		spec := registry[n.op]
 		for i, id := range n.in {
@@ -325,12 +338,27 @@ func (g *Graph) classifyInitializers(initDType map[string]onnxio.DataType) {
 			if slices.Contains(spec.state, i) {
 				stateIn[id] = true
 			} else if spec.diff != nil && spec.diff(i) {
-				if slices.Contains(spec.learnable, i) && (g.opts.LearnScales == nil || !g.opts.LearnScales(g.vals[id].name)) {
-					continue
+				if slices.Contains(spec.learnable, i) {
+					if g.opts.LearnScales == nil || !g.opts.LearnScales(g.vals[id].name) {
+						continue
+					}
+					learned[id] = true
 				}
 				diffIn[id] = true
 			}
 		}
+	}
+	weights := g.weightInputs()
+	trainable := func(id int, name string) bool {
+		switch {
+		case !diffIn[id] || (g.opts.Frozen != nil && g.opts.Frozen(name)):
+			return false
+		case learned[id]:
+			return true
+		case g.opts.Trainable != nil:
+			return g.opts.Trainable(name)
+		}
+		return weights[id]
 	}
 	for id, v := range g.vals {
 		if v.kind != vkConst || initDType[v.name] != onnxio.TypeFloat {
@@ -340,7 +368,7 @@ func (g *Graph) classifyInitializers(initDType map[string]onnxio.DataType) {
 		case stateIn[id]:
 			v.kind = vkState
 			g.states = append(g.states, id)
-		case diffIn[id] && (g.opts.Frozen == nil || !g.opts.Frozen(v.name)):
+		case trainable(id, v.name):
 			v.kind = vkParam
 			v.param = &Param{Name: v.name, Value: v.t, Grad: NewTensor(v.t.Shape, nil)}
 			g.params = append(g.params, v.param)

@@ -20,11 +20,24 @@ const (
 	awayZero                // N(0, 1) with |x| >= 0.1, for kinks at 0
 	distinct                // a shuffled grid 0.05 apart, for max pooling (no ties)
 	small                   // N(0, 0.1²)
+	// shuffled grids 0.3 apart around 0, offset by 0.07, 0.22 and 0.145: no value within
+	// 0.07 of a kink at a multiple of 0.5 (hard activations, Clip bounds), and values of
+	// different grids at least 0.075 apart (Max, Min)
+	spreadA
+	spreadB
+	spreadC
 )
 
 func genData(r *rand.Rand, kind genKind, n int) []float32 {
 	d := make([]float32, n)
 	switch kind {
+	case spreadA, spreadB, spreadC:
+		off := map[genKind]float32{spreadA: 0.07, spreadB: 0.22, spreadC: 0.145}[kind]
+		for i := range d {
+			d[i] = float32(i-n/2)*0.3 + off
+		}
+		r.Shuffle(n, func(i, j int) { d[i], d[j] = d[j], d[i] })
+		return d
 	case distinct:
 		for i := range d {
 			d[i] = float32(i-n/2) * 0.05
@@ -196,7 +209,13 @@ type gradResult struct {
 // float64). At most perTensor elements of each tensor are checked.
 func gradCheck(t testing.TB, m *onnxio.Model, inputs map[string]*Tensor, training bool, eps float64, perTensor int) gradResult {
 	t.Helper()
-	g, err := Compile(m, CompileOptions{InputGrads: true, Seed: 1})
+	return gradCheckWith(t, m, CompileOptions{InputGrads: true, Seed: 1, Trainable: trainAll}, inputs, training, eps, perTensor)
+}
+
+// gradCheckWith is gradCheck with the given compile options.
+func gradCheckWith(t testing.TB, m *onnxio.Model, opts CompileOptions, inputs map[string]*Tensor, training bool, eps float64, perTensor int) gradResult {
+	t.Helper()
+	g, err := Compile(m, opts)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -287,3 +306,7 @@ func gradCheck(t testing.TB, m *onnxio.Model, inputs map[string]*Tensor, trainin
 
 // onnxioScalar is a float32 scalar onnxio tensor.
 func onnxioScalar(v float32) *onnxio.Tensor { return onnxio.NewTensor([]int64{}, []float32{v}) }
+
+// trainAll makes every float initializer read by a differentiable input trainable, so
+// that gradient checks cover the constants of a test graph too.
+func trainAll(string) bool { return true }

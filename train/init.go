@@ -33,15 +33,17 @@ func (g *Graph) assignRoles() {
 		p := producer[id]
 		return p != nil && (p.op == "MatMul" || p.op == "Gemm" || p.op == "Conv")
 	}
-	var roleOf func(id int, depth int) (paramRole, int)
-	roleOf = func(id int, depth int) (paramRole, int) {
-		shape := g.vals[id].t.Shape
+	// roleOf finds the role of a parameter of the given shape from the nodes that read
+	// value id: the parameter itself or, through Identity nodes (weights shared by
+	// several layers), a value that only relabels it.
+	var roleOf func(id int, shape []int, depth int) (paramRole, int)
+	roleOf = func(id int, shape []int, depth int) (paramRole, int) {
 		for _, cu := range consumers[id] {
 			n, i := cu.n, cu.i
 			switch n.op {
 			case "Identity":
-				if depth < 8 {
-					if r, f := roleOf(n.out[0], depth+1); r != roleOther {
+				if depth < 8 && len(n.out) > 0 && n.out[0] >= 0 {
+					if r, f := roleOf(n.out[0], shape, depth+1); r != roleOther {
 						return r, f
 					}
 				}
@@ -90,7 +92,7 @@ func (g *Graph) assignRoles() {
 	}
 	for id, v := range g.vals {
 		if v.param != nil {
-			v.param.role, v.param.fanIn = roleOf(id, 0)
+			v.param.role, v.param.fanIn = roleOf(id, v.param.Value.Shape, 0)
 		}
 	}
 }

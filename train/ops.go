@@ -67,6 +67,9 @@ func init() {
 	for name, s := range quantOps() {
 		registry[name] = s
 	}
+	for name, s := range extraOps() {
+		registry[name] = s
+	}
 }
 
 // OpInfo describes a supported op type.

@@ -281,6 +281,59 @@ func opCases() []opCase {
 			k := g.b.Op("Constant", nil, onnxio.AttrTensor("value", tp))
 			g.out(g.b.Op("Mul", []string{g.in("x", normal, 2, 3), k}))
 		}},
+		// activations and selections of real students (ops_extra.go)
+		{name: "Clip/opset 6 attributes", opset: 6, build: unary("Clip", spreadA, af("min", -1), af("max", 2))},
+		{name: "Clip/opset 6 default max", opset: 6, build: unary("Clip", spreadA, af("min", 0))},
+		{name: "Clip/opset 11 min only", opset: 11, build: func(g *gb) {
+			lo := g.b.Initializer("lo", onnxioScalar(-0.5))
+			g.out(g.b.Op("Clip", []string{g.in("x", spreadA, 2, 3, 4), lo}))
+		}},
+		{name: "Clip/opset 11 max only", opset: 11, build: func(g *gb) {
+			hi := g.b.Initializer("hi", onnxioScalar(1.5))
+			g.out(g.b.Op("Clip", []string{g.in("x", spreadA, 2, 3, 4), "", hi}))
+		}},
+		{name: "Clip/ReLU6 opset 13", opset: 13, build: func(g *gb) {
+			x := g.b.Op("Mul", []string{g.in("x", spreadA, 2, 3, 4), g.b.Initializer("k", onnxioScalar(2.5))})
+			lo := g.b.Op("Constant", nil, onnxio.AttrFloat("value_float", 0))
+			g.out(g.b.Op("Clip", []string{x, lo, g.b.Initializer("six", onnxioScalar(6))}))
+		}},
+		{name: "Clip/no bounds", opset: 13, build: unary("Clip", spreadA)},
+		{name: "HardSigmoid", opset: 13, build: unary("HardSigmoid", spreadA)},
+		{name: "HardSigmoid/alpha beta", opset: 6, build: unary("HardSigmoid", spreadA, af("alpha", 0.5), af("beta", 0.4))},
+		{name: "HardSwish", opset: 14, build: unary("HardSwish", spreadA)},
+		{name: "Max/two broadcast", opset: 13, build: binaryCase("Max", []int{2, 3, 4}, []int{4}, true, spreadA, spreadB)},
+		{name: "Max/three", opset: 13, build: func(g *gb) {
+			g.out(g.b.Op("Max", []string{g.in("a", spreadA, 2, 3, 4), g.in("b", spreadB, 3, 1), g.in("c", spreadC, 2, 1, 4)}))
+		}},
+		{name: "Max/one", opset: 13, build: unary("Max", normal)},
+		{name: "Max/opset 6", opset: 6, build: binaryCase("Max", []int{2, 3}, []int{2, 3}, true, spreadA, spreadB)},
+		{name: "Min/two broadcast", opset: 13, build: binaryCase("Min", []int{3, 1}, []int{2, 3, 4}, true, spreadA, spreadB)},
+		{name: "Min/three", opset: 12, build: func(g *gb) {
+			g.out(g.b.Op("Min", []string{g.in("a", spreadA, 2, 3, 4), g.in("b", spreadB, 4), g.in("c", spreadC, 2, 3, 1)}))
+		}},
+		{name: "Gelu from Erf", opset: 13, build: func(g *gb) {
+			x := g.in("x", normal, 2, 3, 4)
+			c := func(name string, v float32) string { return g.b.Initializer(name, onnxioScalar(v)) }
+			erf := g.b.Op("Erf", []string{g.b.Op("Div", []string{x, c("sqrt2", 1.4142135)})})
+			g.out(g.b.Op("Mul", []string{g.b.Op("Mul", []string{x, g.b.Op("Add", []string{erf, c("one", 1)})}), c("half", 0.5)}))
+		}},
+		{name: "Where/broadcast", opset: 13, build: func(g *gb) {
+			cond := g.b.Initializer("cond", onnxio.NewTensor([]int64{3, 4}, []bool{true, false, false, true, true, true, false, false, true, false, true, false}))
+			g.out(g.b.Op("Where", []string{cond, g.in("x", normal, 2, 3, 4), g.param("y", normal, 4)}))
+		}},
+		{name: "Where/scalar condition", opset: 9, build: func(g *gb) {
+			cond := g.b.Initializer("cond", onnxio.NewTensor([]int64{}, []bool{false}))
+			g.out(g.b.Op("Where", []string{cond, g.in("x", normal, 3, 1), g.in("y", normal, 2, 1, 4)}))
+		}},
+		{name: "Expand/broadcast", opset: 13, build: func(g *gb) {
+			g.out(g.b.Op("Expand", []string{g.in("x", normal, 3, 1), g.ints("shape", 2, 1, 4)}))
+		}},
+		{name: "Expand/same rank ones", opset: 8, build: func(g *gb) {
+			g.out(g.b.Op("Expand", []string{g.in("x", normal, 2, 3, 4), g.ints("shape", 1, 1, 4)}))
+		}},
+		{name: "Expand/int64", opset: 13, noGrad: true, build: func(g *gb) {
+			g.outInts(g.b.Op("Expand", []string{g.inInts("x", []int{2, 1}, 5, -3), g.ints("shape", 2, 3)}))
+		}},
 		// the dynamic-shape pattern PyTorch exports: Shape → Gather → Unsqueeze → Concat → Reshape
 		{name: "shape subgraph", opset: 13, build: func(g *gb) {
 			x := g.in("x", normal, 3, 4, 2)

@@ -88,62 +88,13 @@ func (e *EvalSet) Samples() int {
 // Eval runs cand on the samples and returns the metric of its worst output against the
 // float32 model (NaN when an output has non-finite values the float32 model does not).
 func (e *EvalSet) Eval(cand *onnxio.Model) (float64, error) {
-	data, err := cand.Bytes()
+	ms, err := e.Compare(cand)
 	if err != nil {
 		return 0, err
-	}
-	s, err := ort.NewSession(data, e.opts)
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
-	// keep_io_types: false gives the candidate float16 (or bfloat16) inputs
-	feeder := NewFeeder("candidate", s.Inputs())
-	acc := map[string]*Accumulator{}
-	labelsOn := ""
-	for i, b := range e.batches {
-		feeds, err := feeder.Feed(b.Inputs)
-		if err != nil {
-			return 0, err
-		}
-		got, err := s.Run(feeds)
-		if err != nil {
-			return 0, fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
-		}
-		for _, name := range e.outputs {
-			rt, ct := e.ref[i][name], got[name]
-			if rt == nil || ct == nil {
-				return 0, fmt.Errorf("output %q is missing", name)
-			}
-			rv, err1 := rt.Float32s()
-			cv, err2 := ct.Float32s()
-			if err1 != nil || err2 != nil || len(rv) != len(cv) {
-				continue // not a float output, or shapes differ: judged by verify
-			}
-			if acc[name] == nil {
-				acc[name] = newOutputAccumulator(name, e.tasks[name], rt.Shape)
-				if acc[name].classes >= 2 && labelsOn == "" {
-					labelsOn = name
-				}
-			}
-			var labels []int64
-			if name == labelsOn {
-				labels = b.Labels
-				if err := checkLabels(b, labels, acc[name].classes, name); err != nil {
-					return 0, err
-				}
-			}
-			acc[name].Add(rv, cv, b.N, labels)
-		}
 	}
 	worst := math.Inf(1)
 	judged := 0
-	for _, name := range e.outputs {
-		a := acc[name]
-		if a == nil {
-			continue
-		}
-		m := a.Metrics()
+	for _, m := range ms {
 		if m.NaN > 0 {
 			return math.NaN(), nil
 		}
@@ -171,6 +122,68 @@ func (e *EvalSet) Eval(cand *onnxio.Model) (float64, error) {
 		return 0, fmt.Errorf("no output can be judged by %s (top1/top5_agreement and accuracy need a classifier-shaped float output [N, C]): use sqnr_db", e.metric)
 	}
 	return worst, nil
+}
+
+// Compare runs cand on the samples and returns the metrics of each of its float outputs
+// against the reference's, in the reference's output order (outputs that are not float,
+// or whose shapes differ, are left out); with labels, the first classifier-shaped output
+// has the accuracies of both models.
+func (e *EvalSet) Compare(cand *onnxio.Model) ([]Metrics, error) {
+	data, err := cand.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	s, err := ort.NewSession(data, e.opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	// keep_io_types: false gives the candidate float16 (or bfloat16) inputs
+	feeder := NewFeeder("candidate", s.Inputs())
+	acc := map[string]*Accumulator{}
+	labelsOn := ""
+	for i, b := range e.batches {
+		feeds, err := feeder.Feed(b.Inputs)
+		if err != nil {
+			return nil, err
+		}
+		got, err := s.Run(feeds)
+		if err != nil {
+			return nil, fmt.Errorf("samples %d..%d: %w", b.Index, b.Index+b.N-1, err)
+		}
+		for _, name := range e.outputs {
+			rt, ct := e.ref[i][name], got[name]
+			if rt == nil || ct == nil {
+				return nil, fmt.Errorf("output %q is missing", name)
+			}
+			rv, err1 := rt.Float32s()
+			cv, err2 := ct.Float32s()
+			if err1 != nil || err2 != nil || len(rv) != len(cv) {
+				continue // not a float output, or shapes differ: judged by verify
+			}
+			if acc[name] == nil {
+				acc[name] = newOutputAccumulator(name, e.tasks[name], rt.Shape)
+				if acc[name].classes >= 2 && labelsOn == "" {
+					labelsOn = name
+				}
+			}
+			var labels []int64
+			if name == labelsOn {
+				labels = b.Labels
+				if err := checkLabels(b, labels, acc[name].classes, name); err != nil {
+					return nil, err
+				}
+			}
+			acc[name].Add(rv, cv, b.N, labels)
+		}
+	}
+	var out []Metrics
+	for _, name := range e.outputs {
+		if a := acc[name]; a != nil {
+			out = append(out, a.Metrics())
+		}
+	}
+	return out, nil
 }
 
 // trim keeps the first n samples of b.

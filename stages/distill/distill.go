@@ -140,7 +140,8 @@ func ports(teacher *onnxio.Model, data *dataset.Dataset) (in, out []distill.Port
 			if t == nil || len(t.Shape) == 0 {
 				return nil, nil, fmt.Errorf("teacher output %q has no batch axis", o.GetName())
 			}
-			out = append(out, distill.Port{Name: o.GetName(), Type: t.Type, Sample: t.Shape[1:]})
+			out = append(out, distill.Port{Name: o.GetName(), Type: t.Type, Sample: t.Shape[1:],
+				Softmax: len(t.Shape) >= 2 && distill.SoftmaxLogits(teacher, o.GetName()) != ""})
 		}
 		break
 	}
@@ -204,6 +205,13 @@ func record(p *pipeline.Pass, o *Options, r *Result, teacher *onnxio.Model) {
 			parts = append(parts, fmt.Sprintf("%d: %.4f", g.Generation, g.ValAccuracy))
 		}
 		p.Note("born-again generations (validation accuracy) %s", strings.Join(parts, ", "))
+	}
+	if lt := distill.SoftmaxLogits(teacher, res.Output); lt != "" {
+		if ls := distill.SoftmaxLogits(res.Student, res.Output); ls != "" {
+			p.Note("the teacher's output %q is a Softmax's: the losses compared logits (the teacher's %q, the student's %q); the student outputs probabilities as %q too", res.Output, lt, ls, res.Output)
+		} else {
+			p.Warn("the teacher's output %q is a Softmax's but the student's is not: the losses compared the student's %q, as logits, with the teacher's logits %q; the student outputs logits under the teacher's probabilities' name", res.Output, res.Output, lt)
+		}
 	}
 	p.Note("mode %s, output %q, %d epochs of %d samples, batch %d", o.Mode, res.Output, len(res.History), res.TrainSamples, o.Batch)
 	training.Charts(p, res)

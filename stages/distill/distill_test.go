@@ -3,11 +3,15 @@ package distill_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/onnxpipe/onnxpipe/internal/testutil"
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	_ "github.com/onnxpipe/onnxpipe/stages/all"
 )
@@ -87,5 +91,46 @@ func TestStageRun(t *testing.T) {
 	path = config(t, "  - distill: {dataset: plain, hard_weight: 1, epochs: 1, student: {architecture: {mlp: {hidden: [8]}}}}\n")
 	if res := testutil.RunConfig(t, path); res.Failed() != 1 {
 		t.Fatalf("hard_weight without labels: %+v", res)
+	}
+}
+
+// TestSoftmaxTeacherStage: a teacher whose output comes from a final Softmax teaches a
+// built student that ends in one too (the teacher's output contract: probabilities under
+// the same name), and the report says that the losses compared logits.
+func TestSoftmaxTeacherStage(t *testing.T) {
+	path := config(t, "  - distill: {dataset: train, epochs: 1, student: {architecture: {mlp: {hidden: [16]}}}}\n")
+	m, err := onnxio.Load(testutil.Fixture("mnist_cnn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Proto.Graph
+	g.Node = append(g.Node, &onnxpb.NodeProto{OpType: proto.String("Softmax"), Input: []string{"logits"}, Output: []string{"probs"}})
+	g.Output = []*onnxpb.ValueInfoProto{onnxio.ValueInfo("probs", onnxio.TypeFloat, []int64{-1, 10}, "batch")}
+	teacher := filepath.Join(filepath.Dir(path), "softmax_cnn.onnx")
+	if err := m.Save(teacher, onnxio.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(text), testutil.Fixture("mnist_cnn.onnx"), teacher, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := testutil.RunConfig(t, path)
+	if res.Failed() != 0 {
+		t.Fatalf("run failed: %v", res.Outcomes[0].Err)
+	}
+	rec := testutil.StageRecord(t, res.Outcomes[0], "distill")
+	if !strings.Contains(strings.Join(rec.Notes, "\n"), `the teacher's output "probs" is a Softmax's: the losses compared logits`) {
+		t.Errorf("notes %q", rec.Notes)
+	}
+	student, err := onnxio.Load(strings.Replace(res.Outcomes[0].Job.Output, "{name}", "softmax_cnn", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := student.Proto.Graph.Node
+	if last := nodes[len(nodes)-1]; last.GetOpType() != "Softmax" || last.GetOutput()[0] != "probs" {
+		t.Errorf("the student ends in %s → %v, want a Softmax giving probs", last.GetOpType(), last.GetOutput())
 	}
 }

@@ -9,11 +9,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/distill"
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 	"github.com/onnxpipe/onnxpipe/qat"
+	"github.com/onnxpipe/onnxpipe/report"
 	"github.com/onnxpipe/onnxpipe/stages/internal/training"
+	"github.com/onnxpipe/onnxpipe/train"
+	"github.com/onnxpipe/onnxpipe/verify"
 )
 
 // Stage is the qat stage.
@@ -28,14 +33,18 @@ itself (int4/uint4, opset 21, or int8/uint8; per channel). Our Go engine trains 
 weights through the fake quantization (straight-through gradients clipped to the
 quantization range; scales learned LSQ-style with learn_scales), with the float model as
 teacher (soft loss as in distill) and/or the labels; then the model is written back as QDQ
-with the trained weights requantized and int32 biases. Epochs, optimizer, schedule, early
-stopping, checkpoints and the curves in the report work as in distill; the validation
-accuracy before training (the post-training quantization's) is reported beside the
-final one.`,
+with the trained weights requantized and int32 biases. Constants the quantizer stored as
+integers (epsilons, GELU's constants) are not trained. Epochs, optimizer, schedule, early
+stopping, checkpoints and the curves in the report work as in distill. Before and after,
+the stage measures the fidelity of the model it started from (the post-training
+quantization) and of the fine-tuned one in onnxruntime on the validation data (the
+training data without validation:): SQNR of the output against the float model and, with
+labels, accuracy; it logs and reports both, and by default (keep: best) writes the better
+of the two, with a warning when QAT made things worse.`,
 	NewOptions: func() any {
 		return &Options{Teacher: "input", Temperature: 4, SoftWeight: 1, Epochs: 3, Batch: 64,
 			Optimizer: training.Optimizer{Name: "adam", LR: 0.0001, Momentum: 0.9}, Schedule: training.Schedule{Name: "cosine"},
-			Seed: 1, MemoryLimit: 2 << 30}
+			Seed: 1, MemoryLimit: 2 << 30, Keep: "best"}
 	},
 	ResultType: reflect.TypeFor[*Result](),
 	Mutates:    pipeline.Always,
@@ -90,7 +99,21 @@ type Options struct {
 	Seed uint64 `yaml:"seed" json:"seed"`
 	// MemoryLimit is the most bytes of training data kept in memory.
 	MemoryLimit int64 `yaml:"memory_limit" json:"memory_limit"`
+	// Keep is the model the stage writes: best keeps the better of the model QAT started
+	// from (the post-training quantization: the quantize stage's QDQ model, or with
+	// weights: the weights rounded to their grid, untrained) and the fine-tuned one, by
+	// accuracy on the validation data when it has labels (SQNR against the float model on
+	// a tie), else by SQNR; with a warning when the fine-tuned one is worse. last keeps the
+	// fine-tuned model whatever it measures (still with the warning). Both models' SQNR and
+	// accuracy are in the report either way.
+	Keep Keep `yaml:"keep" json:"keep"`
 }
+
+// Keep says which model the stage writes.
+type Keep string
+
+// Values lists the choices.
+func (Keep) Values() []string { return []string{"best", "last"} }
 
 // Weights configures the fake quantization of a float model's weights.
 type Weights struct {
@@ -144,6 +167,13 @@ func (o *Options) Validate() error {
 			ps.Add("weights.type", "%q: use int4, uint4, int8 or uint8", o.Weights.Type)
 		}
 	}
+	switch o.Keep {
+	case "":
+		o.Keep = "best"
+	case "best", "last":
+	default:
+		ps.Add("keep", "%q: use best or last", o.Keep)
+	}
 	if o.Epochs < 0 {
 		ps.Add("epochs", "must not be negative")
 	}
@@ -186,6 +216,39 @@ type Result struct {
 	*distill.Result
 	Info     *qat.Info           `json:"info"`
 	Finalize *qat.FinalizeResult `json:"finalize"`
+	// Trained is the number of fake-quantized weights training updated (the others are
+	// constants the quantizer stored as integers).
+	Trained  int       `json:"trained_weights"`
+	Fidelity *Fidelity `json:"fidelity"`
+}
+
+// ReportData gives the report the fidelity before and after QAT and the weights
+// trained (the per-epoch history is in the charts).
+func (r *Result) ReportData() any {
+	return struct {
+		TrainedWeights int       `json:"trained_weights"`
+		Fidelity       *Fidelity `json:"fidelity"`
+	}{r.Trained, r.Fidelity}
+}
+
+// Fidelity compares the model QAT started from (the post-training quantization) and the
+// fine-tuned one with the float model, in onnxruntime.
+type Fidelity struct {
+	// Dataset is the dataset measured on, Samples its size, Output the output compared.
+	Dataset string `json:"dataset"`
+	Samples int    `json:"samples"`
+	Output  string `json:"output"`
+	// SQNR of the output against the float model's, in dB, before (PTQ) and after
+	// (QAT); +Inf when identical, -Inf for non-finite values.
+	SQNRBefore report.Float `json:"sqnr_db_before"`
+	SQNRAfter  report.Float `json:"sqnr_db_after"`
+	// Top-1 accuracies with labels (on the first classifier-shaped output).
+	FloatAccuracy  *float64 `json:"float_accuracy,omitempty"`
+	AccuracyBefore *float64 `json:"accuracy_before,omitempty"`
+	AccuracyAfter  *float64 `json:"accuracy_after,omitempty"`
+	// Worse is true when the fine-tuned model measures worse; Kept is "qat" or "ptq".
+	Worse bool   `json:"worse"`
+	Kept  string `json:"kept"`
 }
 
 func run(p *pipeline.Pass) (any, error) {
@@ -241,33 +304,151 @@ func run(p *pipeline.Pass) (any, error) {
 	if fr.Clipped > 0 {
 		p.Warn("%d bias values overflowed int32 and were clipped", fr.Clipped)
 	}
-	record(p, o, res, info, fr)
+	ptq := m // the model QAT started from
+	if o.Weights != nil {
+		if ptq, _, err = qat.Finalize(trainable, qat.FinalizeOptions{}); err != nil {
+			return nil, fmt.Errorf("the post-training quantization of the weights: %w", err)
+		}
+	}
+	evalData, evalName := val, o.Validation
+	if val == nil {
+		evalData, evalName = data, o.Dataset
+	}
+	fid, err := measure(p, res.Output, ptq, final, evalData, evalName)
+	if err != nil {
+		return nil, fmt.Errorf("measuring the fidelity before and after QAT: %w", err)
+	}
+	out := &Result{Result: res, Info: info, Finalize: fr, Trained: trainedWeights(trainable, info, cfg.LearnScales), Fidelity: fid}
+	keep(p, o, fid)
+	record(p, o, out)
 	if o.Checkpoint != "" {
 		p.AddArtifact("qat_checkpoint", o.Checkpoint)
 	}
-	p.SetModel(final)
-	return &Result{Result: res, Info: info, Finalize: fr}, nil
+	if fid.Kept == "ptq" {
+		p.SetModel(ptq)
+	} else {
+		p.SetModel(final)
+	}
+	return out, nil
 }
 
-func record(p *pipeline.Pass, o *Options, res *distill.Result, info *qat.Info, fr *qat.FinalizeResult) {
-	g := res.Generations[len(res.Generations)-1]
-	acc := g.ValAccuracy
-	if math.IsNaN(acc) && o.Epochs == 0 {
-		acc = g.InitialAccuracy
+// trainedWeights counts the fake-quantized weights that training updates (train's
+// parameters).
+func trainedWeights(trainable *onnxio.Model, info *qat.Info, learn func(string) bool) int {
+	g, err := train.Compile(trainable, train.CompileOptions{LearnScales: learn})
+	if err != nil {
+		return 0 // distill.Run compiled it: cannot happen
 	}
-	if !math.IsNaN(acc) {
-		p.KeyMetric("accuracy", acc, "")
-		p.Metric("accuracy_before", g.InitialAccuracy, "")
-		if o.Teacher == "input" {
+	n := 0
+	for _, w := range info.Weights {
+		if g.Param(w.Name) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// measure runs the float model (the job's input), the model QAT started from and the
+// fine-tuned one on ds in onnxruntime and compares the two with the float one on output.
+func measure(p *pipeline.Pass, output string, ptq, final *onnxio.Model, ds *dataset.Dataset, name string) (*Fidelity, error) {
+	rt := p.Runtime()
+	set, err := verify.NewEvalSet(p.Ctx, p.Input(), ds, 0, "sqnr_db", ort.Options{Threads: rt.Threads, Optimization: rt.Optimization})
+	if err != nil {
+		return nil, err
+	}
+	f := &Fidelity{Dataset: name, Samples: set.Samples(), Output: output, Kept: "qat"}
+	for i, m := range []*onnxio.Model{ptq, final} {
+		ms, err := set.Compare(m)
+		if err != nil {
+			return nil, err
+		}
+		sqnr, acc := report.Float(math.NaN()), (*float64)(nil)
+		for _, x := range ms {
+			if x.Output == output {
+				sqnr = x.SQNRdB
+				if x.NaN > 0 {
+					sqnr = report.Float(math.Inf(-1))
+				}
+			}
+			if x.CandAccuracy != nil {
+				acc = x.CandAccuracy
+				f.FloatAccuracy = x.RefAccuracy
+			}
+		}
+		if i == 0 {
+			f.SQNRBefore, f.AccuracyBefore = sqnr, acc
+		} else {
+			f.SQNRAfter, f.AccuracyAfter = sqnr, acc
+		}
+	}
+	switch a, b := f.AccuracyAfter, f.AccuracyBefore; {
+	case a != nil && b != nil && *a != *b:
+		f.Worse = *a < *b
+	default:
+		f.Worse = float64(f.SQNRAfter) < float64(f.SQNRBefore) || math.IsNaN(float64(f.SQNRAfter)) && !math.IsNaN(float64(f.SQNRBefore))
+	}
+	return f, nil
+}
+
+// keep logs the fidelity of both models and decides which one the stage writes.
+func keep(p *pipeline.Pass, o *Options, f *Fidelity) {
+	line := fmt.Sprintf("fidelity on %s (%d samples, output %q, against the float model): before QAT (post-training quantization) %s; after QAT %s",
+		f.Dataset, f.Samples, f.Output, figures(f.SQNRBefore, f.AccuracyBefore), figures(f.SQNRAfter, f.AccuracyAfter))
+	if f.FloatAccuracy != nil {
+		line += fmt.Sprintf("; float accuracy %.4f", *f.FloatAccuracy)
+	}
+	p.Log.Info(line)
+	p.Note("%s", line)
+	if !f.Worse {
+		return
+	}
+	if o.Keep == "last" {
+		p.Warn("QAT made the model worse than the post-training quantization it started from (%s → %s); keep: last writes the fine-tuned model anyway",
+			figures(f.SQNRBefore, f.AccuracyBefore), figures(f.SQNRAfter, f.AccuracyAfter))
+		return
+	}
+	f.Kept = "ptq"
+	p.Warn("QAT made the model worse than the post-training quantization it started from (%s → %s): the stage writes the post-training quantized model (keep: last writes the fine-tuned one)",
+		figures(f.SQNRBefore, f.AccuracyBefore), figures(f.SQNRAfter, f.AccuracyAfter))
+}
+
+func figures(sqnr report.Float, acc *float64) string {
+	s := fmt.Sprintf("SQNR %.2f dB", float64(sqnr))
+	if acc != nil {
+		s += fmt.Sprintf(", accuracy %.4f", *acc)
+	}
+	return s
+}
+
+func record(p *pipeline.Pass, o *Options, r *Result) {
+	res, info, fr, f := r.Result, r.Info, r.Finalize, r.Fidelity
+	g := res.Generations[len(res.Generations)-1]
+	sqnr, acc := f.SQNRAfter, f.AccuracyAfter
+	if f.Kept == "ptq" {
+		sqnr, acc = f.SQNRBefore, f.AccuracyBefore
+	}
+	if acc != nil && f.AccuracyBefore != nil && f.AccuracyAfter != nil {
+		p.KeyMetric("accuracy", *acc, "")
+		p.Metric("accuracy_before", *f.AccuracyBefore, "")
+		p.Metric("accuracy_after", *f.AccuracyAfter, "")
+		if f.FloatAccuracy != nil {
+			p.Metric("float_accuracy", *f.FloatAccuracy, "")
+		}
+		if o.Teacher == "input" && !math.IsNaN(g.TeacherAccuracy) {
 			p.Metric("teacher_accuracy", g.TeacherAccuracy, "")
 		}
 	}
+	p.KeyMetric("sqnr_db", float64(sqnr), "dB")
+	p.Metric("sqnr_db_before", float64(f.SQNRBefore), "dB")
+	p.Metric("sqnr_db_after", float64(f.SQNRAfter), "dB")
+	p.Metric("kept_qat", map[bool]float64{true: 1, false: 0}[f.Kept == "qat"], "")
 	p.Metric("weights", float64(fr.Weights), "")
 	p.Metric("int32_biases", float64(fr.Biases), "")
 	p.Metric("epochs", float64(len(res.History)), "")
 	if res.SamplesPerSecond > 0 {
 		p.Metric("samples_per_second", res.SamplesPerSecond, "1/s")
 	}
+	p.Metric("trained_weights", float64(r.Trained), "")
 	types := map[string]int{}
 	for _, w := range info.Weights {
 		types[w.Type.String()]++
@@ -277,11 +458,11 @@ func record(p *pipeline.Pass, o *Options, res *distill.Result, info *qat.Info, f
 		parts = append(parts, fmt.Sprintf("%d %s", n, t))
 	}
 	sort.Strings(parts)
-	if !math.IsNaN(acc) {
-		p.Note("fine-tuned %s weights (validation accuracy %.4f before, %.4f after)%s", strings.Join(parts, ", "), g.InitialAccuracy, acc, learned(o))
-	} else {
-		p.Note("fine-tuned %s weights%s", strings.Join(parts, ", "), learned(o))
+	consts := ""
+	if c := len(info.Weights) - r.Trained; c > 0 {
+		consts = fmt.Sprintf("; the other %d are constants (not a layer's weights: epsilons, GELU's constants, scales) and were left as they are", c)
 	}
+	p.Note("fine-tuned %d of the %d quantized initializers (%s)%s%s", r.Trained, len(info.Weights), strings.Join(parts, ", "), consts, learned(o))
 	if res.Resumed != "" {
 		p.Note("resumed from checkpoint %s at %s", o.Checkpoint, res.Resumed)
 	}

@@ -23,6 +23,7 @@ func TestConfigErrors(t *testing.T) {
 		{"  - qat: {dataset: train, soft_weight: 0}", "nothing to learn from"},
 		{"  - qat: {dataset: train, early_stopping: {patience: 1}}", "needs validation"},
 		{"  - qat: {dataset: train, epoch: 1}", "epoch"},
+		{"  - qat: {dataset: train, keep: worst}", `qat: keep: "worst" is not one of best, last`},
 	} {
 		_, err := pipeline.Load(config(t, tc.stage), pipeline.LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "c.yaml:") {
