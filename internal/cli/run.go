@@ -150,6 +150,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	res, err := pipeline.Run(ctx, cfg, jobs, opts)
 	if res != nil {
 		pipeline.PrintSummary(g.stdout, res)
+		printFailures(g.stdout, res, termWidth(g.stdout, 100))
 	}
 	switch {
 	case err != nil:
