@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 )
 
@@ -24,7 +26,12 @@ type runFlags struct {
 	force      bool
 	keepFailed bool
 	junit      string
+	ortLib     string
 }
+
+// ortLibUsage is the --ort-lib flag's help. pflag takes a back-quoted word of a usage
+// text as the value's placeholder name: FILE is, and nothing else may be quoted so.
+const ortLibUsage = "onnxruntime shared library `FILE` (default: $ONNXPIPE_ORT_LIB, then the third_party/onnxruntime folder that make ort fills, then the system's library path)"
 
 func runCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
@@ -47,7 +54,8 @@ rejected before any job started, 130 interrupted.`,
 	fl.IntVar(&f.parallel, "parallel", 0, "jobs at once (overrides the config's parallel)")
 	fl.BoolVar(&f.force, "force", false, "redo jobs whose manifest says they are up to date")
 	fl.BoolVar(&f.keepFailed, "keep-failed", false, "keep a rejected model as <output>.rejected.onnx")
-	fl.StringVar(&f.junit, "junit", "", "write JUnit XML of the jobs to FILE")
+	fl.StringVar(&f.junit, "junit", "", "write JUnit XML of the jobs to `FILE`")
+	fl.StringVar(&f.ortLib, "ort-lib", "", ortLibUsage+"; overrides the config's runtime.library")
 	return c
 }
 
@@ -128,6 +136,15 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	if err != nil {
 		return err
 	}
+	if f.ortLib != "" { // as for inspect: a path on this machine, relative to the working folder
+		lib, err := ort.FindLibrary(f.ortLib)
+		if err != nil {
+			return exit(ExitUsage, fmt.Errorf("--ort-lib: %w", err))
+		}
+		for _, j := range jobs {
+			j.Runtime.Library = lib
+		}
+	}
 	log := g.logger()
 	if shard != "" {
 		log.Info("shard", "shard", shard, "jobs", len(jobs))
@@ -185,29 +202,53 @@ func newProgress(g *globals, jobs int) pipeline.ProgressFunc {
 func validateCmd(g *globals) *cobra.Command {
 	var sets []string
 	c := &cobra.Command{
-		Use:   "validate CONFIG.yaml",
-		Short: "Decode and check a config, print the plan and the jobs; run nothing",
-		Args:  cobra.ExactArgs(1),
+		Use:   "validate CONFIG.yaml...",
+		Short: "Decode and check configs, print each plan and its jobs; run nothing",
+		Long: `Validate decodes and checks each config given, and prints its plan and jobs, or its
+problems. Every file is checked, whatever the ones before it gave. Exit status: 0 every
+config is valid, 2 one or more were rejected.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, jobs, err := loadConfig(g, args[0], sets)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s: ok, %d job(s)\nplan:\n%s", args[0], len(jobs), cfg.Plan)
-			if cfg.File.Output != "" {
-				fmt.Fprintf(g.stdout, "  end: save -> %s\n", cfg.File.Output)
-			}
-			fmt.Fprintln(g.stdout, "jobs:")
-			for _, j := range jobs {
-				out := j.Output
-				if out == "" {
-					out = "(no output)"
+			var rejected []string
+			for i, path := range args {
+				if i > 0 {
+					fmt.Fprintln(g.stdout)
 				}
-				fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
+				if err := validateOne(g, path, sets); err != nil {
+					if len(args) == 1 {
+						return err
+					}
+					fmt.Fprintf(g.stderr, "%s: %v\n", path, err)
+					rejected = append(rejected, path)
+				}
+			}
+			if len(rejected) > 0 {
+				return exit(ExitUsage, fmt.Errorf("%d of %d configs rejected: %s", len(rejected), len(args), strings.Join(rejected, ", ")))
 			}
 			return nil
 		},
 	}
-	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run)")
+	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run; applies to every config given)")
 	return c
+}
+
+// validateOne checks one config and prints its plan and jobs.
+func validateOne(g *globals, path string, sets []string) error {
+	cfg, jobs, err := loadConfig(g, path, sets)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s: ok, %d job(s)\nplan:\n%s", path, len(jobs), cfg.Plan)
+	if cfg.File.Output != "" {
+		fmt.Fprintf(g.stdout, "  end: save -> %s\n", cfg.File.Output)
+	}
+	fmt.Fprintln(g.stdout, "jobs:")
+	for _, j := range jobs {
+		out := j.Output
+		if out == "" {
+			out = "(no output)"
+		}
+		fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
+	}
+	return nil
 }
