@@ -91,3 +91,21 @@ func TestValidateSeveralConfigs(t *testing.T) {
 		t.Errorf("two good configs: exit %d %s", code, stderr)
 	}
 }
+
+// onnxruntime's spelling of the quantized types (QInt8, QUInt8) gets a hint toward ours:
+// activation_type QInt8 once suggested uint8, the nearest by edit distance.
+func TestQuantTypeHints(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "m.onnx", "x")
+	cfg := write(t, dir, "c.yaml", "model: m.onnx\noutput: o.onnx\nstages:\n  - quantize: {mode: dynamic, weight_type: QUInt8, activation_type: QInt8}\n")
+	code, _, stderr := runCLI("validate", cfg)
+	if code != ExitUsage {
+		t.Errorf("exit %d, want 2", code)
+	}
+	for _, want := range []string{`weight_type: "QUInt8" is not one of int8, uint8 (did you mean "uint8"?)`,
+		`activation_type: "QInt8" is not one of uint8, int8, uint16, int16 (did you mean "int8"?)`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %s:\n%s", want, stderr)
+		}
+	}
+}
