@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onnxpipe/onnxpipe/internal/optdocs"
 	"github.com/onnxpipe/onnxpipe/ort"
+	"github.com/onnxpipe/onnxpipe/pipeline"
 )
 
 // pflag takes a back-quoted word of a usage text as the placeholder of the flag's value:
@@ -107,5 +109,44 @@ func TestQuantTypeHints(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %s:\n%s", want, stderr)
 		}
+	}
+}
+
+// The option docs of `onnxpipe stages` name options as a config does: no doc starts with
+// the Go field name ("MovingAverage, when > 0"), and no option whose zero value stands
+// for another reads "= 0 ... (default 3)".
+func TestStageOptionDocsReadAsYAML(t *testing.T) {
+	for _, st := range pipeline.Stages() {
+		for _, o := range optdocs.Describe(st.NewOptions()) {
+			first, _, _ := strings.Cut(o.Doc, " ")
+			if strings.ToLower(first) != first {
+				t.Errorf("%s %s: the doc starts with a Go name: %s", st.Name, o.Path, o.Doc)
+			}
+			if strings.Contains(o.Doc, "(default") || strings.Contains(o.Doc, "; default ") {
+				t.Errorf("%s %s = %s: the default is in the doc, not the default column: %s", st.Name, o.Path, o.Default, o.Doc)
+			}
+		}
+	}
+	_, stdout, _ := runCLI("stages", "distill")
+	for _, want := range []string{"student.architecture.cnn.kernel (integer) = 3\n", "schedule.gamma (number) = 0.1\n", "student.architecture.mlp.activation (string) = relu\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stages distill lacks %q", want)
+		}
+	}
+}
+
+// `onnxpipe stages` lists the stages in the order a chain uses them (stages/all's
+// registration order), not sorted by name.
+func TestStagesInChainOrder(t *testing.T) {
+	_, stdout, _ := runCLI("stages")
+	var names []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if name, _, ok := strings.Cut(l, " — "); ok && !strings.HasPrefix(l, " ") {
+			names = append(names, name)
+		}
+	}
+	want := []string{"prepare", "distill", "calibrate", "quantize", "qat", "float16", "verify", "save"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("stages lists %v, want %v", names, want)
 	}
 }
