@@ -10,9 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
@@ -145,7 +143,8 @@ func runConfig(g *globals, f *runFlags, path string) error {
 			j.Runtime.Library = lib
 		}
 	}
-	log := g.logger()
+	sink := &logSink{w: g.stderr}
+	log := g.loggerTo(sink)
 	if shard != "" {
 		log.Info("shard", "shard", shard, "jobs", len(jobs))
 	}
@@ -157,14 +156,22 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	defer stop()
 	opts := pipeline.RunOptions{Parallel: f.parallel, Force: f.force, KeepFailed: f.keepFailed,
 		JUnit: f.junit, Log: log}
-	if bar := newProgress(g, len(jobs)); bar != nil {
-		opts.Progress = bar
-		if g.logLevel == "info" { // keep the bar readable: only warnings and errors
-			g.logLevel = "warn"
-			opts.Log = g.logger()
-		}
+	disp := newDisplay(g, len(jobs))
+	if disp != nil {
+		opts.Progress = disp.progress
+		sink.set(disp) // log lines above the bars, at the level asked for
+		defer func() {
+			if disp != nil { // a panic in Run: stop drawing before the stack is printed
+				disp.finish()
+			}
+		}()
 	}
 	res, err := pipeline.Run(ctx, cfg, jobs, opts)
+	if disp != nil {
+		disp.finish()
+		sink.set(g.stderr)
+		disp = nil
+	}
 	if res != nil {
 		pipeline.PrintSummary(g.stdout, res)
 		printFailures(g.stdout, res, termWidth(g.stdout, 100))
@@ -178,25 +185,6 @@ func runConfig(g *globals, f *runFlags, path string) error {
 		return exit(ExitFailed, fmt.Errorf("%d of %d jobs failed", res.Failed(), len(res.Outcomes)))
 	}
 	return nil
-}
-
-// newProgress returns a progress callback drawing a bar over the jobs on a terminal, or
-// nil when stderr is not one (CI logs get plain lines instead).
-func newProgress(g *globals, jobs int) pipeline.ProgressFunc {
-	fd, ok := g.stderr.(*os.File)
-	if !ok || g.quiet || !term.IsTerminal(int(fd.Fd())) {
-		return nil
-	}
-	bar := progressbar.NewOptions(jobs, progressbar.OptionSetWriter(g.stderr), progressbar.OptionSetDescription("jobs"),
-		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100_000_000))
-	return func(j *pipeline.Job, stage string, done, total int) {
-		if stage == "" {
-			_ = bar.Add(1)
-			return
-		}
-		bar.Describe(fmt.Sprintf("%s: %s %d/%d", j.Name, stage, done, total))
-	}
 }
 
 func validateCmd(g *globals) *cobra.Command {
