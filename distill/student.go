@@ -24,8 +24,8 @@ type Architecture struct {
 type MLP struct {
 	// Hidden lists the widths of the hidden layers, e.g. [800, 800].
 	Hidden []int `yaml:"hidden" json:"hidden"`
-	// Activation is relu (default), leaky_relu, gelu, tanh or sigmoid.
-	Activation string `yaml:"activation,omitempty" json:"activation,omitempty"`
+	// Activation is relu, leaky_relu, gelu, tanh or sigmoid.
+	Activation string `yaml:"activation,omitempty" json:"activation,omitempty" default:"relu"`
 	// Dropout is the dropout ratio after each hidden layer while training (0: none).
 	Dropout float64 `yaml:"dropout,omitempty" json:"dropout,omitempty"`
 }
@@ -34,12 +34,12 @@ type MLP struct {
 type CNN struct {
 	// Channels lists the output channels of the convolution blocks, e.g. [16, 32].
 	Channels []int `yaml:"channels" json:"channels"`
-	// Kernel is the (odd) convolution kernel size (default 3).
-	Kernel int `yaml:"kernel,omitempty" json:"kernel,omitempty"`
+	// Kernel is the (odd) convolution kernel size.
+	Kernel int `yaml:"kernel,omitempty" json:"kernel,omitempty" default:"3"`
 	// Hidden lists the widths of the fully connected layers after the convolutions.
 	Hidden []int `yaml:"hidden,omitempty" json:"hidden,omitempty"`
-	// Activation is relu (default), leaky_relu, gelu, tanh or sigmoid.
-	Activation string `yaml:"activation,omitempty" json:"activation,omitempty"`
+	// Activation is relu, leaky_relu, gelu, tanh or sigmoid.
+	Activation string `yaml:"activation,omitempty" json:"activation,omitempty" default:"relu"`
 	// BatchNorm adds a BatchNormalization after each convolution.
 	BatchNorm bool `yaml:"batchnorm,omitempty" json:"batchnorm,omitempty"`
 	// Dropout is the dropout ratio after each hidden fully connected layer (0: none).

@@ -97,6 +97,10 @@ type LoadOptions struct {
 	Sets []string
 	// LookupEnv resolves ${VAR}; default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// EnvDefault, when set, gives the tool's default to a ${VAR} that is not set and has
+	// no ${VAR:-default} (ok false: none), or says why it cannot be had (the error is
+	// shown with the variable's first reference).
+	EnvDefault func(name string) (value string, ok bool, err error)
 }
 
 // Load reads, decodes and validates a config file. Every problem found is reported at
@@ -155,7 +159,7 @@ func Parse(path string, data []byte, opts LoadOptions) (*Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	d.add(yamlx.ExpandEnv(doc, lookup))
+	d.add(yamlx.ExpandEnvDefaults(doc, lookup, opts.EnvDefault))
 	before := len(d.diags)
 	d.add(d.keyed(yamlx.Check(doc, reflect.TypeOf(File{}), ""), ""))
 	checked := d.failedSince(before)

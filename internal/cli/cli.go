@@ -40,23 +40,32 @@ type globals struct {
 	logLevel string
 	quiet    bool
 	stdout   io.Writer
-	stderr   io.Writer
+	// mnistNoted: the default of MNIST_DIR was said once.
+	mnistNoted bool
+	stderr     io.Writer
 }
 
-func (g *globals) logger() *slog.Logger {
-	lvl := slog.LevelInfo
-	switch strings.ToLower(g.logLevel) {
-	case "debug":
-		lvl = slog.LevelDebug
-	case "warn", "warning":
-		lvl = slog.LevelWarn
-	case "error":
-		lvl = slog.LevelError
+// logLevels are the values of --log-level.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo,
+	"warn": slog.LevelWarn, "warning": slog.LevelWarn, "error": slog.LevelError}
+
+// checkLogLevel refuses a --log-level that is none of logLevels.
+func (g *globals) checkLogLevel() error {
+	if _, ok := logLevels[strings.ToLower(g.logLevel)]; !ok {
+		return exit(ExitUsage, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel))
 	}
+	return nil
+}
+
+// logger logs to stderr at --log-level (errors only with --quiet).
+func (g *globals) logger() *slog.Logger { return g.loggerTo(g.stderr) }
+
+func (g *globals) loggerTo(w io.Writer) *slog.Logger {
+	lvl := logLevels[strings.ToLower(g.logLevel)]
 	if g.quiet {
 		lvl = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
 // ExitInternal is the status of a command that stopped on a bug of onnxpipe (a panic).
@@ -86,10 +95,11 @@ the artifact with a report and a manifest.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (on a terminal, log lines are printed above the progress bars)")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print errors and the summary only")
 	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), compareCmd(g), versionCmd(g))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return exit(ExitUsage, err) })
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.checkLogLevel() }
 
 	err := root.Execute()
 	if err == nil {

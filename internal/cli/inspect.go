@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -47,7 +48,7 @@ whether onnxruntime opens it. --json prints the documented format of docs/inspec
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (docs/inspect.md)")
-	c.Flags().StringVar(&lib, "ort-lib", "", "onnxruntime library (default: $ONNXPIPE_ORT_LIB, then the `make ort` folder)")
+	c.Flags().StringVar(&lib, "ort-lib", "", ortLibUsage)
 	return c
 }
 
@@ -148,7 +149,7 @@ func versionCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "onnxruntime: not loaded: %v\n", err)
 				return exit(ExitFailed, errSilent)
 			}
-			fmt.Fprintf(g.stdout, "onnxruntime %s\n", ort.Version())
+			fmt.Fprintf(g.stdout, "onnxruntime %s\n  %-9s %s\n", ort.Version(), "library", libraryShown(ort.LibraryPath()))
 			for _, p := range []ort.Provider{ort.CPU, ort.CUDA, ort.TensorRT} {
 				if err := ort.ProviderAvailable(p); err != nil {
 					fmt.Fprintf(g.stdout, "  %-9s unavailable: %v\n", p, trimProvider(err, p))
@@ -159,8 +160,20 @@ func versionCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&lib, "ort-lib", "", "onnxruntime library (default: $ONNXPIPE_ORT_LIB, then the `make ort` folder)")
+	c.Flags().StringVar(&lib, "ort-lib", "", ortLibUsage)
 	return c
+}
+
+// libraryShown is the loaded library's path as version prints it: a bare file name is
+// the one the dynamic loader found on the system's library path.
+func libraryShown(path string) string {
+	switch {
+	case path == "":
+		return "(loaded by another package of this program)"
+	case !filepath.IsAbs(path):
+		return path + " (from the system's library path)"
+	}
+	return path
 }
 
 func trimProvider(err error, p ort.Provider) string {

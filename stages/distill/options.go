@@ -27,9 +27,9 @@ type Options struct {
 	Mode Mode `yaml:"mode" json:"mode"`
 	// Generations is the number of born-again generations (mode self).
 	Generations int `yaml:"generations" json:"generations"`
-	// Output is the output the soft, hard and mse losses compare (default: the teacher's
-	// first output); the student must have an output of this name.
-	Output string `yaml:"output" json:"output,omitempty"`
+	// Output is the output the soft, hard and mse losses compare; the student must have an
+	// output of this name.
+	Output string `yaml:"output" json:"output,omitempty" default:"the teacher's first output"`
 	// Temperature softens the teacher's and the student's distributions in the soft loss.
 	Temperature float64 `yaml:"temperature" json:"temperature"`
 	// SoftWeight is the weight of T^2 * KL(softmax(t/T) || softmax(s/T)).

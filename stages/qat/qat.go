@@ -117,15 +117,14 @@ func (Keep) Values() []string { return []string{"best", "last"} }
 
 // Weights configures the fake quantization of a float model's weights.
 type Weights struct {
-	// Type is int4 (default), uint4, int8 or uint8.
-	Type WeightType `yaml:"type" json:"type"`
+	// Type is int4, uint4, int8 or uint8.
+	Type WeightType `yaml:"type" json:"type" default:"int4"`
 	// PerTensor uses one scale per weight instead of one per output channel.
 	PerTensor bool `yaml:"per_tensor" json:"per_tensor,omitempty"`
 	// Asymmetric uses the weight's min and max with a zero point instead of ±max|w|.
 	Asymmetric bool `yaml:"asymmetric" json:"asymmetric,omitempty"`
-	// OpTypes limits the op types whose weights are quantized (default Conv,
-	// ConvTranspose, Gemm, MatMul).
-	OpTypes []string `yaml:"op_types" json:"op_types,omitempty"`
+	// OpTypes limits the op types whose weights are quantized.
+	OpTypes []string `yaml:"op_types" json:"op_types,omitempty" default:"[Conv, ConvTranspose, Gemm, MatMul]"`
 	// ExcludeNodes are node names whose weights stay float.
 	ExcludeNodes []string `yaml:"exclude_nodes" json:"exclude_nodes,omitempty"`
 }

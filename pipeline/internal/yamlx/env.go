@@ -34,15 +34,34 @@ import (
 // so a reference there must be quoted: [ "${A}", "${B}" ]. In block style,
 // "key: ${VAR}" needs no quotes.
 func ExpandEnv(node *yaml.Node, lookup func(string) (string, bool)) []Diagnostic {
+	return ExpandEnvDefaults(node, lookup, nil)
+}
+
+// ExpandEnvDefaults is ExpandEnv where fallback, when not nil, gives a value to a
+// variable that is not set and has no ${VAR:-default}: a tool's own default for it
+// (ok false: it has none). Its error (why the default is missing) is added to the
+// diagnostic of the variable's first reference; the others say it is not set.
+func ExpandEnvDefaults(node *yaml.Node, lookup func(string) (string, bool), fallback Fallback) []Diagnostic {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	e := &expander{lookup: lookup, fallback: fallback, reported: map[string]bool{}}
 	var diags []Diagnostic
-	expandNode(node, "", lookup, &diags)
+	e.expandNode(node, "", &diags)
 	return diags
 }
 
-func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), diags *[]Diagnostic) {
+// Fallback gives a variable's default: ok false when it has none, err when it has one
+// that cannot be had.
+type Fallback func(name string) (value string, ok bool, err error)
+
+type expander struct {
+	lookup   func(string) (string, bool)
+	fallback Fallback
+	reported map[string]bool // variables whose fallback error was given
+}
+
+func (e *expander) expandNode(n *yaml.Node, path string, diags *[]Diagnostic) {
 	if n == nil {
 		return
 	}
@@ -53,25 +72,25 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), d
 			if n.Kind == yaml.SequenceNode {
 				p = joinPath(path, fmt.Sprint(i))
 			}
-			expandNode(c, p, lookup, diags)
+			e.expandNode(c, p, diags)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup, diags)
+			e.expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), diags)
 		}
 	case yaml.ScalarNode:
-		expandScalar(n, path, lookup, diags)
+		e.expandScalar(n, path, diags)
 	}
 }
 
-func expandScalar(n *yaml.Node, path string, lookup func(string) (string, bool), diags *[]Diagnostic) {
+func (e *expander) expandScalar(n *yaml.Node, path string, diags *[]Diagnostic) {
 	if !strings.Contains(n.Value, "$") || n.ShortTag() == "!!binary" {
 		return
 	}
-	value, errs := expandString(n.Value, lookup)
+	value, errs := e.expandString(n.Value)
 	if len(errs) > 0 {
-		for _, e := range errs {
-			*diags = append(*diags, diagAt(n, path, "%s", e))
+		for _, msg := range errs {
+			*diags = append(*diags, diagAt(n, path, "%s", msg))
 		}
 		return
 	}
@@ -89,7 +108,7 @@ func expandScalar(n *yaml.Node, path string, lookup func(string) (string, bool),
 }
 
 // expandString substitutes ${VAR}, ${VAR:-default} and $$ in s.
-func expandString(s string, lookup func(string) (string, bool)) (string, []string) {
+func (e *expander) expandString(s string) (string, []string) {
 	var b strings.Builder
 	var errs []string
 	for i := 0; i < len(s); {
@@ -131,14 +150,30 @@ func expandString(s string, lookup func(string) (string, bool)) (string, []strin
 			errs = append(errs, msg)
 			continue
 		}
-		val, ok := lookup(name)
+		val, ok := e.lookup(name)
 		switch {
 		case hasDef && (!ok || val == ""):
 			b.WriteString(def)
 		case ok:
 			b.WriteString(val)
 		default:
-			errs = append(errs, fmt.Sprintf("environment variable %q is not set (use ${%s:-default} to give a default)", name, name))
+			var v string
+			var has bool
+			var err error
+			if e.fallback != nil {
+				v, has, err = e.fallback(name)
+			}
+			switch {
+			case has && err == nil:
+				b.WriteString(v)
+			case has && e.reported[name]:
+				errs = append(errs, fmt.Sprintf("environment variable %q is not set", name))
+			case has:
+				e.reported[name] = true
+				errs = append(errs, fmt.Sprintf("environment variable %q is not set: %v", name, err))
+			default:
+				errs = append(errs, fmt.Sprintf("environment variable %q is not set (use ${%s:-default} to give a default)", name, name))
+			}
 		}
 	}
 	return b.String(), errs

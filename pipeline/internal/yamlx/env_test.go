@@ -1,7 +1,9 @@
 package yamlx
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -141,5 +143,35 @@ func TestExpandEnvDefaultLookup(t *testing.T) {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: "${X}"}
 	if diags := ExpandEnv(n, nil); diags != nil || n.Value != "${X}" {
 		t.Errorf("binary: %v %q", diags, n.Value)
+	}
+}
+
+// A fallback gives a default to a variable that is not set and has none in the text; its
+// error is shown once, at the first reference; a variable it has no default for gets the
+// usual message.
+func TestExpandEnvDefaults(t *testing.T) {
+	doc := parse(t, "a: ${DATA}/x.gz\nb: ${DATA:-here}/y.gz\nc: ${DATA}/z.gz\nd: ${OTHER}\n")
+	fallback := func(name string) (string, bool, error) {
+		if name == "DATA" {
+			return "/cache/data", true, nil
+		}
+		return "", false, nil
+	}
+	diags := ExpandEnvDefaults(doc, lookupFrom(nil), fallback)
+	if len(diags) != 1 || !strings.Contains(diags[0].Msg, `"OTHER" is not set (use ${OTHER:-default}`) {
+		t.Errorf("diagnostics: %v", diags)
+	}
+	m := doc.Content[0].Content
+	if m[1].Value != "/cache/data/x.gz" || m[3].Value != "here/y.gz" || m[5].Value != "/cache/data/z.gz" {
+		t.Errorf("values: %s %s %s", m[1].Value, m[3].Value, m[5].Value)
+	}
+	doc = parse(t, "a: ${DATA}/x.gz\nc: ${DATA}/z.gz\n")
+	failing := func(string) (string, bool, error) {
+		return "", true, errors.New("not in the cache; set it: export DATA=...")
+	}
+	diags = ExpandEnvDefaults(doc, lookupFrom(nil), failing)
+	if len(diags) != 2 || diags[0].Msg != `environment variable "DATA" is not set: not in the cache; set it: export DATA=...` ||
+		diags[1].Msg != `environment variable "DATA" is not set` {
+		t.Errorf("diagnostics: %v", diags)
 	}
 }

@@ -42,8 +42,8 @@ type Schedule struct {
 	Name ScheduleName `yaml:"name" json:"name"`
 	// StepSize is the number of epochs between decays (step).
 	StepSize int `yaml:"step_size" json:"step_size,omitempty"`
-	// Gamma multiplies the rate at each decay (step; default 0.1).
-	Gamma float64 `yaml:"gamma" json:"gamma,omitempty"`
+	// Gamma multiplies the rate at each decay (step).
+	Gamma float64 `yaml:"gamma" json:"gamma,omitempty" default:"0.1"`
 	// MinLR is the rate cosine annealing ends at.
 	MinLR float64 `yaml:"min_lr" json:"min_lr,omitempty"`
 	// WarmupEpochs ramps the rate up linearly over the first epochs.
