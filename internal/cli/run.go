@@ -124,6 +124,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	if err != nil {
 		return err
 	}
+	dir := pipeline.SummaryDir(jobs) // the whole batch's: every shard writes its summary there
 	jobs, shard, err := selectShard(f, jobs)
 	if err != nil {
 		return err
@@ -139,7 +140,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := pipeline.RunOptions{Parallel: f.parallel, Force: f.force, KeepFailed: f.keepFailed,
-		JUnit: f.junit, Log: log}
+		JUnit: f.junit, Log: log, Shard: shard, SummaryDir: dir}
 	if bar := newProgress(g, len(jobs)); bar != nil {
 		opts.Progress = bar
 		if g.logLevel == "info" { // keep the bar readable: only warnings and errors
