@@ -88,7 +88,7 @@ the artifact with a report and a manifest.`,
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print errors and the summary only")
-	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), compareCmd(g), versionCmd(g))
+	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), compareCmd(g), versionCmd(g), summarizeCmd(g))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return exit(ExitUsage, err) })
 
 	err := root.Execute()
