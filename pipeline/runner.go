@@ -245,6 +245,9 @@ func prepareJob(j *Job, opts RunOptions, rep *report.Job) (kept *Manifest, err e
 	if err != nil {
 		return nil, err
 	}
+	if err := dataErr(j.checkData(m)); err != nil {
+		return nil, err // before any stage: a labels file of the wrong length fails here, not in verify
+	}
 	summ := onnxio.Summarize(m)
 	rep.Model.Nodes, rep.Model.Params, rep.Model.Quantization = summ.Nodes, summ.Params.Count, summ.Quantization
 	j.input, j.model, j.previous = m, m, nil // shared until a stage changes the model
