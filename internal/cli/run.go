@@ -184,6 +184,7 @@ func newProgress(g *globals, jobs int) pipeline.ProgressFunc {
 
 func validateCmd(g *globals) *cobra.Command {
 	var sets []string
+	var deep bool
 	c := &cobra.Command{
 		Use:   "validate CONFIG.yaml",
 		Short: "Decode and check a config, print the plan and the jobs; run nothing",
@@ -205,9 +206,13 @@ func validateCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
 			}
+			if deep {
+				return checkData(g, jobs)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run)")
+	c.Flags().BoolVar(&deep, "deep", false, "also open every model and the datasets its stages read, and check them against the model's inputs")
 	return c
 }
