@@ -43,8 +43,10 @@ type Job struct {
 	artifacts map[string]string
 	// saved are the models written along the chain (save stages), in order.
 	saved []report.File
-	// opened are the datasets opened for this job, by name and model inputs.
+	// opened are the datasets opened for this job, by name and model inputs; handed those
+	// a stage had (and reported the warnings of).
 	opened   map[string]*dataset.Dataset
+	handed   map[string]bool
 	openedMu sync.Mutex
 	log      *slog.Logger
 	progress func(stage string, done, total int)
@@ -64,27 +66,45 @@ func (j *Job) Dataset(name string) (*dataset.Spec, error) {
 }
 
 // openDataset opens the named dataset for a model with these inputs, or returns the one
-// this job opened before for the same inputs; fresh says it was opened now.
+// this job opened before for the same inputs; fresh says no stage had it before (its
+// warnings are not reported yet).
 func (j *Job) openDataset(name string, inputs []dataset.InputInfo) (ds *dataset.Dataset, fresh bool, err error) {
-	spec, err := j.Dataset(name)
-	if err != nil {
+	if ds, err = j.dataset(name, inputs); err != nil {
 		return nil, false, err
 	}
 	key := name + "\x00" + inputsKey(inputs)
 	j.openedMu.Lock()
 	defer j.openedMu.Unlock()
-	if ds := j.opened[key]; ds != nil {
-		return ds, false, nil
+	if j.handed == nil {
+		j.handed = map[string]bool{}
 	}
-	ds, err = dataset.Open(spec, inputs)
+	fresh = !j.handed[key]
+	j.handed[key] = true
+	return ds, fresh, nil
+}
+
+// dataset opens the named dataset for a model with these inputs, or returns the one this
+// job opened before for the same inputs (the check before the first stage opens them).
+func (j *Job) dataset(name string, inputs []dataset.InputInfo) (*dataset.Dataset, error) {
+	spec, err := j.Dataset(name)
 	if err != nil {
-		return nil, false, err
+		return nil, err
+	}
+	key := name + "\x00" + inputsKey(inputs)
+	j.openedMu.Lock()
+	defer j.openedMu.Unlock()
+	if ds := j.opened[key]; ds != nil {
+		return ds, nil
+	}
+	ds, err := dataset.Open(spec, inputs)
+	if err != nil {
+		return nil, err
 	}
 	if j.opened == nil {
 		j.opened = map[string]*dataset.Dataset{}
 	}
 	j.opened[key] = ds
-	return ds, true, nil
+	return ds, nil
 }
 
 // inputsKey identifies a model's inputs (names, types, shapes) for the dataset cache.
@@ -103,7 +123,7 @@ func (j *Job) closeDatasets() {
 	for _, ds := range j.opened {
 		_ = ds.Close()
 	}
-	j.opened = nil
+	j.opened, j.handed = nil, nil
 }
 
 // Jobs expands the config into its jobs, sorted by model path: globs are matched,

@@ -54,29 +54,30 @@ func writeManifest(j *Job, rep *report.Job) error {
 
 // manifestMatches reports whether the job is already done: its manifest names the same
 // input (sha256), the same effective config, the same tool and onnxruntime versions, and
-// the output it records is still there unchanged.
-func manifestMatches(j *Job, inHash string, rep *report.Job) bool {
+// the output it records is still there unchanged. It returns the manifest when it does,
+// else nil.
+func manifestMatches(j *Job, inHash string, rep *report.Job) *Manifest {
 	data, err := os.ReadFile(ManifestPath(j.Output))
 	if err != nil {
-		return false
+		return nil
 	}
 	var m Manifest
 	if json.Unmarshal(data, &m) != nil || m.SchemaVersion != ManifestSchemaVersion {
-		return false
+		return nil
 	}
 	if m.Input.SHA256 != inHash || m.ConfigSHA256 != rep.ConfigSHA256 ||
 		m.Tool.Version != rep.Tool.Version || m.Tool.Name != rep.Tool.Name {
-		return false
+		return nil
 	}
 	if v := ort.Version(); v != "" && m.Tool.ONNXRuntime != v {
-		return false
+		return nil
 	}
 	h, _, err := fileSHA256(j.Output)
 	if err != nil || h != m.Output.SHA256 {
-		return false
+		return nil
 	}
 	rep.Output = &m.Output
 	rep.Stages = m.Stages
 	rep.Tool.ONNXRuntime = m.Tool.ONNXRuntime
-	return true
+	return &m
 }

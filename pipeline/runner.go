@@ -51,6 +51,14 @@ type RunOptions struct {
 	Progress ProgressFunc
 	// Version is the tool version recorded in reports and manifests.
 	Version string
+	// Shard is "i/n" when the jobs are shard i of n of a batch: the run writes
+	// summary.shard-i-of-n.json and index.shard-i-of-n.html instead of summary.json and
+	// index.html, so that shards sharing a folder do not overwrite each other.
+	Shard string
+	// SummaryDir is the folder of the summary and index page; default: the folder shared
+	// by the jobs' outputs (SummaryDir). Shards pass that of the whole batch, so that all
+	// of them write into one folder.
+	SummaryDir string
 }
 
 // ProgressFunc receives progress events: a job's stage did done out of total units of
@@ -63,13 +71,18 @@ type Outcome struct {
 	Status string
 	Err    error
 	Report *report.Job
+	// Finished is when the job ended (zero when it never started).
+	Finished time.Time
+	// Manifest is, for a job skipped as up to date, the manifest of the result it keeps.
+	Manifest *Manifest
 }
 
 // RunResult is the outcome of a run.
 type RunResult struct {
 	Outcomes []*Outcome
-	// SummaryPath is where summary.json was written.
-	SummaryPath string
+	// SummaryPath is where summary.json (or the shard's summary) was written, IndexPath
+	// its index page.
+	SummaryPath, IndexPath string
 }
 
 // Failed counts jobs that failed or were rejected.
@@ -135,15 +148,8 @@ func Run(ctx context.Context, cfg *Config, jobs []*Job, opts RunOptions) (*RunRe
 	close(work)
 	wg.Wait()
 	if len(jobs) > 0 {
-		path, err := writeSummary(cfg, res, opts)
-		if err != nil {
+		if err := writeSummary(cfg, res, opts); err != nil {
 			return res, err
-		}
-		res.SummaryPath = path
-		if opts.JUnit != "" {
-			if err := writeJUnit(opts.JUnit, cfg, res); err != nil {
-				return res, err
-			}
 		}
 	}
 	return res, nil
@@ -175,7 +181,8 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 		if err != nil {
 			rep.Error = err.Error()
 		}
-		rep.Seconds = time.Since(start).Seconds()
+		out.Finished = time.Now().UTC()
+		rep.Seconds = out.Finished.Sub(start).Seconds()
 		if werr := writeReport(j, rep); werr != nil && out.Err == nil {
 			out.Status, out.Err = StatusFailed, werr
 			rep.Status = StatusFailed
@@ -191,13 +198,13 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 			finish(StatusFailed, fmt.Errorf("internal error (please report it): %v", r))
 		}
 	}()
-	skip, err := prepareJob(j, opts, rep)
+	kept, err := prepareJob(j, opts, rep)
 	switch {
 	case err != nil:
 		finish(StatusFailed, err)
 		return out
-	case skip:
-		out.Status, rep.Status = StatusSkipped, StatusSkipped
+	case kept != nil:
+		out.Status, rep.Status, out.Manifest, out.Finished = StatusSkipped, StatusSkipped, kept, time.Now().UTC()
 		j.log.Info("skipped: the manifest matches the input and the config (use --force to redo)")
 		if j.progress != nil {
 			j.progress("", 1, 1)
@@ -217,29 +224,34 @@ func runJob(ctx context.Context, cfg *Config, j *Job, opts RunOptions) (out *Out
 }
 
 // prepareJob hashes the input, loads onnxruntime and, unless the manifest says the job is
-// done (skip), the model.
-func prepareJob(j *Job, opts RunOptions, rep *report.Job) (skip bool, err error) {
+// done (it returns that manifest: the job is skipped), the model.
+func prepareJob(j *Job, opts RunOptions, rep *report.Job) (kept *Manifest, err error) {
 	inHash, inBytes, err := fileSHA256(j.ModelPath)
 	if err != nil {
-		return false, fmt.Errorf("cannot read model: %w", err)
+		return nil, fmt.Errorf("cannot read model: %w", err)
 	}
 	rep.Model.SHA256, rep.Model.Bytes = inHash, inBytes
 	if err := ort.Init(j.Runtime.Library); err != nil {
-		return false, err
+		return nil, err
 	}
 	rep.Tool.ONNXRuntime = ort.Version()
 	runtimeEnv(&rep.Environment)
-	if !opts.Force && j.Output != "" && manifestMatches(j, inHash, rep) {
-		return true, nil
+	if !opts.Force && j.Output != "" {
+		if m := manifestMatches(j, inHash, rep); m != nil {
+			return m, nil
+		}
 	}
 	m, err := onnxio.Load(j.ModelPath)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	if err := dataErr(j.checkData(m)); err != nil {
+		return nil, err // before any stage: a labels file of the wrong length fails here, not in verify
 	}
 	summ := onnxio.Summarize(m)
 	rep.Model.Nodes, rep.Model.Params, rep.Model.Quantization = summ.Nodes, summ.Params.Count, summ.Quantization
 	j.input, j.model, j.previous = m, m, nil // shared until a stage changes the model
-	return false, nil
+	return nil, nil
 }
 
 // runStages runs the job's entries in order until one fails, recording each in the

@@ -18,34 +18,47 @@ import (
 // SummarySchemaVersion is the version of summary.json (docs/formats.md).
 const SummarySchemaVersion = 1
 
-// Summary is summary.json: one row per job of a run.
+// Summary is summary.json (or a shard's summary.shard-i-of-n.json): one row per job.
 type Summary struct {
-	SchemaVersion int            `json:"schema_version"`
-	Config        string         `json:"config"`
-	Created       time.Time      `json:"created"`
-	Tool          report.Tool    `json:"tool"`
-	Jobs          []SummaryRow   `json:"jobs"`
-	Counts        map[string]int `json:"counts"`
+	SchemaVersion int       `json:"schema_version"`
+	Config        string    `json:"config"`
+	Created       time.Time `json:"created"`
+	// Shard is "i/n" when one shard of the batch wrote the summary.
+	Shard string `json:"shard,omitempty"`
+	// Merged lists the summaries `onnxpipe summarize` merged into this one.
+	Merged []string       `json:"merged,omitempty"`
+	Tool   report.Tool    `json:"tool"`
+	Jobs   []SummaryRow   `json:"jobs"`
+	Counts map[string]int `json:"counts"`
 }
 
 // SummaryRow is one job in the summary.
 type SummaryRow struct {
-	Model       string         `json:"model"`
-	Output      string         `json:"output,omitempty"`
-	Report      string         `json:"report,omitempty"`
-	Status      string         `json:"status"`
-	Error       string         `json:"error,omitempty"`
+	// Name is the job's {name}.
+	Name string `json:"name,omitempty"`
+	// Config is the job's config, in a merged summary of several configs.
+	Config string `json:"config,omitempty"`
+	Model  string `json:"model"`
+	Output string `json:"output,omitempty"`
+	Report string `json:"report,omitempty"`
+	Status string `json:"status"`
+	// Skipped marks a job the run found up to date: the row is the result its manifest
+	// records (status ok, metric, output, report), from the run that made it.
+	Skipped bool   `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Finished is when the row's result was made (for a skipped job: its manifest's time).
+	Finished    time.Time      `json:"finished,omitzero"`
 	Seconds     float64        `json:"seconds"`
 	InputBytes  int64          `json:"input_bytes"`
 	OutputBytes int64          `json:"output_bytes,omitempty"`
 	KeyMetric   *report.Metric `json:"key_metric,omitempty"`
 }
 
-func summaryOf(cfg *Config, res *RunResult, version string) *Summary {
+func summaryOf(cfg *Config, res *RunResult, opts RunOptions) *Summary {
 	s := &Summary{SchemaVersion: SummarySchemaVersion, Config: cfg.Path, Created: time.Now().UTC().Truncate(time.Second),
-		Tool: toolInfo(version), Counts: map[string]int{}}
+		Shard: opts.Shard, Tool: toolInfo(opts.Version)}
 	for _, o := range res.Outcomes {
-		row := SummaryRow{Model: o.Job.ModelPath, Output: o.Job.Output, Status: o.Status}
+		row := SummaryRow{Name: o.Job.Name, Model: o.Job.ModelPath, Output: o.Job.Output, Status: o.Status, Finished: o.Finished}
 		if o.Err != nil {
 			row.Error = o.Err.Error()
 		}
@@ -63,17 +76,37 @@ func summaryOf(cfg *Config, res *RunResult, version string) *Summary {
 				s.Tool.ONNXRuntime = r.Tool.ONNXRuntime
 			}
 		}
-		if o.Status != StatusOK {
+		if m := o.Manifest; o.Status == StatusSkipped && m != nil {
+			// the result the manifest records: only a job that succeeded has one
+			row.Status, row.Skipped, row.Finished, row.Seconds = StatusOK, true, m.Created, m.Seconds
+			row.Report, row.OutputBytes = m.Report, m.Output.Bytes
+			if km, ok := (&report.Job{Stages: m.Stages}).KeyMetric(); ok {
+				row.KeyMetric = &km
+			}
+		}
+		if row.Status != StatusOK {
 			row.Output = ""
 		}
-		s.Counts[o.Status]++
 		s.Jobs = append(s.Jobs, row)
 	}
+	s.count()
 	return s
 }
 
-// summaryDir is the folder shared by every job's output (or report when it has none).
-func summaryDir(jobs []*Job) string {
+// count sets Counts from the rows' statuses.
+func (s *Summary) count() {
+	s.Counts = map[string]int{}
+	for _, r := range s.Jobs {
+		s.Counts[r.Status]++
+	}
+}
+
+// SummaryDir is the folder shared by every job's output (or report when it has none):
+// where a run of these jobs writes its summary and index page.
+func SummaryDir(jobs []*Job) string {
+	if len(jobs) == 0 {
+		return ""
+	}
 	var dirs []string
 	for _, j := range jobs {
 		p := j.Output
@@ -92,50 +125,93 @@ func summaryDir(jobs []*Job) string {
 	return common
 }
 
-func writeSummary(cfg *Config, res *RunResult, opts RunOptions) (string, error) {
-	jobs := make([]*Job, len(res.Outcomes))
-	for i, o := range res.Outcomes {
-		jobs[i] = o.Job
+// SummaryName and IndexName are the files a run writes in the summary folder: summary.json
+// and index.html, or, for shard i of n, summary.shard-i-of-n.json and
+// index.shard-i-of-n.html (so that shards sharing a folder keep their own; `onnxpipe
+// summarize` merges them).
+const (
+	SummaryName = "summary.json"
+	IndexName   = "index.html"
+)
+
+// summaryFiles returns the names of the summary and index files of a shard ("" or "i/n").
+func summaryFiles(shard string) (summary, index string) {
+	if shard == "" {
+		return SummaryName, IndexName
 	}
-	s := summaryOf(cfg, res, opts.Version)
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	dir := summaryDir(jobs)
-	path := filepath.Join(dir, "summary.json")
-	if err := onnxio.WriteFileReplace(path, append(data, '\n')); err != nil {
-		return "", err
-	}
-	page, err := indexOf(s, res, dir).HTML()
-	if err != nil {
-		return "", err
-	}
-	return path, onnxio.WriteFileReplace(filepath.Join(dir, IndexName), page)
+	i, n, _ := strings.Cut(shard, "/")
+	return fmt.Sprintf("summary.shard-%s-of-%s.json", i, n), fmt.Sprintf("index.shard-%s-of-%s.html", i, n)
 }
 
-// IndexName is the batch's overview page, written beside summary.json.
-const IndexName = "index.html"
+func writeSummary(cfg *Config, res *RunResult, opts RunOptions) error {
+	dir := opts.SummaryDir
+	if dir == "" {
+		jobs := make([]*Job, len(res.Outcomes))
+		for i, o := range res.Outcomes {
+			jobs[i] = o.Job
+		}
+		dir = SummaryDir(jobs)
+	}
+	s := summaryOf(cfg, res, opts)
+	sp, ip := summaryFiles(opts.Shard)
+	sp, ip = filepath.Join(dir, sp), filepath.Join(dir, ip)
+	if err := WriteSummary(s, sp, ip); err != nil {
+		return err
+	}
+	res.SummaryPath, res.IndexPath = sp, ip
+	if opts.JUnit != "" {
+		return WriteJUnit(opts.JUnit, s)
+	}
+	return nil
+}
 
-// indexOf makes the index page of a run: the summary's rows, each linking to its job's
-// HTML report by a path relative to dir (the page's folder).
-func indexOf(s *Summary, res *RunResult, dir string) *report.Index {
-	x := &report.Index{Config: s.Config, Created: s.Created, Tool: s.Tool, Counts: s.Counts}
-	for i, row := range s.Jobs {
-		j := res.Outcomes[i].Job
-		ij := report.IndexJob{Name: j.Name, Model: row.Model, Output: row.Output, Status: row.Status,
-			Error: firstLine(row.Error, 300), Seconds: row.Seconds, InputBytes: row.InputBytes,
+// WriteSummary writes s as JSON to path and its index page to index (links relative to
+// the page's folder).
+func WriteSummary(s *Summary, path, index string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := onnxio.WriteFileReplace(path, append(data, '\n')); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(filepath.Dir(index))
+	page, err := indexOf(s, abs, filepath.Base(path)).HTML()
+	if err != nil {
+		return err
+	}
+	return onnxio.WriteFileReplace(index, page)
+}
+
+// indexOf makes the index page of a summary: its rows, each linking to its job's HTML
+// report by a path relative to dir (the page's folder).
+func indexOf(s *Summary, dir, summaryName string) *report.Index {
+	x := &report.Index{Config: s.Config, Created: s.Created, Tool: s.Tool, Counts: s.Counts, Shard: s.Shard,
+		Summary: summaryName, Merged: len(s.Merged)}
+	for _, row := range s.Jobs {
+		ij := report.IndexJob{Name: rowName(row), Model: row.Model, Output: row.Output, Status: row.Status,
+			UpToDate: row.Skipped, Error: firstLine(row.Error, 300), Seconds: row.Seconds, InputBytes: row.InputBytes,
 			OutputBytes: row.OutputBytes, KeyMetric: row.KeyMetric}
-		html := j.ReportPrefix + ".report.html"
-		if _, err := os.Stat(html); err == nil {
-			abs, _ := filepath.Abs(html)
-			if rel, err := filepath.Rel(dir, abs); err == nil {
-				ij.Report = filepath.ToSlash(rel)
+		if row.Report != "" {
+			html := strings.TrimSuffix(row.Report, ".report.json") + ".report.html"
+			if _, err := os.Stat(html); err == nil {
+				abs, _ := filepath.Abs(html)
+				if rel, err := filepath.Rel(dir, abs); err == nil {
+					ij.Report = filepath.ToSlash(rel)
+				}
 			}
 		}
 		x.Jobs = append(x.Jobs, ij)
 	}
 	return x
+}
+
+// rowName is the row's job name (from the model's file name in summaries that lack it).
+func rowName(r SummaryRow) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return strings.TrimSuffix(filepath.Base(r.Model), ".onnx")
 }
 
 // PrintSummary writes the summary table: job, status, duration, size in -> out, key metric.
@@ -174,7 +250,7 @@ func PrintSummary(w io.Writer, res *RunResult) {
 	fmt.Fprintf(w, "%d jobs: %s\n", len(res.Outcomes), strings.Join(parts, ", "))
 	if res.SummaryPath != "" {
 		fmt.Fprintf(w, "summary: %s\n", res.SummaryPath)
-		if index := filepath.Join(filepath.Dir(res.SummaryPath), "index.html"); fileExists(index) {
+		if index := res.IndexPath; fileExists(index) {
 			fmt.Fprintf(w, "index:   %s\n", index)
 		}
 	}
@@ -232,22 +308,29 @@ type junitMessage struct {
 	Body    string `xml:",chardata"`
 }
 
-func writeJUnit(path string, cfg *Config, res *RunResult) error {
-	s := junitSuite{Name: "onnxpipe " + filepath.Base(cfg.Path)}
-	for _, o := range res.Outcomes {
-		c := junitCase{Name: o.Job.ModelPath, Classname: strings.TrimSuffix(filepath.Base(cfg.Path), filepath.Ext(cfg.Path))}
-		if o.Report != nil {
-			c.Time = o.Report.Seconds
+// WriteJUnit writes the summary's rows as JUnit XML: a testcase per job; failed,
+// rejected and interrupted jobs are failures, jobs found up to date are skipped.
+func WriteJUnit(path string, sum *Summary) error {
+	name := strings.TrimSuffix(filepath.Base(sum.Config), filepath.Ext(sum.Config))
+	s := junitSuite{Name: "onnxpipe " + filepath.Base(sum.Config)}
+	for _, r := range sum.Jobs {
+		class := name
+		if r.Config != "" {
+			class = strings.TrimSuffix(filepath.Base(r.Config), filepath.Ext(r.Config))
 		}
-		switch o.Status {
-		case StatusFailed, StatusRejected, StatusInterrupted:
-			msg := o.Status
-			if o.Err != nil {
-				msg = o.Err.Error()
+		c := junitCase{Name: r.Model, Classname: class, Time: r.Seconds}
+		if r.Skipped {
+			c.Time = 0 // not run now: the seconds are those of the run that made the result
+		}
+		switch {
+		case r.Status == StatusFailed || r.Status == StatusRejected || r.Status == StatusInterrupted:
+			msg := r.Status
+			if r.Error != "" {
+				msg = r.Error
 			}
 			c.Failure = &junitMessage{Message: firstLine(msg, 200), Body: msg}
 			s.Failures++
-		case StatusSkipped:
+		case r.Skipped || r.Status == StatusSkipped:
 			c.Skipped = &junitMessage{Message: "up to date (manifest matches)"}
 			s.Skipped++
 		}

@@ -17,6 +17,12 @@ type Index struct {
 	Tool    Tool
 	Counts  map[string]int
 	Jobs    []IndexJob
+	// Shard is "i/n" on the page of one shard of a batch.
+	Shard string
+	// Summary is the name of the summary JSON beside the page (default summary.json).
+	Summary string
+	// Merged is how many summaries `onnxpipe summarize` merged into the page (0: one run).
+	Merged int
 }
 
 // IndexJob is one job on the index page.
@@ -26,8 +32,11 @@ type IndexJob struct {
 	Output string
 	// Report is the link to the job's HTML report, relative to the page ("" when the job
 	// has none).
-	Report      string
-	Status      string
+	Report string
+	Status string
+	// UpToDate marks a job the run skipped as up to date: the row is the result its
+	// manifest records.
+	UpToDate    bool
 	Error       string
 	Seconds     float64
 	InputBytes  int64
@@ -59,14 +68,14 @@ var indexPage = template.Must(template.New("index").Funcs(template.FuncMap{
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>onnxpipe batch — {{.Config}}</title>
 <style>{{style}}</style></head><body>
-<h1>Batch: {{total .Counts}} jobs</h1>
-<p class="muted">config <code>{{.Config}}</code>, {{.Created.Format "2006-01-02 15:04 UTC"}}; {{.Tool.Name}} {{.Tool.Version}}{{with .Tool.ONNXRuntime}}, onnxruntime {{.}}{{end}}</p>
+<h1>Batch{{with .Shard}}, shard {{.}}{{end}}: {{total .Counts}} jobs</h1>
+<p class="muted">config <code>{{.Config}}</code>, {{.Created.Format "2006-01-02 15:04 UTC"}}; {{.Tool.Name}} {{.Tool.Version}}{{with .Tool.ONNXRuntime}}, onnxruntime {{.}}{{end}}{{with .Merged}}; merged from {{.}} summaries{{end}}</p>
 <div class="cards">{{range counts .Counts}}<div class="card"><div class="v">{{.}}</div></div>{{end}}</div>
 <div class="scroll"><table class="full">
 <tr><th>job</th><th>status</th><th class="num">time</th><th class="num">input</th><th class="num">output</th><th class="num">ratio</th><th>key metric</th><th>model / reason</th></tr>
 {{range .Jobs}}<tr>
 <td>{{if .Report}}<a href="{{.Report}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}</td>
-<td><span class="badge {{badge .Status}}">{{.Status}}</span></td>
+<td><span class="badge {{badge .Status}}">{{.Status}}</span>{{if .UpToDate}} <span class="muted">up to date</span>{{end}}</td>
 <td class="num">{{printf "%.1f s" .Seconds}}</td>
 <td class="num">{{if .InputBytes}}{{bytes .InputBytes}}{{end}}</td>
 <td class="num">{{if .OutputBytes}}{{bytes .OutputBytes}}{{else}}–{{end}}</td>
@@ -75,7 +84,7 @@ var indexPage = template.Must(template.New("index").Funcs(template.FuncMap{
 <td><code>{{.Model}}</code>{{with .Error}}<div class="bad">{{.}}</div>{{end}}</td>
 </tr>
 {{end}}</table></div>
-<p class="muted">Each job's name links to its report; summary.json beside this page has the same rows as JSON.</p>
+<p class="muted">Each job's name links to its report; {{or .Summary "summary.json"}} beside this page has the same rows as JSON.</p>
 </body></html>
 `))
 

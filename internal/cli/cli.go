@@ -97,7 +97,7 @@ the artifact with a report and a manifest.`,
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (on a terminal, log lines are printed above the progress bars)")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print errors and the summary only")
-	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), compareCmd(g), versionCmd(g))
+	root.AddCommand(runCmd(g), validateCmd(g), stagesCmd(g), inspectCmd(g), compareCmd(g), versionCmd(g), summarizeCmd(g))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return exit(ExitUsage, err) })
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.checkLogLevel() }
 

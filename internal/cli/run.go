@@ -150,6 +150,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	if err != nil {
 		return err
 	}
+	dir := pipeline.SummaryDir(jobs) // the whole batch's: every shard writes its summary there
 	jobs, shard, err := selectShard(f, jobs)
 	if err != nil {
 		return err
@@ -175,7 +176,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := pipeline.RunOptions{Parallel: f.parallel, Force: f.force, KeepFailed: f.keepFailed,
-		JUnit: f.junit, Log: log}
+		JUnit: f.junit, Log: log, Shard: shard, SummaryDir: dir}
 	disp := newDisplay(g, len(jobs))
 	if disp != nil {
 		opts.Progress = disp.progress
@@ -209,6 +210,7 @@ func runConfig(g *globals, f *runFlags, path string) error {
 
 func validateCmd(g *globals) *cobra.Command {
 	var sets []string
+	var deep bool
 	c := &cobra.Command{
 		Use:   "validate CONFIG.yaml...",
 		Short: "Decode and check configs, print each plan and its jobs; run nothing",
@@ -217,31 +219,41 @@ problems. Every file is checked, whatever the ones before it gave. Exit status: 
 config is valid, 2 one or more were rejected.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rejected []string
+			var rejected, badData []string
 			for i, path := range args {
 				if i > 0 {
 					fmt.Fprintln(g.stdout)
 				}
-				if err := validateOne(g, path, sets); err != nil {
+				if err := validateOne(g, path, sets, deep); err != nil {
 					if len(args) == 1 {
 						return err
+					}
+					var e *exitError
+					if errors.As(err, &e) && e.code == ExitFailed { // --deep: the data, not the config
+						badData = append(badData, path)
+						continue
 					}
 					fmt.Fprintf(g.stderr, "%s: %v\n", path, err)
 					rejected = append(rejected, path)
 				}
 			}
-			if len(rejected) > 0 {
+			switch {
+			case len(rejected) > 0:
 				return exit(ExitUsage, fmt.Errorf("%d of %d configs rejected: %s", len(rejected), len(args), strings.Join(rejected, ", ")))
+			case len(badData) > 0:
+				return exit(ExitFailed, fmt.Errorf("%d of %d configs read data their models cannot take: %s", len(badData), len(args), strings.Join(badData, ", ")))
 			}
 			return nil
 		},
 	}
 	c.Flags().StringArrayVar(&sets, "set", nil, "override a config value (as for run; applies to every config given)")
+	c.Flags().BoolVar(&deep, "deep", false, "also open every model and the datasets its stages read, and check them against the model's inputs")
 	return c
 }
 
 // validateOne checks one config and prints its plan and jobs.
-func validateOne(g *globals, path string, sets []string) error {
+// With deep, it also opens every model and the datasets its stages read (checkData).
+func validateOne(g *globals, path string, sets []string, deep bool) error {
 	cfg, jobs, err := loadConfig(g, path, sets)
 	if err != nil {
 		return err
@@ -257,6 +269,9 @@ func validateOne(g *globals, path string, sets []string) error {
 			out = "(no output)"
 		}
 		fmt.Fprintf(g.stdout, "  %d. %s -> %s (report %s.report.*)\n", j.Index+1, j.ModelPath, out, j.ReportPrefix)
+	}
+	if deep {
+		return checkData(g, jobs)
 	}
 	return nil
 }
