@@ -415,6 +415,35 @@ func (h *Histogram) Fold() *Histogram {
 	return f
 }
 
+// maxSideBins bounds the |x| grid sides builds from 0.
+const maxSideBins = 1 << 16
+
+// farFromZero reports whether h's values lie more than maxSideBins bins from 0 (a
+// constant tensor, whose window is one value wide, or values in a band narrow against
+// their distance from 0). Levels counted from 0 then hold the whole window in a few of
+// them, so there is nothing for a threshold search to cut: its range is the extremes.
+func (h *Histogram) farFromZero() bool {
+	if h.min == h.max {
+		return true
+	}
+	first, last := h.occupied()
+	if first > last {
+		return false
+	}
+	near := min(abs64(h.off+int64(first)), abs64(h.off+int64(last)))
+	if h.off+int64(first) < 0 && h.off+int64(last) >= 0 {
+		near = 0
+	}
+	return near > maxSideBins
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
 // sides returns the |x| counts of a signed histogram's non-negative and negative values,
 // each from |x| bin 0 at h's width: positive bin a is |x| bin a, negative bin a is |x|
 // bin -a-1 (the sign-magnitude grid makes this exact).

@@ -170,6 +170,9 @@ func EntropyRange(h *Histogram, quantizedBins int, symmetric bool) (min, max flo
 		}
 		return clampRange(-t, t, h.min, h.max)
 	}
+	if h.farFromZero() {
+		return h.min, h.max
+	}
 	pos, neg := h.sides()
 	w := h.Width()
 	switch {

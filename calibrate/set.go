@@ -2,6 +2,7 @@ package calibrate
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 )
@@ -26,6 +27,18 @@ type SetOptions struct {
 	QuantizedBins int
 	// Bits is the integer width the mse method optimises for (0: DefaultBits).
 	Bits int
+	// Bounded names tensors whose range is their observed extremes whatever the method:
+	// outputs of ops bounded by construction (BoundedOutput), which have no outlier tail
+	// for percentile, entropy or mse to cut; cutting one clips real values (a sigmoid
+	// gate's [0.17, 0.83] cut to [0.17, 0.19] by entropy on its few values per sample).
+	Bounded map[string]bool
+}
+
+// same reports whether o and p are the same options.
+func (o SetOptions) same(p SetOptions) bool {
+	return o.Method == p.Method && o.Percentile == p.Percentile && o.Symmetric == p.Symmetric &&
+		o.MovingAverage == p.MovingAverage && o.Bins == p.Bins && o.QuantizedBins == p.QuantizedBins &&
+		o.Bits == p.Bits && maps.Equal(o.Bounded, p.Bounded)
 }
 
 // withDefaults fills the zero fields and panics on invalid ones.
@@ -145,7 +158,7 @@ func (s *Set) Merge(o *Set) {
 	if s == o {
 		panic("calibrate: cannot merge a set into itself")
 	}
-	if s.opts != o.opts || len(s.tensors) != len(o.tensors) {
+	if !s.opts.same(o.opts) || len(s.tensors) != len(o.tensors) {
 		panic("calibrate: cannot merge sets of different tensors or options")
 	}
 	for name, t := range s.tensors {
@@ -185,10 +198,10 @@ func (s *Set) Range(name string) *TensorRange {
 	t := s.stats(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return s.rangeOf(t)
+	return s.rangeOf(name, t)
 }
 
-func (s *Set) rangeOf(t *tensorStats) *TensorRange {
+func (s *Set) rangeOf(name string, t *tensorStats) *TensorRange {
 	m := t.mm
 	r := &TensorRange{Count: m.Count(), NonFinite: m.NonFinite()}
 	if m.Count() == 0 {
@@ -197,14 +210,17 @@ func (s *Set) rangeOf(t *tensorStats) *TensorRange {
 	r.ObservedMin, r.ObservedMax = m.Min(), m.Max()
 	r.Mean, r.Std = m.Mean(), m.Std()
 	o := s.opts
-	switch o.Method {
-	case MinMax:
+	switch {
+	case o.Bounded[name]:
+		r.Min, r.Max = m.Min(), m.Max()
+		r.Rule = "bounded"
+	case o.Method == MinMax:
 		r.Min, r.Max = MinMaxRange(m, o.Symmetric)
-	case Percentile:
+	case o.Method == Percentile:
 		r.Min, r.Max = PercentileRange(t.h, o.Percentile, o.Symmetric)
-	case Entropy:
+	case o.Method == Entropy:
 		r.Min, r.Max = EntropyRange(t.h, o.QuantizedBins, o.Symmetric)
-	case MSE:
+	case o.Method == MSE:
 		r.Min, r.Max = MSERange(t.h, o.Bits, o.Symmetric)
 	}
 	if o.Symmetric {

@@ -67,6 +67,9 @@ type TensorRange struct {
 	// (it is the output of a Reshape, Transpose, Identity, ... of it): it was not exposed
 	// during calibration and its range and statistics are copied from AliasOf's.
 	AliasOf string `json:"alias_of,omitempty"`
+	// Rule says why the range is not the method's: "bounded" for the output of an op
+	// bounded by construction, whose range is its observed extremes (SetOptions.Bounded).
+	Rule string `json:"rule,omitempty"`
 }
 
 // Coverage values of Table.Coverage.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/onnxpipe/onnxpipe/dataset"
@@ -54,12 +55,12 @@ func TestTaskMetricsByHand(t *testing.T) {
 
 	// a sequence of 2 samples, 3 steps, 3 classes (0 blank)
 	seqRef := []float32{
-		0, 1, 0, /**/ 0, 1, 0, /**/ 1, 0, 0, // 1 1 _ -> [1]
-		0, 0, 1, /**/ 1, 0, 0, /**/ 0, 0, 1, // 2 _ 2 -> [2 2]
+		0, 1, 0 /**/, 0, 1, 0 /**/, 1, 0, 0, // 1 1 _ -> [1]
+		0, 0, 1 /**/, 1, 0, 0 /**/, 0, 0, 1, // 2 _ 2 -> [2 2]
 	}
 	seqCand := []float32{
-		0, 1, 0, /**/ 1, 0, 0, /**/ 1, 0, 0, // 1 _ _ -> [1]: equal string, one step differs
-		0, 0, 1, /**/ 0, 0, 1, /**/ 0, 0, 1, // 2 2 2 -> [2]: differs
+		0, 1, 0 /**/, 1, 0, 0 /**/, 1, 0, 0, // 1 _ _ -> [1]: equal string, one step differs
+		0, 0, 1 /**/, 0, 0, 1 /**/, 0, 0, 1, // 2 2 2 -> [2]: differs
 	}
 	a = NewAccumulator("seq", 0)
 	a.SetTask(Task{Kind: TaskSequence}, 3)
@@ -218,5 +219,52 @@ func TestRunMaskIoU(t *testing.T) {
 	}
 	if wantIoU >= 1 || rep.Passed || len(rep.Failures) != 1 {
 		t.Errorf("mask_iou 1 should fail at IoU %v: %v", wantIoU, rep.Failures)
+	}
+}
+
+// Default floors judge each output by its kind's metric only: a decision output is not
+// held to 15 dB, a plain one is; a floor whose metric is missing does not apply.
+func TestJudgeFloors(t *testing.T) {
+	p := func(v float64) *float64 { return &v }
+	ms := []Metrics{
+		{Output: "wake", Task: TaskDecision, SQNRdB: 0, DecisionAgreement: p(1)},
+		{Output: "mask", Task: TaskMask, SQNRdB: 30, MaskIoU: p(0.94), DecisionAgreement: p(0.999)},
+		{Output: "text", Task: TaskSequence, SQNRdB: 30, StepAgreement: p(0.99), SequenceAgreement: p(0.98)},
+		{Output: "feat", SQNRdB: 14.9},
+		{Output: "cls", Task: TaskScores, SQNRdB: 3, Top1Agreement: p(0.99)},
+		{Output: "noseq", Task: TaskSequence},
+	}
+	got := JudgeFloors("cpu", ms)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "mask on cpu: mask_iou = 0.94, under the default floor 0.95 for a mask output") ||
+		!strings.HasPrefix(got[1], "feat on cpu: sqnr_db = 14.9, under the default floor 15 for a plain output") {
+		t.Errorf("JudgeFloors = %q", got)
+	}
+}
+
+// With no thresholds and Floors, Run rejects a candidate whose masks differ beyond the
+// floor and passes one whose masks are equal; without Floors it only measures.
+func TestRunFloors(t *testing.T) {
+	ref := taskModel(t, "Sigmoid", []int64{-1, 1, 4, 4}, []int64{-1, 1, 4, 4}, 1)
+	same := taskModel(t, "Sigmoid", []int64{-1, 1, 4, 4}, []int64{-1, 1, 4, 4}, 1.5)
+	flipped := taskModel(t, "Sigmoid", []int64{-1, 1, 4, 4}, []int64{-1, 1, 4, 4}, -1)
+	ds, err := dataset.Open(&dataset.Spec{Format: "random", Samples: 8, Batch: 4, Seed: 3}, dataset.InputsOf(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cand   *onnxio.Model
+		floors bool
+		pass   bool
+	}{{same, true, true}, {flipped, true, false}, {flipped, false, true}} {
+		rep, err := Run(context.Background(), ref, c.cand, ds, Options{Floors: c.floors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Passed != c.pass {
+			t.Errorf("floors %v: passed %v, want %v (%v)", c.floors, rep.Passed, c.pass, rep.Failures)
+		}
+		if !c.pass && (len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0], "mask_iou")) {
+			t.Errorf("failures %q", rep.Failures)
+		}
 	}
 }

@@ -178,3 +178,57 @@ func need(k string) string {
 	}
 	return "an output"
 }
+
+// DefaultFloors are the bounds verify judges when a run sets no thresholds
+// (Options.Floors), by what the output means: a metric of the output's task, or its SQNR
+// when it has no task. They are the "within about 1% of the float model" of a converted
+// model that still does its job: top-1 and decisions agree on 99% of the samples, masks
+// overlap at IoU 0.95, 98% of decoded sequences are equal, other outputs keep 15 dB.
+var DefaultFloors = map[TaskKind]map[string]float64{
+	TaskNone:     {"sqnr_db": 15},
+	TaskScores:   {"top1_agreement": 0.99},
+	TaskDecision: {"decision_agreement": 0.99},
+	TaskMask:     {"mask_iou": 0.95},
+	TaskSequence: {"sequence_agreement": 0.98},
+}
+
+// FloorsOf returns the default floors that apply to m (DefaultFloors of its task).
+func FloorsOf(m Metrics) map[string]float64 {
+	kind := m.Task
+	if kind == "" {
+		kind = TaskNone
+	}
+	return DefaultFloors[kind]
+}
+
+// JudgeFloors checks metrics of one provider run against their default floors and
+// returns one reason per miss; a floor whose metric an output lacks does not apply.
+func JudgeFloors(provider string, metrics []Metrics) []string {
+	var reasons []string
+	for _, m := range metrics {
+		if m.NaN > 0 {
+			reasons = append(reasons, fmt.Sprintf("%s on %s: %d non-finite values (NaN or Inf) in the candidate's output", m.Output, provider, m.NaN))
+		}
+		floors := FloorsOf(m)
+		keys := make([]string, 0, len(floors))
+		for k := range floors {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v, _, ok := value(m, k)
+			if ok && (v < floors[k] || math.IsNaN(v)) {
+				reasons = append(reasons, fmt.Sprintf("%s on %s: %s = %.6g, under the default floor %g for a %s output (no thresholds were set; set verify's thresholds to judge by your own)",
+					m.Output, provider, k, v, floors[k], taskName(m.Task)))
+			}
+		}
+	}
+	return reasons
+}
+
+func taskName(k TaskKind) string {
+	if k == "" || k == TaskNone {
+		return "plain"
+	}
+	return string(k)
+}

@@ -36,6 +36,8 @@ type Options struct {
 	HistogramLayers int
 	// Tasks overrides what outputs mean (DetectTasks), by output name.
 	Tasks map[string]Task
+	// Floors judges DefaultFloors when Thresholds is empty.
+	Floors bool
 }
 
 // LatencyOptions controls the latency measurement.
@@ -349,8 +351,14 @@ func (c *comparison) judge(opts Options) []string {
 				r.rep.SelfCPU = append(r.rep.SelfCPU, a.Metrics())
 			}
 		}
-		if r.rep.Available && len(opts.Thresholds) > 0 && slices.Contains(opts.Providers, r.rep.Provider) {
+		if !r.rep.Available || !slices.Contains(opts.Providers, r.rep.Provider) {
+			continue
+		}
+		switch {
+		case len(opts.Thresholds) > 0:
 			failures = append(failures, Judge(opts.Thresholds, string(r.rep.Provider), r.rep.Outputs)...)
+		case opts.Floors:
+			failures = append(failures, JudgeFloors(string(r.rep.Provider), r.rep.Outputs)...)
 		}
 	}
 	return failures

@@ -82,7 +82,8 @@ func Run(ctx context.Context, m *onnxio.Model, ds *dataset.Dataset, o Options) (
 		sess.Close()
 		return nil, fmt.Errorf("the model has no float activations to calibrate")
 	}
-	set := calibrate.NewSet(float, calibrate.SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric, MovingAverage: o.MovingAverage})
+	set := calibrate.NewSet(float, calibrate.SetOptions{Method: o.Method, Percentile: o.Percentile, Symmetric: o.Symmetric,
+		MovingAverage: o.MovingAverage, Bounded: BoundedOutputs(m)})
 	total := ds.Len()
 
 	// The first batch shows how big one pass's outputs are: split when too big. When one

@@ -37,7 +37,7 @@ func TestRunPrintsEveryFailureWhole(t *testing.T) {
 			t.Fatalf("quiet=%v: no failure block naming the model:\n%s", quiet, stdout)
 		}
 		reason := strings.Join(strings.Fields(block), " ")
-		for _, want := range []string{"calibrate:", "holds double data, the model wants float", "convert the data"} {
+		for _, want := range []string{"(read by calibrate", "holds double data, the model wants float", "convert the data"} {
 			if !strings.Contains(reason, want) {
 				t.Errorf("quiet=%v: the failure block lacks %q:\n%s", quiet, want, stdout)
 			}

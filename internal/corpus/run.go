@@ -54,14 +54,14 @@ func slug(v string) string { return strings.ReplaceAll(v, " ", "-") }
 
 // Result is one model through one variant.
 type Result struct {
-	Model   string             `json:"model"`
-	Variant string             `json:"variant"`
-	Status  string             `json:"status"` // the job's status, or "not run"
-	Reason  string             `json:"reason,omitempty"`
-	Exit    int                `json:"exit"`
-	Seconds float64            `json:"seconds"`
-	Metrics map[string]float64 `json:"metrics,omitempty"` // verify's and quantize's
-	Key     string             `json:"key,omitempty"`     // the task metric's name
+	Model   string                  `json:"model"`
+	Variant string                  `json:"variant"`
+	Status  string                  `json:"status"` // the job's status, or "not run"
+	Reason  string                  `json:"reason,omitempty"`
+	Exit    int                     `json:"exit"`
+	Seconds float64                 `json:"seconds"`
+	Metrics map[string]report.Float `json:"metrics,omitempty"` // verify's and quantize's
+	Key     string                  `json:"key,omitempty"`     // the task metric's name
 }
 
 // WriteConfig writes the config of model e through variant v into dir/runs and returns
@@ -141,7 +141,7 @@ func Run(ctx context.Context, bin, dir string, e Entry, v Variant, timeout time.
 		return r
 	}
 	r.Status, r.Reason = job.Status, job.Error
-	r.Metrics = map[string]float64{}
+	r.Metrics = map[string]report.Float{}
 	for _, s := range job.Stages {
 		if s.Status == "failed" && r.Reason == "" {
 			r.Reason = fmt.Sprintf("%s: %s", s.Stage, s.Error)
@@ -150,7 +150,7 @@ func Run(ctx context.Context, bin, dir string, e Entry, v Variant, timeout time.
 			switch s.Stage {
 			case "verify", "quantize":
 				if _, seen := r.Metrics[m.Name]; !seen || s.Stage == "verify" {
-					r.Metrics[m.Name] = float64(m.Value)
+					r.Metrics[m.Name] = m.Value
 				}
 				if m.Key && s.Stage == "verify" {
 					r.Key = m.Name

@@ -5,22 +5,24 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/onnxpipe/onnxpipe/verify"
 )
 
-// Floors are the figures an artifact marked ok must reach on the evaluation split: a
-// job that reports ok below one of them wrote a wrong artifact marked ok, which the
-// corpus check fails on. sqnr_db is quantize's default min_sqnr_db; the task floors are
-// issue #15's targets for "within 1% of float".
-var Floors = map[string]float64{
-	"sqnr_db":            15,
-	"top1_agreement":     0.98,
-	"decision_agreement": 0.99,
-	"mask_iou":           0.95,
-	"sequence_agreement": 0.98,
+// floorOf is the default floor verify judges metric key by (verify.DefaultFloors).
+func floorOf(key string) (float64, bool) {
+	for _, floors := range verify.DefaultFloors {
+		if f, ok := floors[key]; ok {
+			return f, true
+		}
+	}
+	return 0, false
 }
 
 // Problems lists what the corpus check fails on: an internal error (exit 3), a job that
-// left no report or ran out of time, and an artifact marked ok under a floor.
+// left no report or ran out of time, and an artifact marked ok under verify's default
+// floor of its task metric (the run sets no thresholds, so verify judges those floors
+// itself: one marked ok below them is a wrong artifact marked ok).
 func Problems(results []Result) []string {
 	var out []string
 	for _, r := range results {
@@ -31,10 +33,12 @@ func Problems(results []Result) []string {
 		case r.Status == "no report" || r.Status == "timeout":
 			out = append(out, fmt.Sprintf("%s: %s: %s", where, r.Status, r.Reason))
 		case r.Status == "ok":
-			for _, k := range sortedKeys(Floors) {
-				if v, ok := r.Metrics[k]; ok && v < Floors[k] {
-					out = append(out, fmt.Sprintf("%s: marked ok with %s %.4g, under the floor %g", where, k, v, Floors[k]))
-				}
+			key := r.Key
+			if key == "accuracy" {
+				key = "top1_agreement"
+			}
+			if f, ok := floorOf(key); ok && float64(r.Metrics[key]) < f {
+				out = append(out, fmt.Sprintf("%s: marked ok with %s %.4g, under the floor %g", where, key, float64(r.Metrics[key]), f))
 			}
 		}
 	}
@@ -70,7 +74,7 @@ func Markdown(list []Entry, results []Result, header string) string {
 		for _, r := range rs {
 			task := "–"
 			if r.Key != "" && r.Key != "sqnr_db" {
-				task = fmt.Sprintf("%s %s", r.Key, num(r.Metrics[r.Key], "%.4f"))
+				task = fmt.Sprintf("%s %s", r.Key, num(float64(r.Metrics[r.Key]), "%.4f"))
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n", r.Variant, r.Status, task,
 				metric(r, "sqnr_db", "%.1f"), metric(r, "size_ratio", "%.2fx"), metric(r, "latency_ratio_cpu_b1", "%.2fx"),
@@ -85,7 +89,7 @@ func metric(r Result, k, format string) string {
 	if !ok {
 		return "–"
 	}
-	return num(v, format)
+	return num(float64(v), format)
 }
 
 func num(v float64, format string) string {

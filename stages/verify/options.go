@@ -33,6 +33,13 @@ type Options struct {
 	// mask, with spatial axes), one made by Softmax with rank 3 a sequence, a rank-2 one
 	// with >= 2 columns class scores; each kind gets its task metrics in the report.
 	Tasks map[string]v.Task `yaml:"tasks" json:"tasks,omitempty"`
+	// DefaultFloors, when no thresholds are set, judges every output by a floor of what it
+	// means, so that a conversion that broke the model is never reported ok: top-1
+	// agreement 0.99 for class scores, decision agreement 0.99 for decisions, mask IoU
+	// 0.95 for masks, sequence agreement 0.98 for sequences, SQNR 15 dB for other
+	// outputs. They judge a conversion of the reference (int8, float16); after distill the
+	// candidate is another model: set thresholds, or false to only measure.
+	DefaultFloors bool `yaml:"default_floors" json:"default_floors"`
 	// Latency sets warmup runs, timed runs and batch sizes (runs: 0 turns it off).
 	Latency v.LatencyOptions `yaml:"latency" json:"latency"`
 	// AutoExclude, when max_tries > 0 and thresholds fail on the model a quantize stage
@@ -71,7 +78,7 @@ type AutoExclude struct {
 
 func defaults() *Options {
 	return &Options{Reference: Input, Providers: []ort.Provider{ort.CPU}, Require: []ort.Provider{ort.CPU},
-		Outputs: []string{}, Thresholds: map[Threshold]float64{},
+		Outputs: []string{}, Thresholds: map[Threshold]float64{}, DefaultFloors: true,
 		Latency: v.LatencyOptions{Warmup: 5, Runs: 50, Batch: []int{1, 8}}}
 }
 

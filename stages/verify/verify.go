@@ -25,6 +25,7 @@ against labels. The candidate runs on each listed provider (the reference on cpu
 provider that is missing is reported as unavailable and fails the job only when it is in
 require. Latency (warmup, runs, p50/p90/p99 per batch size) is measured for both models.
 A threshold missed fails the job (exit 1): its report is written, its output is not.
+Without thresholds, default floors judge each output by what it means (default_floors).
 Verify on an unchanged model is a plain evaluation.
 
 Each model is fed the element types its inputs declare: float data is converted between
@@ -82,7 +83,7 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, err
 	}
 	opts := v.Options{Providers: o.Providers, Require: o.Require, Outputs: o.Outputs,
-		Thresholds: o.thresholds(), Tasks: o.Tasks, Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
+		Thresholds: o.thresholds(), Tasks: o.Tasks, Floors: o.DefaultFloors, Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
 	eval := func(ctx context.Context, cand *onnxio.Model) (*v.Report, error) {
 		return v.Run(ctx, ref, cand, ds, opts)
 	}

@@ -1,0 +1,56 @@
+package collect_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/onnxpipe/onnxpipe/calibrate"
+	"github.com/onnxpipe/onnxpipe/calibrate/collect"
+	"github.com/onnxpipe/onnxpipe/dataset"
+	"github.com/onnxpipe/onnxpipe/onnxio"
+)
+
+// A squeeze-and-excitation gate (GlobalAveragePool -> HardSigmoid -> Mul, as in
+// MobileNetV3 and PaddleOCR's text-direction classifier) has one value per channel and
+// sample: every method gives its observed extremes (rule bounded), and the unbounded
+// tensors beside it keep their method's range. Clip with constant bounds is bounded too;
+// one with a computed bound is not.
+func TestBoundedOutputsKeepTheirExtremes(t *testing.T) {
+	b := onnxio.NewBuilder(17)
+	x := b.Input("x", onnxio.TypeFloat, []int64{-1, 16, 8, 8})
+	pool := b.Op("GlobalAveragePool", []string{x})
+	gate := b.Op("HardSigmoid", []string{pool}, onnxio.AttrFloat("alpha", 0.2), onnxio.AttrFloat("beta", 0.5))
+	y := b.Op("Mul", []string{x, gate})
+	lo := b.Initializer("lo", onnxio.NewTensor([]int64{}, []float32{0}))
+	hi := b.Initializer("hi", onnxio.NewTensor([]int64{}, []float32{6}))
+	relu6 := b.Op("Clip", []string{y, lo, hi})
+	open := b.Op("Clip", []string{y, lo, b.Op("Abs", []string{hi})})
+	b.Output(relu6, onnxio.TypeFloat, nil)
+	b.Output(open, onnxio.TypeFloat, nil)
+	m, err := b.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded := collect.BoundedOutputs(m)
+	if !bounded[gate] || !bounded[relu6] || bounded[open] || bounded[y] || bounded[pool] {
+		t.Fatalf("bounded = %v (gate %s, relu6 %s)", bounded, gate, relu6)
+	}
+	for _, method := range []calibrate.Method{calibrate.Entropy, calibrate.Percentile, calibrate.MSE} {
+		ds, err := dataset.Open(&dataset.Spec{Format: "random", Samples: 16, Batch: 4, Seed: 7}, dataset.InputsOf(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := collect.Run(context.Background(), m, ds, collect.Options{Method: method})
+		ds.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := st.Table.Tensors[gate]
+		if g == nil || g.Rule != "bounded" || g.Min != g.ObservedMin || g.Max != g.ObservedMax {
+			t.Errorf("%s: gate range %+v, want its observed extremes", method, g)
+		}
+		if yr := st.Table.Tensors[y]; yr == nil || yr.Rule != "" {
+			t.Errorf("%s: the Mul's range %+v has a rule", method, yr)
+		}
+	}
+}
