@@ -99,22 +99,42 @@ func DetectTasks(m *onnxio.Model, overrides map[string]Task) map[string]Task {
 	return tasks
 }
 
+// producerOp is the op that makes value name, looking through the pass-through ops and
+// into both branches of an If (when they agree; depth bounds nested Ifs).
+func producerOp(ix *onnxio.Index, name string, depth int) string {
+	for v, hops := name, 0; hops < 8; hops++ {
+		n := ix.Producer[v]
+		if n == nil {
+			return ""
+		}
+		if n.GetOpType() == "If" && n.GetDomain() == "" && depth < 4 {
+			k := slices.Index(n.GetOutput(), v)
+			op := ""
+			for i, g := range onnxio.Subgraphs(n) {
+				if k < 0 || k >= len(g.GetOutput()) {
+					return "If"
+				}
+				b := producerOp(onnxio.NewIndex(g), g.GetOutput()[k].GetName(), depth+1)
+				if i > 0 && b != op {
+					return "If"
+				}
+				op = b
+			}
+			return op
+		}
+		if !passThrough[n.GetOpType()] || len(n.GetInput()) == 0 {
+			return n.GetOpType()
+		}
+		v = n.GetInput()[0]
+	}
+	return ""
+}
+
 // passThrough are the ops an output's meaning passes through unchanged.
 var passThrough = map[string]bool{"Identity": true, "Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Transpose": true}
 
 func detectKind(ix *onnxio.Index, name string, dims []int64) TaskKind {
-	op := ""
-	for v, hops := name, 0; hops < 8; hops++ {
-		n := ix.Producer[v]
-		if n == nil {
-			break
-		}
-		if !passThrough[n.GetOpType()] || len(n.GetInput()) == 0 {
-			op = n.GetOpType()
-			break
-		}
-		v = n.GetInput()[0]
-	}
+	op := producerOp(ix, name, 0)
 	switch {
 	case op == "Sigmoid" || op == "HardSigmoid":
 		spatial := int64(1)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/onnxpipe/onnxpipe/dataset"
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 )
 
 func TestCTCDecode(t *testing.T) {
@@ -265,6 +266,34 @@ func TestRunFloors(t *testing.T) {
 		}
 		if !c.pass && (len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0], "mask_iou")) {
 			t.Errorf("failures %q", rep.Failures)
+		}
+	}
+}
+
+// An output made by an If whose branches both end in Sigmoid (openWakeWord's heads) is a
+// decision; branches that differ leave it undetected.
+func TestDetectTasksThroughIf(t *testing.T) {
+	branch := func(op string) *onnxpb.GraphProto {
+		b := onnxio.NewBuilder(17)
+		y := b.Op(op, []string{"x"})
+		b.Output(y, onnxio.TypeFloat, []int64{1, 1})
+		return b.Graph()
+	}
+	for _, c := range []struct {
+		then, els string
+		want      TaskKind
+	}{{"Sigmoid", "Sigmoid", TaskDecision}, {"Sigmoid", "Relu", TaskNone}} {
+		b := onnxio.NewBuilder(17)
+		b.Input("x", onnxio.TypeFloat, []int64{1, 1})
+		cond := b.Initializer("cond", onnxio.NewTensor([]int64{}, []bool{true}))
+		y := b.Op("If", []string{cond}, onnxio.AttrGraph("then_branch", branch(c.then)), onnxio.AttrGraph("else_branch", branch(c.els)))
+		b.Output(y, onnxio.TypeFloat, []int64{1, 1})
+		m, err := b.Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DetectTasks(m, nil)[y].Kind; got != c.want {
+			t.Errorf("%s/%s: %q, want %q", c.then, c.els, got, c.want)
 		}
 	}
 }
