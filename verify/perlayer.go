@@ -28,6 +28,8 @@ type Layer struct {
 	// Min and Max are the smallest and largest value seen in either model.
 	Min report.Float `json:"min"`
 	Max report.Float `json:"max"`
+	// Samples is how many samples the figures are over (PerLayerValues may bound them).
+	Samples int `json:"samples"`
 }
 
 // Histogram is the distribution of one activation's values in the reference and in the
@@ -117,6 +119,9 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 		if err != nil {
 			return nil, err
 		}
+		if seen == b.N {
+			limit = min(limit, budgetSamples(ro, b.N))
+		}
 		for r, c := range pairs {
 			rt, ct := ro[r], co[c]
 			if rt == nil || ct == nil {
@@ -148,7 +153,7 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 	}
 	var layers []Layer
 	for r, a := range acc {
-		l := Layer{Tensor: r, SQNRdB: a.Metrics().SQNRdB, Depth: -1, Min: report.Float(lo[r]), Max: report.Float(hi[r])}
+		l := Layer{Tensor: r, SQNRdB: a.Metrics().SQNRdB, Depth: -1, Min: report.Float(lo[r]), Max: report.Float(hi[r]), Samples: a.samples}
 		if p := ix.Producer[r]; p != nil {
 			l.Producer, l.Op, l.Depth = p.GetName(), p.GetOpType(), pos[p]
 		}
@@ -161,6 +166,22 @@ func PerLayer(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset,
 		return layers[i].Tensor < layers[j].Tensor
 	})
 	return layers, nil
+}
+
+// PerLayerValues bounds the activation values the per-layer analysis reads per model:
+// a model with large activations (a detector at full resolution holds tens of millions of
+// values per sample) is analysed on fewer samples, at least one batch.
+const PerLayerValues = 1 << 26
+
+// budgetSamples is how many samples fit in PerLayerValues given one batch of n samples
+// with outputs out.
+func budgetSamples(out map[string]*onnxio.Tensor, n int) int {
+	var values int64
+	for _, t := range out {
+		values += int64(t.Len())
+	}
+	perSample := max(1, values/int64(max(1, n)))
+	return int(max(int64(n), PerLayerValues/perSample))
 }
 
 // layerSessions opens CPU sessions of ref and cand that also output the paired tensors

@@ -297,3 +297,19 @@ func TestDetectTasksThroughIf(t *testing.T) {
 		}
 	}
 }
+
+// The per-layer analysis reads at most PerLayerValues values per model: large
+// activations get fewer samples, never less than one batch.
+func TestBudgetSamples(t *testing.T) {
+	small := map[string]*onnxio.Tensor{"a": onnxio.NewTensor([]int64{8, 10}, make([]float32, 80))}
+	if got := budgetSamples(small, 8); got != PerLayerValues/10 {
+		t.Errorf("10 values a sample: %d samples", got)
+	}
+	big := map[string]*onnxio.Tensor{
+		"a": onnxio.NewTensor([]int64{2, 1 << 24}, make([]float32, 2<<24)),
+		"b": onnxio.NewTensor([]int64{2, 1 << 24}, make([]float32, 2<<24)),
+	}
+	if got := budgetSamples(big, 2); got != 2 {
+		t.Errorf("2^25 values a sample, batch 2: %d samples, want the batch", got)
+	}
+}

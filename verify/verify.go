@@ -29,7 +29,8 @@ type Options struct {
 	Optimization string
 	// ProviderOptions are passed to the GPU providers.
 	ProviderOptions map[string]string
-	// PerLayerSamples is how many samples the per-layer error uses (0: 64).
+	// PerLayerSamples is how many samples the per-layer error uses at most (0: 64; fewer
+	// where the activations are large, see PerLayerValues; < 0: no per-layer error).
 	PerLayerSamples int
 	// HistogramLayers is how many of the worst layers get value histograms (0: 3; < 0:
 	// none).
@@ -394,7 +395,10 @@ func (c *comparison) conversions() []Conversion {
 // the value histograms of its opts.HistogramLayers worst layers (0: 3; < 0: none).
 func layerErrors(ctx context.Context, rep *Report, ref, cand *onnxio.Model, ds *dataset.Dataset, opts Options, base ort.Options) error {
 	limit := opts.PerLayerSamples
-	if limit == 0 {
+	switch {
+	case limit < 0:
+		return nil
+	case limit == 0:
 		limit = 64
 	}
 	var err error
@@ -405,7 +409,7 @@ func layerErrors(ctx context.Context, rep *Report, ref, cand *onnxio.Model, ds *
 		if n == 0 {
 			n = 3
 		}
-		if rep.Histograms, err = Histograms(ctx, ref, cand, ds, Worst(rep.PerLayer, n), limit, 64, base); err != nil {
+		if rep.Histograms, err = Histograms(ctx, ref, cand, ds, Worst(rep.PerLayer, n), rep.PerLayer[0].Samples, 64, base); err != nil {
 			return fmt.Errorf("activation histograms: %w", err)
 		}
 	}

@@ -40,10 +40,15 @@ type Options struct {
 	// outputs. They judge a conversion of the reference (int8, float16); after distill the
 	// candidate is another model: set thresholds, or false to only measure.
 	DefaultFloors bool `yaml:"default_floors" json:"default_floors"`
+	// PerLayerSamples is how many samples the per-layer error of a quantized model (the
+	// SQNR of each quantized activation, and the histograms of the worst) uses at most:
+	// 0 is 64, fewer where the activations are large (2^26 values per model at most, at
+	// least one batch); -1 turns the analysis off.
+	PerLayerSamples int `yaml:"per_layer_samples" json:"per_layer_samples,omitempty"`
 	// Latency sets warmup runs, timed runs and batch sizes (runs: 0 turns it off).
 	Latency v.LatencyOptions `yaml:"latency" json:"latency"`
-	// AutoExclude, when max_tries > 0 and thresholds fail on the model a quantize stage
-	// made, puts the layers that introduce the most error (the largest drop in per-layer
+	// AutoExclude, when max_tries > 0 and thresholds (or, without them, the default
+	// floors) fail on the model a quantize stage made, puts the layers that introduce the most error (the largest drop in per-layer
 	// SQNR from their inputs) back to float and quantizes again, up to max_tries times;
 	// the stage then replaces the model with the last try's.
 	AutoExclude AutoExclude `yaml:"auto_exclude" json:"auto_exclude"`
@@ -99,6 +104,12 @@ func (o *Options) Validate() error {
 			ps.Add("latency.batch", "%d: batch sizes are at least 1", b)
 		}
 	}
+	if o.PerLayerSamples < -1 {
+		ps.Add("per_layer_samples", "%d: a sample count, 0 for the default or -1 for none", o.PerLayerSamples)
+	}
+	if o.PerLayerSamples == -1 && o.AutoExclude.MaxTries > 0 {
+		ps.Add("per_layer_samples", "-1 turns off the per-layer error that auto_exclude chooses the layers by: leave it on, or auto_exclude off")
+	}
 	if o.AutoExclude.MaxTries < 0 {
 		ps.Add("auto_exclude.max_tries", "%d: cannot be negative", o.AutoExclude.MaxTries)
 	}
@@ -110,8 +121,8 @@ func (o *Options) Validate() error {
 			ps.Add("tasks."+name+"."+field, "%s", problem)
 		}
 	}
-	if o.AutoExclude.MaxTries > 0 && len(o.Thresholds) == 0 {
-		ps.Add("auto_exclude", "retries only when thresholds fail: set thresholds too")
+	if o.AutoExclude.MaxTries > 0 && len(o.Thresholds) == 0 && !o.DefaultFloors {
+		ps.Add("auto_exclude", "retries only when thresholds (or the default floors) fail: set thresholds, or leave default_floors on")
 	}
 	return ps.Err()
 }

@@ -116,7 +116,7 @@ func record(p *pipeline.Pass, rep *v.Report) {
 				fmt.Sprintf("%.1f", float64(l.SQNRdB)), fmt.Sprintf("[%.3g, %.3g]", float64(l.Min), float64(l.Max))})
 			parts = append(parts, fmt.Sprintf("%s %.1f dB", l.Tensor, float64(l.SQNRdB)))
 		}
-		t.Note = fmt.Sprintf("Quantized activations compared: %d, on up to 64 samples; SQNR = 10·log10(Σref² / Σ(ref−cand)²).", len(rep.PerLayer))
+		t.Note = fmt.Sprintf("Quantized activations compared: %d, on %d samples; SQNR = 10·log10(Σref² / Σ(ref−cand)²).", len(rep.PerLayer), rep.PerLayer[0].Samples)
 		p.Table(t)
 		p.Note("worst layers: %s", strings.Join(parts, ", "))
 	}

@@ -83,7 +83,7 @@ func run(p *pipeline.Pass) (any, error) {
 		return nil, err
 	}
 	opts := v.Options{Providers: o.Providers, Require: o.Require, Outputs: o.Outputs,
-		Thresholds: o.thresholds(), Tasks: o.Tasks, Floors: o.DefaultFloors, Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
+		Thresholds: o.thresholds(), Tasks: o.Tasks, Floors: o.DefaultFloors, PerLayerSamples: o.PerLayerSamples, Latency: o.Latency, Threads: p.Runtime().Threads, Optimization: p.Runtime().Optimization}
 	eval := func(ctx context.Context, cand *onnxio.Model) (*v.Report, error) {
 		return v.Run(ctx, ref, cand, ds, opts)
 	}
