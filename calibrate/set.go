@@ -27,11 +27,12 @@ type SetOptions struct {
 	QuantizedBins int
 	// Bits is the integer width the mse method optimises for (0: DefaultBits).
 	Bits int
-	// Bounded names tensors whose range is their observed extremes whatever the method:
-	// outputs of ops bounded by construction (BoundedOutput), which have no outlier tail
-	// for percentile, entropy or mse to cut; cutting one clips real values (a sigmoid
-	// gate's [0.17, 0.83] cut to [0.17, 0.19] by entropy on its few values per sample).
-	Bounded map[string]bool
+	// Bounded gives tensors whose range is the bound of the op that makes them, whatever
+	// the method: outputs of ops bounded by construction (collect.BoundedOutputs), which
+	// have no outlier tail for percentile, entropy or mse to cut; cutting one clips real
+	// values (a sigmoid gate's [0.17, 0.83] cut to [0.17, 0.19] by entropy on its few
+	// values per sample), and calibration data may not reach the top of the bound.
+	Bounded map[string][2]float32
 }
 
 // same reports whether o and p are the same options.
@@ -210,9 +211,10 @@ func (s *Set) rangeOf(name string, t *tensorStats) *TensorRange {
 	r.ObservedMin, r.ObservedMax = m.Min(), m.Max()
 	r.Mean, r.Std = m.Mean(), m.Std()
 	o := s.opts
+	bound, bounded := o.Bounded[name]
 	switch {
-	case o.Bounded[name]:
-		r.Min, r.Max = m.Min(), m.Max()
+	case bounded:
+		r.Min, r.Max = min(bound[0], m.Min()), max(bound[1], m.Max())
 		r.Rule = "bounded"
 	case o.Method == MinMax:
 		r.Min, r.Max = MinMaxRange(m, o.Symmetric)

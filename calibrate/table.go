@@ -68,7 +68,7 @@ type TensorRange struct {
 	// during calibration and its range and statistics are copied from AliasOf's.
 	AliasOf string `json:"alias_of,omitempty"`
 	// Rule says why the range is not the method's: "bounded" for the output of an op
-	// bounded by construction, whose range is its observed extremes (SetOptions.Bounded).
+	// bounded by construction, whose range is that bound (SetOptions.Bounded).
 	Rule string `json:"rule,omitempty"`
 }
 

@@ -753,7 +753,8 @@ func TestRuleSoftmax(t *testing.T) {
 	g := newRuleGraph(t, 13)
 	x := g.input("x", 3, 2, 10)
 	y := g.op("y", "Softmax", []string{x}, onnxio.AttrInt("axis", -1))
-	g.output(y)
+	z := g.op("z", "Identity", []string{y}) // y inside the graph: quantized
+	g.output(z)
 	r := g.run(false)
 	zp, _ := r.zeroPoint(y)
 	if r.scale(y)[0] != float32(1.0/255) || zp[0] != 0 {
@@ -761,17 +762,38 @@ func TestRuleSoftmax(t *testing.T) {
 	}
 	// softmax is 1/2-Lipschitz in the max norm (its Jacobian diag(p) - ppᵀ has rows of
 	// absolute sum 2p_i(1-p_i) <= 1/2)
-	r.within(y, r.s(x)/4+r.outStep(y))
+	r.within(z, r.s(x)/4+r.outStep(y))
+}
+
+// A Sigmoid or Softmax that writes a graph output keeps it float: its input is
+// quantized, the scores are not rounded to 1/255.
+func TestRuleScoreOutputsStayFloat(t *testing.T) {
+	for _, op := range []string{"Sigmoid", "Softmax"} {
+		t.Run(op, func(t *testing.T) {
+			g := newRuleGraph(t, 13)
+			x := g.input("x", 2, 2, 16)
+			y := g.op("y", op, []string{x})
+			g.output(y)
+			r := g.run(false)
+			if !r.quantized(x) || r.quantized(y) {
+				t.Fatalf("%s: input quantized %v, output quantized %v; want the input only", op, r.quantized(x), r.quantized(y))
+			}
+			// Sigmoid is 1/4-Lipschitz, Softmax 1/2 in the max norm: within half an
+			// input step, with no output rounding
+			r.within(y, r.s(x)/2)
+		})
+	}
 }
 
 func TestRuleSigmoidLeakyRelu(t *testing.T) {
 	g := newRuleGraph(t, 13)
 	x := g.input("x", 2, 2, 16)
 	s := g.op("s", "Sigmoid", []string{x})
+	si := g.op("si", "Identity", []string{s}) // s inside the graph: quantized
 	l := g.op("l", "LeakyRelu", []string{x}, onnxio.AttrFloat("alpha", 0.1))
-	g.output(s, l)
+	g.output(si, l)
 	r := g.run(false)
-	r.within(s, r.s(x)/8+r.outStep(s))
+	r.within(si, r.s(x)/8+r.outStep(s))
 	r.within(l, r.s(x)/2+r.outStep(l))
 	requireKernel(t, r, "com.microsoft.QLinearSigmoid")
 	requireKernel(t, r, "com.microsoft.QLinearLeakyRelu")
@@ -998,7 +1020,8 @@ func TestRuleInt16Override(t *testing.T) {
 	x := g.input("x", 1, 2, 8)
 	y := g.op("y", "Sigmoid", []string{x})
 	z := g.op("z", "Softmax", []string{y})
-	g.output(y, z)
+	zz := g.op("zz", "Identity", []string{z}) // z inside the graph: quantized
+	g.output(y, zz)
 	g.opts.Overrides = map[string]Override{x: {Type: "int16"}, y: {Type: "uint16"}}
 	r := g.run(false)
 	_, tx := r.zeroPoint(x)
@@ -1018,7 +1041,7 @@ func TestRuleInt16Override(t *testing.T) {
 		t.Errorf("int16 scale %g, want %g", r.s(x), want)
 	}
 	r.within(y, r.s(x)/8+r.outStep(y))
-	r.within(z, (r.s(x)/8+r.outStep(y))/2+r.outStep(z))
+	r.within(zz, (r.s(x)/8+r.outStep(y))/2+r.outStep(z))
 }
 
 // TestRuleOverrideRange: an override's min/max replace the calibrated range.

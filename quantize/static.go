@@ -330,7 +330,14 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 	return nil
 }
 
-// planOwn gives every listed float input and the output their own calibrated Q/DQ.
+// scoreOps make probabilities and scores; where one writes a graph output, the output
+// stays float: it is the model's answer, nothing after it runs in int8, and a Q/DQ there
+// rounds it to a step of 1/255 (a wake-word score of 1e-4 becomes 0, a detector's
+// confidences move by 0.004).
+var scoreOps = map[string]bool{"Sigmoid": true, "HardSigmoid": true, "Softmax": true, "Tanh": true}
+
+// planOwn gives every listed float input and the output their own calibrated Q/DQ (but
+// see scoreOps).
 func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 	idx := ru.inputs
 	if idx == nil {
@@ -388,8 +395,7 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 	for _, pk := range picks {
 		q.want(pk.name, pk.p, n)
 	}
-	if !q.trt {
-		out := n.GetOutput()[0]
+	if out := n.GetOutput()[0]; !q.trt && !(scoreOps[n.GetOpType()] && q.ix.IsGraphOutput(out)) {
 		if ru.fixedOutput != nil {
 			qr, _ := IntRange(q.opts.ActivationType, q.opts.ActivationSymmetric, false)
 			s, zp := scaleZeroPoint(ru.fixedOutput[0], ru.fixedOutput[1], qr, q.opts.ActivationSymmetric)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
+	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 )
 
 // TaskKind says what an output means, which decides the task metrics verify computes for
@@ -101,9 +102,12 @@ func DetectTasks(m *onnxio.Model, overrides map[string]Task) map[string]Task {
 
 // producerOp is the op that makes value name, looking through the pass-through ops and
 // into both branches of an If (when they agree; depth bounds nested Ifs).
-func producerOp(ix *onnxio.Index, name string, depth int) string {
+func producerOp(scopes []*onnxio.Index, name string, depth int) string {
 	for v, hops := name, 0; hops < 8; hops++ {
-		n := ix.Producer[v]
+		var n *onnxpb.NodeProto
+		for i := len(scopes) - 1; i >= 0 && n == nil; i-- { // a branch reads outer values
+			n = scopes[i].Producer[v]
+		}
 		if n == nil {
 			return ""
 		}
@@ -114,7 +118,7 @@ func producerOp(ix *onnxio.Index, name string, depth int) string {
 				if k < 0 || k >= len(g.GetOutput()) {
 					return "If"
 				}
-				b := producerOp(onnxio.NewIndex(g), g.GetOutput()[k].GetName(), depth+1)
+				b := producerOp(append(slices.Clip(scopes), onnxio.NewIndex(g)), g.GetOutput()[k].GetName(), depth+1)
 				if i > 0 && b != op {
 					return "If"
 				}
@@ -134,7 +138,7 @@ func producerOp(ix *onnxio.Index, name string, depth int) string {
 var passThrough = map[string]bool{"Identity": true, "Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Transpose": true}
 
 func detectKind(ix *onnxio.Index, name string, dims []int64) TaskKind {
-	op := producerOp(ix, name, 0)
+	op := producerOp([]*onnxio.Index{ix}, name, 0)
 	switch {
 	case op == "Sigmoid" || op == "HardSigmoid":
 		spatial := int64(1)

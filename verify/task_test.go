@@ -282,9 +282,26 @@ func TestDetectTasksThroughIf(t *testing.T) {
 	for _, c := range []struct {
 		then, els string
 		want      TaskKind
-	}{{"Sigmoid", "Sigmoid", TaskDecision}, {"Sigmoid", "Relu", TaskNone}} {
+	}{{"Sigmoid", "Sigmoid", TaskDecision}, {"Sigmoid", "Relu", TaskNone}, {"Sigmoid", "outer", TaskDecision}} {
 		b := onnxio.NewBuilder(17)
 		b.Input("x", onnxio.TypeFloat, []int64{1, 1})
+		p := b.Op("Sigmoid", []string{"x"})
+		if c.els == "outer" { // the else branch passes a value of the main graph on
+			g := onnxio.NewBuilder(17)
+			g.Output(g.Op("Identity", []string{p}), onnxio.TypeFloat, []int64{1, 1})
+			elseBranch := g.Graph()
+			cond := b.Initializer("cond", onnxio.NewTensor([]int64{}, []bool{true}))
+			y := b.Op("If", []string{cond}, onnxio.AttrGraph("then_branch", branch("Sigmoid")), onnxio.AttrGraph("else_branch", elseBranch))
+			b.Output(y, onnxio.TypeFloat, []int64{1, 1})
+			m, err := b.Model()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := DetectTasks(m, nil)[y].Kind; got != c.want {
+				t.Errorf("an outer value: %q, want %q", got, c.want)
+			}
+			continue
+		}
 		cond := b.Initializer("cond", onnxio.NewTensor([]int64{}, []bool{true}))
 		y := b.Op("If", []string{cond}, onnxio.AttrGraph("then_branch", branch(c.then)), onnxio.AttrGraph("else_branch", branch(c.els)))
 		b.Output(y, onnxio.TypeFloat, []int64{1, 1})

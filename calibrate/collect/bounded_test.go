@@ -12,9 +12,9 @@ import (
 
 // A squeeze-and-excitation gate (GlobalAveragePool -> HardSigmoid -> Mul, as in
 // MobileNetV3 and PaddleOCR's text-direction classifier) has one value per channel and
-// sample: every method gives its observed extremes (rule bounded), and the unbounded
-// tensors beside it keep their method's range. Clip with constant bounds is bounded too;
-// one with a computed bound is not.
+// sample: every method gives it HardSigmoid's bound [0, 1] (rule bounded), and the
+// unbounded tensors beside it keep their method's range. Clip with constant bounds gets
+// them; one with a computed bound is not bounded.
 func TestBoundedOutputsKeepTheirExtremes(t *testing.T) {
 	b := onnxio.NewBuilder(17)
 	x := b.Input("x", onnxio.TypeFloat, []int64{-1, 16, 8, 8})
@@ -32,7 +32,10 @@ func TestBoundedOutputsKeepTheirExtremes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bounded := collect.BoundedOutputs(m)
-	if !bounded[gate] || !bounded[relu6] || bounded[open] || bounded[y] || bounded[pool] {
+	_, isOpen := bounded[open]
+	_, isY := bounded[y]
+	_, isPool := bounded[pool]
+	if bounded[gate] != [2]float32{0, 1} || bounded[relu6] != [2]float32{0, 6} || isOpen || isY || isPool {
 		t.Fatalf("bounded = %v (gate %s, relu6 %s)", bounded, gate, relu6)
 	}
 	for _, method := range []calibrate.Method{calibrate.Entropy, calibrate.Percentile, calibrate.MSE} {
@@ -46,8 +49,11 @@ func TestBoundedOutputsKeepTheirExtremes(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := st.Table.Tensors[gate]
-		if g == nil || g.Rule != "bounded" || g.Min != g.ObservedMin || g.Max != g.ObservedMax {
-			t.Errorf("%s: gate range %+v, want its observed extremes", method, g)
+		if g == nil || g.Rule != "bounded" || g.Min != 0 || g.Max != 1 || g.ObservedMax >= 1 {
+			t.Errorf("%s: gate range %+v, want HardSigmoid's [0, 1]", method, g)
+		}
+		if r := st.Table.Tensors[relu6]; r == nil || r.Rule != "bounded" || r.Min != 0 || r.Max != 6 {
+			t.Errorf("%s: ReLU6 range %+v, want [0, 6]", method, r)
 		}
 		if yr := st.Table.Tensors[y]; yr == nil || yr.Rule != "" {
 			t.Errorf("%s: the Mul's range %+v has a rule", method, yr)
