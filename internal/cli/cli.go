@@ -57,9 +57,7 @@ func (g *globals) checkLogLevel() error {
 	return nil
 }
 
-// logger logs to stderr at --log-level (errors only with --quiet).
-func (g *globals) logger() *slog.Logger { return g.loggerTo(g.stderr) }
-
+// loggerTo logs to w at --log-level (errors only with --quiet).
 func (g *globals) loggerTo(w io.Writer) *slog.Logger {
 	lvl := logLevels[strings.ToLower(g.logLevel)]
 	if g.quiet {

@@ -3,7 +3,6 @@ package corpus
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/onnxpipe/onnxpipe/verify"
@@ -43,15 +42,6 @@ func Problems(results []Result) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]float64) []string {
-	k := make([]string, 0, len(m))
-	for n := range m {
-		k = append(k, n)
-	}
-	sort.Strings(k)
-	return k
 }
 
 // Markdown renders the results as docs/corpus.md's tables, one per model.
