@@ -147,9 +147,18 @@ func (p *Pass) KeyMetric(name string, value float64, unit string) {
 	p.addMetric(report.Metric{Name: name, Value: report.Float(value), Unit: unit, Key: true})
 }
 
+// addMetric records m; a metric of the same name recorded before in this stage is
+// replaced (a key metric stays key), so that a name appears once in the report.
 func (p *Pass) addMetric(m report.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for i, old := range p.record.Metrics {
+		if old.Name == m.Name {
+			m.Key = m.Key || old.Key
+			p.record.Metrics[i] = m
+			return
+		}
+	}
 	p.record.Metrics = append(p.record.Metrics, m)
 }
 

@@ -3,6 +3,8 @@ package verify
 import (
 	"strings"
 	"testing"
+
+	v "github.com/onnxpipe/onnxpipe/verify"
 )
 
 // auto_exclude retries on a failed verdict: thresholds, or without them the default
@@ -30,5 +32,18 @@ func TestAutoExcludeNeedsAVerdict(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// The report flags a candidate slower than its reference (an int8 model that runs slower
+// than the float one), per batch size, and only where it is.
+func TestSlowdowns(t *testing.T) {
+	pr := &v.ProviderReport{Provider: "cpu", Latency: []v.Latency{
+		{Model: "reference", Batch: 1, P50: 1.0}, {Model: "candidate", Batch: 1, P50: 1.36},
+		{Model: "reference", Batch: 8, P50: 4.0}, {Model: "candidate", Batch: 8, P50: 2.0},
+	}}
+	got := slowdowns(pr)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "the candidate is slower than the reference on cpu at batch 1: 1.36x") {
+		t.Errorf("slowdowns = %q", got)
 	}
 }

@@ -48,6 +48,24 @@ func taskCell(m v.Metrics) string {
 	return strings.Join(parts, ", ")
 }
 
+// slower is the latency ratio above which the report warns that the candidate is slower
+// than its reference: 5% above, beyond the run-to-run noise of a p50 over the default
+// 50 runs.
+const slower = 1.05
+
+// slowdowns says where the candidate is slower than the reference on pr's provider, one
+// line per batch size.
+func slowdowns(pr *v.ProviderReport) []string {
+	var out []string
+	for _, b := range latencyBatches(pr.Latency) {
+		r, c := p50(pr.Latency, "reference", b), p50(pr.Latency, "candidate", b)
+		if r > 0 && c > r*slower {
+			out = append(out, fmt.Sprintf("the candidate is slower than the reference on %s at batch %d: %.2fx the reference's p50 (%.3g ms against %.3g ms)", pr.Provider, b, c/r, c, r))
+		}
+	}
+	return out
+}
+
 // record turns the report into metrics, tables, charts and notes.
 func record(p *pipeline.Pass, rep *v.Report) {
 	for _, pr := range rep.Providers {
@@ -89,6 +107,9 @@ func record(p *pipeline.Pass, rep *v.Report) {
 			if r > 0 && c > 0 {
 				p.Metric(fmt.Sprintf("latency_ratio_%s_b%d", pr.Provider, b), c/r, "x")
 			}
+		}
+		for _, w := range slowdowns(pr) {
+			p.Warn("%s", w)
 		}
 	}
 	p.Metric("size_ratio", rep.SizeRatio, "x")
