@@ -247,7 +247,23 @@ func (q *quantizer) plan() error {
 			q.planRemovable(n)
 		}
 	}
+	q.dropUnreadScores()
 	return nil
+}
+
+// dropUnreadScores leaves float the output of each quantized score op that no quantized
+// node reads (see scoreOps).
+func (q *quantizer) dropUnreadScores() {
+	for _, n := range q.nodes {
+		if !scoreOps[n.GetOpType()] || len(n.GetOutput()) == 0 {
+			continue
+		}
+		out := n.GetOutput()[0]
+		if _, planned := q.params[out]; planned && len(q.readers[out]) == 0 {
+			delete(q.params, out)
+			q.order = removeString(q.order, out)
+		}
+	}
 }
 
 func padIsZero(ix *onnxio.Index, n *onnxpb.NodeProto) bool {
@@ -330,10 +346,10 @@ func (q *quantizer) planCompute(n *onnxpb.NodeProto, ru rule) error {
 	return nil
 }
 
-// scoreOps make probabilities and scores; where one writes a graph output, the output
-// stays float: it is the model's answer, nothing after it runs in int8, and a Q/DQ there
-// rounds it to a step of 1/255 (a wake-word score of 1e-4 becomes 0, a detector's
-// confidences move by 0.004).
+// scoreOps make probabilities and scores; where no quantized node reads one (it is a
+// graph output, or feeds a comparison, an If, the float rest of the graph), its output
+// stays float: nothing after it runs in int8, and a Q/DQ there rounds it to a step of
+// 1/255 (a wake-word score of 1e-4 becomes 0, a detector's confidences move by 0.004).
 var scoreOps = map[string]bool{"Sigmoid": true, "HardSigmoid": true, "Softmax": true, "Tanh": true}
 
 // planOwn gives every listed float input and the output their own calibrated Q/DQ (but
@@ -395,7 +411,7 @@ func (q *quantizer) planOwn(n *onnxpb.NodeProto, ru rule) error {
 	for _, pk := range picks {
 		q.want(pk.name, pk.p, n)
 	}
-	if out := n.GetOutput()[0]; !q.trt && !(scoreOps[n.GetOpType()] && q.ix.IsGraphOutput(out)) {
+	if out := n.GetOutput()[0]; !q.trt {
 		if ru.fixedOutput != nil {
 			qr, _ := IntRange(q.opts.ActivationType, q.opts.ActivationSymmetric, false)
 			s, zp := scaleZeroPoint(ru.fixedOutput[0], ru.fixedOutput[1], qr, q.opts.ActivationSymmetric)

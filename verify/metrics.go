@@ -34,6 +34,10 @@ type Metrics struct {
 	// DecisionAgreement is the share of decision or mask values on the same side of the
 	// task's threshold in both models.
 	DecisionAgreement *float64 `json:"decision_agreement,omitempty"`
+	// ReferencePositive and CandidatePositive are the shares of decision or mask values
+	// at or above the threshold in each model.
+	ReferencePositive *float64 `json:"reference_positive,omitempty"`
+	CandidatePositive *float64 `json:"candidate_positive,omitempty"`
 	// MaskIoU is |ref ∩ cand| / |ref ∪ cand| of the masks at the threshold, over the
 	// dataset (1 when both are empty).
 	MaskIoU *float64 `json:"mask_iou,omitempty"`

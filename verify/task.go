@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -134,6 +135,20 @@ func producerOp(scopes []*onnxio.Index, name string, depth int) string {
 	return ""
 }
 
+// tasksNameOutputs checks that every output tasks names is an output of m.
+func tasksNameOutputs(m *onnxio.Model, tasks map[string]Task) error {
+	var outs []string
+	for _, o := range m.Graph().GetOutput() {
+		outs = append(outs, o.GetName())
+	}
+	for _, name := range slices.Sorted(maps.Keys(tasks)) {
+		if !slices.Contains(outs, name) {
+			return fmt.Errorf("tasks: %q is not an output of the model; its outputs: %s", name, strings.Join(outs, ", "))
+		}
+	}
+	return nil
+}
+
 // passThrough are the ops an output's meaning passes through unchanged.
 var passThrough = map[string]bool{"Identity": true, "Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Transpose": true}
 
@@ -165,6 +180,7 @@ func detectKind(ix *onnxio.Index, name string, dims []int64) TaskKind {
 type taskAcc struct {
 	task            Task
 	agree, decided  int64 // decisions
+	refPos, candPos int64 // values at or above the threshold
 	inter, union    int64 // mask
 	stepSame, steps int64 // sequence steps
 	seqSame, seqs   int64 // decoded sequences
@@ -182,6 +198,12 @@ func (t *taskAcc) add(ref, cand []float32, n, classes int) {
 			r, c := ref[i] >= th, cand[i] >= th
 			if r == c {
 				t.agree++
+			}
+			if r {
+				t.refPos++
+			}
+			if c {
+				t.candPos++
 			}
 			t.decided++
 			if r && c {
@@ -237,6 +259,9 @@ func (t *taskAcc) fill(m *Metrics) {
 		}
 		v := float64(a) / float64(b)
 		return &v
+	}
+	if t.task.Kind == TaskDecision || t.task.Kind == TaskMask {
+		m.ReferencePositive, m.CandidatePositive = ratio(t.refPos, t.decided), ratio(t.candPos, t.decided)
 	}
 	switch t.task.Kind {
 	case TaskDecision:

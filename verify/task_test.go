@@ -330,3 +330,40 @@ func TestBudgetSamples(t *testing.T) {
 		t.Errorf("2^25 values a sample, batch 2: %d samples, want the batch", got)
 	}
 }
+
+// A decision output whose reference is on one side of the threshold everywhere (a wake
+// word never said) agrees trivially: the SQNR floor judges it too, and says why.
+func TestJudgeFloorsOneSided(t *testing.T) {
+	p := func(v float64) *float64 { return &v }
+	never := Metrics{Output: "wake", Task: TaskDecision, SQNRdB: 3, DecisionAgreement: p(1), ReferencePositive: p(0), CandidatePositive: p(0)}
+	got := JudgeFloors("cpu", []Metrics{never})
+	if len(got) != 1 || !strings.Contains(got[0], "sqnr_db = 3, under the default floor 15") || !strings.Contains(got[0], "on one side of the threshold on every value") {
+		t.Errorf("one-sided: %q", got)
+	}
+	both := never
+	both.ReferencePositive = p(0.25)
+	if got := JudgeFloors("cpu", []Metrics{both}); len(got) != 0 {
+		t.Errorf("two-sided decisions judged by SQNR: %q", got)
+	}
+	// the shares are counted
+	th := 0.5
+	a := NewAccumulator("d", 0)
+	a.SetTask(Task{Kind: TaskDecision, Threshold: &th}, 1)
+	a.Add([]float32{0.1, 0.7, 0.2, 0.9}, []float32{0.6, 0.7, 0.2, 0.1}, 4, nil)
+	if m := a.Metrics(); *m.ReferencePositive != 0.5 || *m.CandidatePositive != 0.5 {
+		t.Errorf("positive shares %v %v", *m.ReferencePositive, *m.CandidatePositive)
+	}
+}
+
+// A task naming an output the model lacks is an error naming the outputs there are.
+func TestTasksNameOutputs(t *testing.T) {
+	m := taskModel(t, "Sigmoid", []int64{1, 1}, []int64{1, 1}, 1)
+	ds, err := dataset.Open(&dataset.Spec{Format: "random", Samples: 2, Batch: 1, Seed: 1}, dataset.InputsOf(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), m, m, ds, Options{Tasks: map[string]Task{"out": {Kind: TaskDecision}}})
+	if err == nil || err.Error() != `tasks: "out" is not an output of the model; its outputs: y` {
+		t.Errorf("err = %v", err)
+	}
+}

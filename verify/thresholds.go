@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strings"
@@ -210,6 +211,11 @@ func JudgeFloors(provider string, metrics []Metrics) []string {
 			reasons = append(reasons, fmt.Sprintf("%s on %s: %d non-finite values (NaN or Inf) in the candidate's output", m.Output, provider, m.NaN))
 		}
 		floors := FloorsOf(m)
+		oneSided := m.ReferencePositive != nil && (*m.ReferencePositive == 0 || *m.ReferencePositive == 1)
+		if oneSided { // agreement says little: the SQNR floor judges too
+			floors = maps.Clone(floors)
+			maps.Copy(floors, DefaultFloors[TaskNone])
+		}
 		keys := make([]string, 0, len(floors))
 		for k := range floors {
 			keys = append(keys, k)
@@ -218,8 +224,12 @@ func JudgeFloors(provider string, metrics []Metrics) []string {
 		for _, k := range keys {
 			v, _, ok := value(m, k)
 			if ok && (v < floors[k] || math.IsNaN(v)) {
-				reasons = append(reasons, fmt.Sprintf("%s on %s: %s = %.6g, under the default floor %g for a %s output (no thresholds were set; set verify's thresholds to judge by your own)",
-					m.Output, provider, k, v, floors[k], taskName(m.Task)))
+				why := fmt.Sprintf("for a %s output", taskName(m.Task))
+				if oneSided && k == "sqnr_db" {
+					why = fmt.Sprintf("for a %s output whose reference is on one side of the threshold on every value (agreement says little there: add samples on both sides)", taskName(m.Task))
+				}
+				reasons = append(reasons, fmt.Sprintf("%s on %s: %s = %.6g, under the default floor %g %s (no thresholds were set; set verify's thresholds to judge by your own)",
+					m.Output, provider, k, v, floors[k], why))
 			}
 		}
 	}

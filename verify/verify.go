@@ -129,6 +129,9 @@ func Run(ctx context.Context, ref, cand *onnxio.Model, ds *dataset.Dataset, opts
 	if err := sameOutputs(refSess, cand, candBytes, base); err != nil {
 		return nil, err
 	}
+	if err := tasksNameOutputs(ref, opts.Tasks); err != nil {
+		return nil, err
+	}
 	c := &comparison{refSess: refSess, refFeed: NewFeeder("reference", refSess.Inputs()), judged: judgedOutputs(refSess, opts),
 		tasks: DetectTasks(ref, opts.Tasks)}
 	defer c.close()

@@ -37,7 +37,8 @@ type Options struct {
 	// means, so that a conversion that broke the model is never reported ok: top-1
 	// agreement 0.99 for class scores, decision agreement 0.99 for decisions, mask IoU
 	// 0.95 for masks, sequence agreement 0.98 for sequences, SQNR 15 dB for other
-	// outputs. They judge a conversion of the reference (int8, float16); after distill the
+	// outputs (and SQNR too for a decision or mask whose reference is one-sided, where
+	// agreement is trivial). They judge a conversion of the reference (int8, float16); after distill the
 	// candidate is another model: set thresholds, or false to only measure.
 	DefaultFloors bool `yaml:"default_floors" json:"default_floors"`
 	// PerLayerSamples is how many samples the per-layer error of a quantized model (the

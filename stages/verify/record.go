@@ -45,6 +45,9 @@ func taskCell(m v.Metrics) string {
 	for _, t := range taskMetrics(m) {
 		parts = append(parts, fmt.Sprintf("%s %.4f", strings.ReplaceAll(t.key, "_", " "), t.value))
 	}
+	if m.ReferencePositive != nil {
+		parts = append(parts, fmt.Sprintf("positive %.1f%% → %.1f%%", 100**m.ReferencePositive, 100**m.CandidatePositive))
+	}
 	return strings.Join(parts, ", ")
 }
 
