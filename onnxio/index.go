@@ -3,6 +3,7 @@ package onnxio
 import (
 	"container/heap"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -132,6 +133,33 @@ func Captures(g *onnxpb.GraphProto) []string {
 		}
 	}
 	return out
+}
+
+// ClipBounds returns the bounds of a Clip node n: its min and max attributes (before
+// opset 11) or constant inputs (from 11), -Inf and +Inf where a bound is not given; ok is
+// false when a bound is computed or not a single value.
+func (ix *Index) ClipBounds(n *onnxpb.NodeProto) (lo, hi float32, ok bool) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if a := Attr(n, "min"); a != nil {
+		lo = a.GetF()
+	}
+	if a := Attr(n, "max"); a != nil {
+		hi = a.GetF()
+	}
+	for i, dst := range []*float32{&lo, &hi} {
+		if len(n.GetInput()) > i+1 && n.GetInput()[i+1] != "" {
+			t, isConst := ix.ConstantTensor(n.GetInput()[i+1])
+			if !isConst {
+				return 0, 0, false
+			}
+			v, err := TensorFloat32s(t)
+			if err != nil || len(v) != 1 {
+				return 0, 0, false
+			}
+			*dst = v[0]
+		}
+	}
+	return lo, hi, true
 }
 
 // IsGraphOutput reports whether name is an output of the indexed graph.

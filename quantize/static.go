@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/onnxpipe/onnxpipe/onnxio"
 	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
@@ -456,7 +455,7 @@ func (q *quantizer) planRemovable(n *onnxpb.NodeProto) {
 		return
 	}
 	if n.GetOpType() == "Clip" {
-		lo, hi, ok := clipBounds(q.ix, n)
+		lo, hi, ok := q.ix.ClipBounds(n)
 		if !ok || lo != 0 {
 			return
 		}
@@ -475,30 +474,6 @@ func (q *quantizer) planRemovable(n *onnxpb.NodeProto) {
 	q.removeNodes = append(q.removeNodes, n)
 	q.want(out, p, nil)
 	q.res.ActivationsFolded++
-}
-
-func clipBounds(ix *onnxio.Index, n *onnxpb.NodeProto) (lo, hi float32, ok bool) {
-	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
-	if a := onnxio.Attr(n, "min"); a != nil {
-		lo = a.GetF()
-	}
-	if a := onnxio.Attr(n, "max"); a != nil {
-		hi = a.GetF()
-	}
-	for i, dst := range []*float32{&lo, &hi} {
-		if len(n.GetInput()) > i+1 && n.GetInput()[i+1] != "" {
-			t, isConst := ix.ConstantTensor(n.GetInput()[i+1])
-			if !isConst {
-				return 0, 0, false
-			}
-			v, err := onnxio.TensorFloat32s(t)
-			if err != nil || len(v) != 1 {
-				return 0, 0, false
-			}
-			*dst = v[0]
-		}
-	}
-	return lo, hi, true
 }
 
 func containsNode(ns []*onnxpb.NodeProto, n *onnxpb.NodeProto) bool {

@@ -1,8 +1,9 @@
 package collect
 
 import (
+	"math"
+
 	"github.com/onnxpipe/onnxpipe/onnxio"
-	"github.com/onnxpipe/onnxpipe/onnxio/onnxpb"
 )
 
 // BoundedOutputs returns the values of m's main graph made by an op whose output is
@@ -27,46 +28,15 @@ func BoundedOutputs(m *onnxio.Model) map[string][2]float32 {
 		case "Tanh":
 			r = [2]float32{-1, 1}
 		case "Clip":
-			var ok bool
-			if r, ok = clipBounds(ix, n); !ok {
+			lo, hi, ok := ix.ClipBounds(n)
+			if !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) || lo > hi {
 				continue
 			}
+			r = [2]float32{lo, hi}
 		default:
 			continue
 		}
 		out[n.GetOutput()[0]] = r
 	}
 	return out
-}
-
-// clipBounds reads a Clip's constant bounds: attributes before opset 11, inputs after;
-// ok is false when either is missing or computed.
-func clipBounds(ix *onnxio.Index, n *onnxpb.NodeProto) (r [2]float32, ok bool) {
-	in := n.GetInput()
-	if len(in) < 2 {
-		lo, hi := onnxio.Attr(n, "min"), onnxio.Attr(n, "max")
-		if lo == nil || hi == nil {
-			return r, false
-		}
-		return [2]float32{lo.GetF(), hi.GetF()}, lo.GetF() <= hi.GetF()
-	}
-	if len(in) < 3 || in[1] == "" || in[2] == "" {
-		return r, false
-	}
-	for i, name := range in[1:3] {
-		tp, ok := ix.ConstantTensor(name)
-		if !ok {
-			return r, false
-		}
-		t, err := onnxio.DecodeTensor(tp)
-		if err != nil {
-			return r, false
-		}
-		v, err := t.Float32s()
-		if err != nil || len(v) != 1 {
-			return r, false
-		}
-		r[i] = v[0]
-	}
-	return r, r[0] <= r[1]
 }
