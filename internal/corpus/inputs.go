@@ -52,6 +52,7 @@ func Inputs(dir string, list []Entry) error {
 		return err
 	}
 	g := &generator{dir: dir, words: w}
+	defer g.close()
 	for _, e := range list {
 		if Unfed(e.Inputs) != "" {
 			continue
@@ -71,6 +72,8 @@ type generator struct {
 	clips map[string][][]float32 // speech clips per split
 	mel   map[string][]*onnxio.Tensor
 	emb   map[string][][]float32 // per clip: its embeddings, 96 values each
+	// sessions are the upstream models that derive inputs, by name (run)
+	sessions map[string]*ort.Session
 }
 
 func (g *generator) write(e Entry, split string, seed uint64) error {
@@ -200,26 +203,39 @@ func (g *generator) speech(split string, seed uint64) ([][]float32, error) {
 	return clips, nil
 }
 
-// run runs a corpus model on one input.
+// run runs a corpus model on one input; its session is opened once and kept for the
+// generator's other calls.
 func (g *generator) run(name string, in map[string]*onnxio.Tensor) (*onnxio.Tensor, error) {
-	m, err := onnxio.Load(filepath.Join(g.dir, "models", name+".onnx"))
-	if err != nil {
-		return nil, err
+	s := g.sessions[name]
+	if s == nil {
+		m, err := onnxio.Load(filepath.Join(g.dir, "models", name+".onnx"))
+		if err != nil {
+			return nil, err
+		}
+		data, err := m.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		if s, err = ort.NewSession(data, ort.Options{}); err != nil {
+			return nil, err
+		}
+		if g.sessions == nil {
+			g.sessions = map[string]*ort.Session{}
+		}
+		g.sessions[name] = s
 	}
-	data, err := m.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	s, err := ort.NewSession(data, ort.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
 	out, err := s.Run(in)
 	if err != nil {
 		return nil, err
 	}
 	return out[s.Outputs()[0].Name], nil
+}
+
+// close closes the sessions run opened.
+func (g *generator) close() {
+	for _, s := range g.sessions {
+		s.Close()
+	}
 }
 
 // spectrograms runs openWakeWord's melspectrogram model on each clip of the split and
