@@ -128,7 +128,7 @@ func Judge(t Thresholds, provider string, metrics []Metrics) []string {
 	sort.Strings(keys)
 	for _, m := range metrics {
 		if m.NaN > 0 {
-			reasons = append(reasons, fmt.Sprintf("%s on %s: %d non-finite values (NaN or Inf) in the candidate's output", m.Output, provider, m.NaN))
+			reasons = append(reasons, nonFinite(m, provider))
 		}
 	}
 	for _, k := range keys {
@@ -202,13 +202,18 @@ func FloorsOf(m Metrics) map[string]float64 {
 	return DefaultFloors[kind]
 }
 
+// nonFinite is the reason for the non-finite values of m's candidate output.
+func nonFinite(m Metrics, provider string) string {
+	return fmt.Sprintf("%s on %s: %d non-finite values (NaN or Inf) in the candidate's output", m.Output, provider, m.NaN)
+}
+
 // JudgeFloors checks metrics of one provider run against their default floors and
 // returns one reason per miss; a floor whose metric an output lacks does not apply.
 func JudgeFloors(provider string, metrics []Metrics) []string {
 	var reasons []string
 	for _, m := range metrics {
 		if m.NaN > 0 {
-			reasons = append(reasons, fmt.Sprintf("%s on %s: %d non-finite values (NaN or Inf) in the candidate's output", m.Output, provider, m.NaN))
+			reasons = append(reasons, nonFinite(m, provider))
 		}
 		floors := FloorsOf(m)
 		oneSided := m.ReferencePositive != nil && (*m.ReferencePositive == 0 || *m.ReferencePositive == 1)
